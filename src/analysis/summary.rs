@@ -1,0 +1,156 @@
+//! Per-cell statistics from request records. Pure; definitions in `docs/metrics.md`.
+
+use crate::load::record::RequestRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Distribution of one metric (milliseconds or tokens/s). Percentiles interpolate linearly between
+/// closest ranks (numpy's default), so p50 of [1, 2] is 1.5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dist {
+    pub n: usize,
+    pub mean: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+impl Dist {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Dist> {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some(Dist {
+            n: v.len(),
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            min: v[0],
+            p50: percentile(&v, 50.0),
+            p90: percentile(&v, 90.0),
+            p95: percentile(&v, 95.0),
+            p99: percentile(&v, 99.0),
+            max: v[v.len() - 1],
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    /// Measured requests (warm-up excluded).
+    pub requests: usize,
+    pub ok: usize,
+    pub errors: usize,
+    pub error_rate: f64,
+    pub errors_by_reason: BTreeMap<String, usize>,
+    /// Measured phase: first send to last response.
+    pub wall_s: f64,
+    pub output_tokens: u64,
+    pub prompt_tokens: u64,
+    /// Requests whose output token count came from the server's usage report.
+    pub requests_with_usage: usize,
+    /// System output tokens/s: all output tokens / wall time.
+    pub throughput_tok_s: f64,
+    /// Successful requests / wall time.
+    pub requests_per_s: f64,
+    /// Mean over requests of (output_tokens - 1) / (E2E - TTFT).
+    pub mean_user_tok_s: Option<f64>,
+    pub ttft_ms: Option<Dist>,
+    pub itl_ms: Option<Dist>,
+    pub tpot_ms: Option<Dist>,
+    pub e2e_ms: Option<Dist>,
+    /// False when the workload did not stream: TTFT then equals E2E and says nothing of prefill.
+    pub streamed: bool,
+}
+
+pub fn summarize(records: &[RequestRecord], wall_s: f64) -> CellSummary {
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let ok: Vec<&RequestRecord> = measured.iter().copied().filter(|r| r.ok()).collect();
+    let mut errors_by_reason = BTreeMap::new();
+    for r in measured.iter().filter(|r| !r.ok()) {
+        *errors_by_reason.entry(r.error.clone().unwrap_or_default()).or_insert(0) += 1;
+    }
+    let output_tokens: u64 = ok.iter().filter_map(|r| r.output_tokens).sum();
+    let prompt_tokens: u64 = ok.iter().filter_map(|r| r.prompt_tokens).sum();
+    let errors = measured.len() - ok.len();
+    let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
+    let user = Dist::of(ok.iter().filter_map(|r| r.user_tok_s()));
+    CellSummary {
+        requests: measured.len(),
+        ok: ok.len(),
+        errors,
+        error_rate: if measured.is_empty() { 0.0 } else { errors as f64 / measured.len() as f64 },
+        errors_by_reason,
+        wall_s,
+        output_tokens,
+        prompt_tokens,
+        requests_with_usage: ok.iter().filter(|r| r.output_tokens.is_some()).count(),
+        throughput_tok_s: per_s(output_tokens as f64),
+        requests_per_s: per_s(ok.len() as f64),
+        mean_user_tok_s: user.map(|d| d.mean),
+        ttft_ms: Dist::of(ok.iter().filter_map(|r| r.ttft_ms())),
+        itl_ms: Dist::of(ok.iter().flat_map(|r| r.itl_ms())),
+        tpot_ms: Dist::of(ok.iter().filter_map(|r| r.tpot_ms())),
+        e2e_ms: Dist::of(ok.iter().filter_map(|r| r.e2e_ms())),
+        streamed: measured.iter().all(|r| r.streamed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(percentile(&v, 50.0), 3.0);
+        assert_eq!(percentile(&v, 95.0), 4.8);
+        assert_eq!(percentile(&[1.0, 2.0], 50.0), 1.5);
+        assert!(Dist::of(Vec::<f64>::new()).is_none());
+    }
+
+    fn rec(first: f64, chunks: &[f64], out: u64) -> RequestRecord {
+        RequestRecord {
+            sent_ms: 100.0,
+            first_token_ms: Some(100.0 + first),
+            chunk_offsets_ms: chunks.to_vec(),
+            end_ms: 100.0 + chunks.last().copied().unwrap_or(0.0) + 1.0,
+            streamed: true,
+            output_tokens: Some(out),
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn summary_of_known_records() {
+        let mut warm = rec(5.0, &[5.0, 6.0], 2);
+        warm.warmup = true;
+        let mut bad = rec(0.0, &[], 0);
+        bad.error = Some("http_5xx".into());
+        let recs = vec![warm, rec(10.0, &[10.0, 20.0, 30.0], 3), rec(20.0, &[20.0, 40.0, 60.0], 3), bad];
+        let s = summarize(&recs, 2.0);
+        assert_eq!((s.requests, s.ok, s.errors), (3, 2, 1));
+        assert_eq!(s.errors_by_reason["http_5xx"], 1);
+        assert_eq!(s.output_tokens, 6);
+        assert_eq!(s.throughput_tok_s, 3.0);
+        let ttft = s.ttft_ms.unwrap();
+        assert_eq!((ttft.min, ttft.max, ttft.p50), (10.0, 20.0, 15.0));
+        assert_eq!(s.e2e_ms.unwrap().max, 60.0);
+        // TPOT = (E2E - TTFT) / (out - 1): (30-10)/2 = 10 and (60-20)/2 = 20.
+        assert_eq!(s.tpot_ms.unwrap().mean, 15.0);
+        // ITL pooled: 10, 10, 20, 20.
+        assert_eq!(s.itl_ms.unwrap().p50, 15.0);
+    }
+}

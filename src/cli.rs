@@ -1,0 +1,139 @@
+//! Command-line interface: `runner validate|plan|run`. Exit codes: 0 success, 1 error,
+//! 2 invalid scenario (nothing started), 130 interrupted.
+
+use crate::engine::{process, resolve};
+use crate::execute;
+use crate::plan;
+use crate::progress::Terminal;
+use crate::report::table;
+use crate::scenario::{self, LoadError, Loaded};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "runner", version, about = "Measured, reproducible LLM-serving capacity experiments")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a scenario file; prints every problem with file:line:column. Starts nothing.
+    Validate { file: PathBuf },
+    /// Print the expanded plan: launches with their exact commands, and cells. Starts nothing.
+    Plan { file: PathBuf },
+    /// Run a scenario: launch each server config, drive the load, store results, print the grid.
+    Run {
+        file: PathBuf,
+        /// Results root (overrides the scenario's `output_dir`).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Name of the run folder (default: UTC timestamp).
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    install_panic_cleanup();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            process::kill_all();
+            if let Some(LoadError::Invalid(errs)) = e.downcast_ref::<LoadError>() {
+                eprintln!("{errs}");
+                return ExitCode::from(2);
+            }
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn install_panic_cleanup() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        process::kill_all();
+        default(info);
+    }));
+}
+
+fn load(file: &std::path::Path) -> anyhow::Result<Loaded> {
+    Ok(scenario::load(file)?)
+}
+
+fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Validate { file } => {
+            let l = load(&file)?;
+            let p = plan::expand(&l.scenario);
+            println!("{}: ok ({} cells on {} server launches)", file.display(), p.cells.len(), p.launches.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { file } => {
+            let l = load(&file)?;
+            let p = plan::expand(&l.scenario);
+            let base = l.base_dir();
+            print!("{}", plan::render::render(&l.scenario, &p, |launch| resolve::target_for_display(&launch.server, &base)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { file, output, run_id } => {
+            let l = load(&file)?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(run(l, output, run_id))
+        }
+    }
+}
+
+/// Cancels on the first SIGINT/SIGTERM (engines are stopped, results kept); a second one kills the
+/// engines' process groups and exits at once.
+fn watch_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        for round in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if round == 0 {
+                eprintln!("\ninterrupted: stopping the engine and saving what was measured (again to force)");
+                cancel.cancel();
+            } else {
+                process::kill_all();
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    watch_signals(cancel.clone());
+    let p = plan::expand(&l.scenario);
+    let run_id = run_id.unwrap_or_else(execute::new_run_id);
+    let root = output.unwrap_or_else(|| PathBuf::from(&l.scenario.scenario.output_dir));
+    let dir = root.join(&l.scenario.scenario.name).join(&run_id);
+    eprintln!(
+        "runner: {} cells on {} launches -> {}",
+        p.cells.len(),
+        p.launches.len(),
+        dir.display()
+    );
+    let mut reporter = Terminal::new();
+    let outcome = execute::run(&l, &p, dir, &run_id, &mut reporter, &cancel).await?;
+    println!("{}", table::grid_table(&outcome.results));
+    println!("results: {}", outcome.store.dir.display());
+    println!("csv:     {}", outcome.store.csv_path().display());
+    if outcome.interrupted {
+        eprintln!("run interrupted: {} of {} cells finished", outcome.results.len(), p.cells.len());
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}

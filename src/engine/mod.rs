@@ -1,0 +1,168 @@
+//! Engine lifecycle: resolve, spawn, wait for readiness, stop. `argv` is pure; `process` owns spawning.
+
+pub mod argv;
+pub mod process;
+pub mod resolve;
+
+use crate::plan::Launch;
+use crate::scenario::schema::EngineKind;
+use process::{EngineProcess, StopOutcome};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A started, ready engine (or an external endpoint).
+pub struct RunningEngine {
+    pub process: Option<EngineProcess>,
+    pub base_url: String,
+    pub host: String,
+    pub port: u16,
+    pub argv: Option<Vec<String>>,
+    pub ready_s: f64,
+}
+
+/// Why a launch did not produce a ready engine. The run records it and goes on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StartFailure {
+    pub reason: String,
+    pub message: String,
+    pub log_tail: Vec<String>,
+}
+
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)?;
+        for l in &self.log_tail {
+            write!(f, "\n    | {l}")?;
+        }
+        Ok(())
+    }
+}
+
+fn failure(reason: &str, message: impl Into<String>, log: Option<&Path>) -> StartFailure {
+    StartFailure {
+        reason: reason.into(),
+        message: message.into(),
+        log_tail: log.map(|p| process::tail_lines(p, 15)).unwrap_or_default(),
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .tcp_nodelay(true)
+        .build()
+        .expect("reqwest client with default TLS settings")
+}
+
+/// Launches (or, for `external`, checks) the server of `launch`; its log goes to `log_path`.
+pub async fn start(
+    launch: &Launch,
+    base: &Path,
+    log_path: &Path,
+    cancel: &CancellationToken,
+) -> Result<RunningEngine, StartFailure> {
+    let srv = &launch.server;
+    let client = http_client();
+    let deadline = Duration::from_secs_f64(srv.ready_timeout_s);
+    if srv.engine == EngineKind::External {
+        let base_url = srv.url.clone().unwrap_or_default().trim_end_matches('/').to_string();
+        let t0 = Instant::now();
+        let url = format!("{base_url}{}", argv::health_path(srv.engine));
+        return match wait_ready(&client, &url, deadline, None, cancel).await {
+            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64() }),
+            Err(f) => Err(f),
+        };
+    }
+    let port = if srv.port == 0 {
+        process::free_port(&srv.host).map_err(|e| failure("port_in_use", format!("{e:#}"), None))?
+    } else {
+        srv.port
+    };
+    if std::net::TcpListener::bind((srv.host.as_str(), port)).is_err() {
+        return Err(failure("port_in_use", format!("{}:{port} is already in use by another process", srv.host), None));
+    }
+    let target = resolve::target_for_launch(srv, base, port).map_err(|e| failure("engine_missing", format!("{e:#}"), None))?;
+    let argv = argv::argv(srv, &target).expect("launched engines have an argv");
+    let grace = Duration::from_secs_f64(srv.stop_grace_s);
+    let proc = EngineProcess::spawn(&argv, &srv.env, log_path, grace).map_err(|e| failure("spawn_failed", format!("{e:#}"), None))?;
+    let base_url = format!("http://{}:{port}", connect_host(&srv.host));
+    let url = format!("{base_url}{}", argv::health_path(srv.engine));
+    match wait_ready(&client, &url, deadline, Some(&proc), cancel).await {
+        Ok(()) => Ok(RunningEngine {
+            ready_s: proc.started.elapsed().as_secs_f64(),
+            process: Some(proc),
+            base_url,
+            host: srv.host.clone(),
+            port,
+            argv: Some(argv),
+        }),
+        Err(mut f) => {
+            let mut proc = proc;
+            proc.stop();
+            f.log_tail = process::tail_lines(log_path, 15);
+            Err(f)
+        }
+    }
+}
+
+/// The address to connect to for a bind address (`0.0.0.0` listens everywhere, connect on loopback).
+fn connect_host(host: &str) -> &str {
+    match host {
+        "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        h => h,
+    }
+}
+
+async fn wait_ready(
+    client: &reqwest::Client,
+    url: &str,
+    deadline: Duration,
+    proc: Option<&EngineProcess>,
+    cancel: &CancellationToken,
+) -> Result<(), StartFailure> {
+    let t0 = Instant::now();
+    loop {
+        if cancel.is_cancelled() {
+            return Err(failure("interrupted", "interrupted while waiting for the engine to become ready", None));
+        }
+        if let Some(p) = proc {
+            if let Some(status) = p.exit_status() {
+                return Err(failure("crashed", format!("the engine exited before it was ready ({status})"), None));
+            }
+        }
+        let probe = client.get(url).timeout(Duration::from_secs(2)).send().await;
+        if let Ok(resp) = probe {
+            if resp.status().is_success() {
+                return Ok(());
+            }
+        }
+        if t0.elapsed() >= deadline {
+            return Err(failure(
+                "ready_timeout",
+                format!("{url} did not answer 200 within {:.0} s (ready_timeout_s)", deadline.as_secs_f64()),
+                None,
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+}
+
+impl RunningEngine {
+    /// Stops the engine and waits for its port to be free again.
+    pub fn stop(&mut self) -> Option<StopOutcome> {
+        let p = self.process.as_mut()?;
+        let outcome = p.stop();
+        process::wait_port_free(&self.host, self.port, Duration::from_secs(30));
+        Some(outcome)
+    }
+
+    /// True while the launched engine is running (always true for external endpoints).
+    pub fn alive(&self) -> bool {
+        self.process.as_ref().map_or(true, |p| p.exit_status().is_none())
+    }
+}

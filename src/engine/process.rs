@@ -1,0 +1,169 @@
+//! The one place that spawns engine processes: through duct, from an argv, in their own process group,
+//! output to a log file. Stopping sends SIGTERM to the whole group, waits a grace period, then SIGKILL,
+//! and waits until the group is gone. A registry of live groups lets the CLI stop them on any exit path;
+//! `Drop` stops a process that was not stopped explicitly (errors, panics).
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn register(pgid: i32) {
+    if let Ok(mut g) = LIVE_GROUPS.lock() {
+        g.push(pgid);
+    }
+}
+
+fn unregister(pgid: i32) {
+    if let Ok(mut g) = LIVE_GROUPS.lock() {
+        g.retain(|p| *p != pgid);
+    }
+}
+
+/// SIGKILLs every engine group still registered (last-resort cleanup on a second Ctrl-C or fatal error).
+pub fn kill_all() {
+    let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for pgid in groups {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// True while any process of the group exists (zombies included).
+pub fn group_alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+/// How a stop went, for the launch record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopOutcome {
+    /// Had already exited before the stop.
+    AlreadyExited,
+    /// Exited within the grace period after SIGTERM.
+    Terminated,
+    /// Needed SIGKILL after the grace period.
+    Killed,
+}
+
+pub struct EngineProcess {
+    handle: Option<duct::Handle>,
+    pub pid: u32,
+    pub pgid: i32,
+    pub log_path: PathBuf,
+    pub started: Instant,
+    stop_grace: Duration,
+}
+
+impl EngineProcess {
+    pub fn spawn(argv: &[String], env: &BTreeMap<String, String>, log_path: &Path, stop_grace: Duration) -> Result<Self> {
+        let (program, args) = argv.split_first().context("empty engine command")?;
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut expr = duct::cmd(program, args)
+            .stdin_null()
+            .stderr_to_stdout()
+            .stdout_path(log_path)
+            .unchecked()
+            .before_spawn(|cmd| {
+                cmd.process_group(0);
+                Ok(())
+            });
+        for (k, v) in env {
+            expr = expr.env(k, v);
+        }
+        let handle = expr.start().with_context(|| format!("cannot start `{program}` (is it installed and on PATH?)"))?;
+        let pid = *handle.pids().first().context("engine started without a pid")?;
+        let pgid = pid as i32;
+        register(pgid);
+        Ok(EngineProcess { handle: Some(handle), pid, pgid, log_path: log_path.to_path_buf(), started: Instant::now(), stop_grace })
+    }
+
+    /// The exit status if the leader process has exited (reaps it).
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        let h = self.handle.as_ref()?;
+        h.try_wait().ok().flatten().map(|o| o.status)
+    }
+
+    /// SIGTERM to the group, grace period, SIGKILL; returns when no process of the group remains.
+    pub fn stop(&mut self) -> StopOutcome {
+        let outcome = self.stop_inner(self.stop_grace);
+        unregister(self.pgid);
+        outcome
+    }
+
+    fn stop_inner(&mut self, grace: Duration) -> StopOutcome {
+        let Some(handle) = self.handle.take() else { return StopOutcome::AlreadyExited };
+        let pg = Pid::from_raw(self.pgid);
+        let reap = |h: &duct::Handle| {
+            let _ = h.try_wait();
+        };
+        reap(&handle);
+        if !group_alive(self.pgid) {
+            return StopOutcome::AlreadyExited;
+        }
+        let _ = killpg(pg, Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            reap(&handle);
+            if !group_alive(self.pgid) {
+                return StopOutcome::Terminated;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = killpg(pg, Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            reap(&handle);
+            if !group_alive(self.pgid) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        StopOutcome::Killed
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            let grace = self.stop_grace.min(Duration::from_secs(5));
+            self.stop_inner(grace);
+            unregister(self.pgid);
+        }
+    }
+}
+
+/// The last `n` lines of a log file (for error messages when an engine dies).
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect()
+}
+
+/// Waits until nothing listens on host:port (a new bind succeeds), up to `timeout`.
+pub fn wait_port_free(host: &str, port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if std::net::TcpListener::bind((host, port)).is_ok() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A free TCP port on `host` chosen by the kernel.
+pub fn free_port(host: &str) -> Result<u16> {
+    let l = std::net::TcpListener::bind((host, 0)).with_context(|| format!("cannot bind {host}:0 to find a free port"))?;
+    Ok(l.local_addr()?.port())
+}

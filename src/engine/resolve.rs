@@ -1,0 +1,77 @@
+//! Finding executables and built-in models on this machine (reads the environment and the disk).
+
+use super::argv::{default_program, LaunchTarget};
+use crate::scenario::schema::{EngineKind, Server};
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+/// The cache that `scripts/setup-cpu-engine.sh` fills.
+pub fn cache_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("RUNNER_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("runner");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("runner")
+}
+
+/// llama-server: `RUNNER_LLAMA_SERVER`, then the cache, then `llama-server` on PATH.
+pub fn llama_server_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RUNNER_LLAMA_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let cached = cache_dir().join("bin").join("llama-server");
+    if cached.is_file() {
+        return Some(cached);
+    }
+    find_on_path("llama-server")
+}
+
+pub fn tiny_model_path() -> PathBuf {
+    std::env::var_os("RUNNER_TINY_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"))
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+const SETUP_HINT: &str = "run `scripts/setup-cpu-engine.sh` (builds llama-server and the tiny model into the cache)";
+
+/// Resolves program and model for display (`runner plan`): never fails, falls back to plain names.
+pub fn target_for_display(server: &Server, base: &Path) -> LaunchTarget {
+    let program = server.binary.clone().unwrap_or_else(|| match server.engine {
+        EngineKind::Llamacpp => {
+            llama_server_path().map_or_else(|| "llama-server".to_string(), |p| p.display().to_string())
+        }
+        e => default_program(e).to_string(),
+    });
+    let model = match server.model.as_deref() {
+        Some("builtin:tiny-qwen2") => tiny_model_path().display().to_string(),
+        Some(m) if server.engine == EngineKind::Llamacpp => base.join(m).display().to_string(),
+        Some(m) => m.to_string(),
+        None => String::new(),
+    };
+    LaunchTarget { program, model, port: (server.port != 0).then_some(server.port) }
+}
+
+/// Resolves program and model for a real launch, failing with the fix when something is missing.
+pub fn target_for_launch(server: &Server, base: &Path, port: u16) -> Result<LaunchTarget> {
+    let mut t = target_for_display(server, base);
+    t.port = Some(port);
+    if server.engine == EngineKind::Llamacpp {
+        let prog = Path::new(&t.program);
+        let found = if prog.components().count() > 1 { prog.is_file() } else { find_on_path(&t.program).is_some() };
+        if !found {
+            bail!("llama-server not found (looked at $RUNNER_LLAMA_SERVER, {}, and PATH); {SETUP_HINT}", cache_dir().join("bin").display());
+        }
+        if !Path::new(&t.model).is_file() {
+            bail!("model file {} not found; {SETUP_HINT}", t.model);
+        }
+    }
+    Ok(t)
+}

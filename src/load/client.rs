@@ -1,0 +1,200 @@
+//! Sends one request and times it: streaming (SSE) or not. Failures become records, never panics.
+
+use super::prompts::Prompt;
+use super::record::RequestRecord;
+use super::sse::{self, Chunk};
+use crate::scenario::schema::Endpoint;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Everything needed to send one request.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub index: usize,
+    pub warmup: bool,
+    pub endpoint: Endpoint,
+    pub model: String,
+    pub prompt: Prompt,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub stream: bool,
+    pub ignore_eos: bool,
+    pub timeout: Duration,
+}
+
+impl RequestSpec {
+    pub fn path(&self) -> &'static str {
+        match self.endpoint {
+            Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut b = json!({
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stream": self.stream,
+        });
+        match self.endpoint {
+            Endpoint::Chat => b["messages"] = serde_json::to_value(&self.prompt.messages).unwrap_or(Value::Null),
+            Endpoint::Completions => b["prompt"] = Value::String(self.prompt.as_text()),
+        }
+        if self.stream {
+            b["stream_options"] = json!({"include_usage": true});
+        }
+        if self.ignore_eos {
+            b["ignore_eos"] = Value::Bool(true);
+        }
+        b
+    }
+}
+
+fn ms(t0: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(t0).as_secs_f64() * 1000.0
+}
+
+/// The error with its whole source chain ("error sending request: connection closed before ...").
+fn chain(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+fn classify(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection_reset"
+    } else {
+        "request_error"
+    }
+}
+
+/// Sends `spec` to `base_url`; `t0` is the cell's time origin, `scheduled` when the request was due.
+pub async fn send(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
+    let mut rec = RequestRecord {
+        index: spec.index,
+        warmup: spec.warmup,
+        scheduled_ms: ms(t0, scheduled),
+        streamed: spec.stream,
+        ..RequestRecord::default()
+    };
+    let sent = Instant::now();
+    rec.sent_ms = ms(t0, sent);
+    let work = exchange(client, base_url, spec, t0, sent, &mut rec);
+    if tokio::time::timeout(spec.timeout, work).await.is_err() {
+        rec.error = Some("timeout".into());
+        rec.error_detail = Some(format!("no complete response within {:.0} s (request_timeout_s)", spec.timeout.as_secs_f64()));
+    }
+    rec.end_ms = ms(t0, Instant::now());
+    rec
+}
+
+async fn exchange(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, t0: Instant, sent: Instant, rec: &mut RequestRecord) {
+    let url = format!("{base_url}{}", spec.path());
+    let body = spec.body();
+    let mut attempt = client.post(&url).json(&body).send().await;
+    // A pooled keep-alive connection that the server closed just before reuse fails without the
+    // request having been read (hyper: "connection closed before message completed"); like browsers,
+    // retry such a request once on a fresh connection, and keep a note of it in the record.
+    if let Err(e) = &attempt {
+        if chain(e).contains("connection closed before message completed") {
+            rec.connection_retries += 1;
+            attempt = client.post(&url).json(&body).send().await;
+        }
+    }
+    let resp = match attempt {
+        Ok(r) => r,
+        Err(e) => {
+            rec.error = Some(classify(&e).into());
+            rec.error_detail = Some(chain(&e));
+            return;
+        }
+    };
+    let status = resp.status();
+    rec.http_status = Some(status.as_u16());
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        rec.error = Some(if status.is_server_error() { "http_5xx" } else { "http_4xx" }.into());
+        rec.error_detail = Some(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>()));
+        return;
+    }
+    if spec.stream {
+        stream_body(resp, t0, sent, rec).await;
+    } else {
+        match resp.json::<Value>().await {
+            Ok(v) => {
+                let now = Instant::now();
+                apply(&sse::from_json(&v), now, t0, sent, rec);
+                if rec.error.is_none() {
+                    rec.first_token_ms = Some(ms(t0, now));
+                }
+            }
+            Err(e) => {
+                rec.error = Some(classify(&e).into());
+                rec.error_detail = Some(chain(&e));
+            }
+        }
+    }
+    if rec.error.is_none() && rec.first_token_ms.is_none() {
+        rec.error = Some("empty_response".into());
+        rec.error_detail = Some("the response carried no generated text".into());
+    }
+}
+
+fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut RequestRecord) {
+    if let Some(err) = &chunk.error {
+        rec.error = Some("stream_error".into());
+        rec.error_detail = Some(err.clone());
+    }
+    if chunk.text.is_some() && rec.streamed {
+        rec.first_token_ms.get_or_insert(ms(t0, now));
+        rec.chunk_offsets_ms.push(ms(sent, now));
+    }
+    if let Some(u) = &chunk.usage {
+        rec.output_tokens = u.completion_tokens.or(rec.output_tokens);
+        rec.prompt_tokens = u.prompt_tokens.or(rec.prompt_tokens);
+        rec.cached_tokens = u.cached_tokens.or(rec.cached_tokens);
+    }
+    if chunk.finish_reason.is_some() {
+        rec.finish_reason.clone_from(&chunk.finish_reason);
+    }
+}
+
+async fn stream_body(resp: reqwest::Response, t0: Instant, sent: Instant, rec: &mut RequestRecord) {
+    let mut events = resp.bytes_stream().eventsource();
+    while let Some(ev) = events.next().await {
+        let now = Instant::now();
+        match ev {
+            Ok(ev) => match sse::parse_data(&ev.data) {
+                Ok(chunk) if chunk.done => return,
+                Ok(chunk) => apply(&chunk, now, t0, sent, rec),
+                Err(detail) => {
+                    rec.error = Some("malformed_sse".into());
+                    rec.error_detail = Some(detail);
+                    return;
+                }
+            },
+            Err(e) => {
+                rec.error = Some("connection_reset".into());
+                rec.error_detail = Some(format!("stream broke off: {e}"));
+                return;
+            }
+        }
+    }
+    if rec.error.is_none() {
+        rec.error = Some("truncated_stream".into());
+        rec.error_detail = Some("the stream ended without [DONE]".into());
+    }
+}

@@ -1,0 +1,70 @@
+//! One record per request: when it was scheduled, sent, got its first token and each content chunk,
+//! ended, and what the server reported. Times are milliseconds from the cell's start.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub index: usize,
+    pub warmup: bool,
+    pub scheduled_ms: f64,
+    pub sent_ms: f64,
+    /// First chunk with non-empty generated text (response end for non-streaming requests).
+    pub first_token_ms: Option<f64>,
+    /// Arrival of every content chunk, in ms after `sent_ms`.
+    pub chunk_offsets_ms: Vec<f64>,
+    pub end_ms: f64,
+    pub streamed: bool,
+    pub output_tokens: Option<u64>,
+    pub prompt_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    pub http_status: Option<u16>,
+    /// Error class (`connect`, `timeout`, `http_5xx`, `http_4xx`, `stream_error`, `malformed_sse`,
+    /// `empty_response`, `interrupted`), `None` on success.
+    pub error: Option<String>,
+    pub error_detail: Option<String>,
+    pub finish_reason: Option<String>,
+    /// Re-sends after a stale keep-alive connection was closed by the server before reading the
+    /// request (the time of the failed attempt stays inside TTFT).
+    #[serde(default)]
+    pub connection_retries: u32,
+}
+
+impl RequestRecord {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+    /// TTFT in ms: sent -> first content chunk.
+    pub fn ttft_ms(&self) -> Option<f64> {
+        self.first_token_ms.map(|t| t - self.sent_ms)
+    }
+    /// E2E in ms: sent -> last content chunk (response end when not streamed).
+    pub fn e2e_ms(&self) -> Option<f64> {
+        if !self.ok() {
+            return None;
+        }
+        if self.streamed {
+            self.chunk_offsets_ms.last().copied()
+        } else {
+            Some(self.end_ms - self.sent_ms)
+        }
+    }
+    /// TPOT in ms: (E2E - TTFT) / (output_tokens - 1).
+    pub fn tpot_ms(&self) -> Option<f64> {
+        let out = self.output_tokens?;
+        if out < 2 || !self.streamed {
+            return None;
+        }
+        Some((self.e2e_ms()? - self.ttft_ms()?) / (out - 1) as f64)
+    }
+    /// Gaps between consecutive content chunks, in ms.
+    pub fn itl_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        self.chunk_offsets_ms.windows(2).map(|w| w[1] - w[0])
+    }
+    /// Per-request decode speed: output_tokens / (E2E - TTFT), tokens per second.
+    pub fn user_tok_s(&self) -> Option<f64> {
+        let out = self.output_tokens? as f64;
+        let decode_ms = self.e2e_ms()? - self.ttft_ms()?;
+        (decode_ms > 0.0 && out > 1.0).then(|| (out - 1.0) / (decode_ms / 1000.0))
+    }
+}

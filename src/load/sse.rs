@@ -1,0 +1,114 @@
+//! Interpreting OpenAI-compatible streaming chunks (vLLM, SGLang, llama-server). Pure.
+//!
+//! A chunk counts as a token-bearing chunk only when it carries non-empty generated text: the role-only
+//! first chunk (llama-server: `content: null`; vLLM: `content: ""`) is not a token.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+}
+
+/// What one `data:` payload says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Chunk {
+    /// Generated text in this chunk, when non-empty (content, reasoning content or completion text).
+    pub text: Option<String>,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+    /// An error event sent inside the stream.
+    pub error: Option<String>,
+    /// The `[DONE]` sentinel.
+    pub done: bool,
+}
+
+/// Parses one SSE `data` payload. `Err` means the payload is not JSON (a malformed stream).
+pub fn parse_data(data: &str) -> Result<Chunk, String> {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Ok(Chunk { done: true, ..Chunk::default() });
+    }
+    let v: Value = serde_json::from_str(data).map_err(|e| format!("malformed SSE data ({e}): {}", truncate(data, 120)))?;
+    Ok(from_json(&v))
+}
+
+/// Interprets a whole (non-streaming) response or a streaming chunk, which share their shape.
+pub fn from_json(v: &Value) -> Chunk {
+    let mut chunk = Chunk::default();
+    if let Some(err) = v.get("error") {
+        let msg = err.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| err.to_string());
+        chunk.error = Some(msg);
+    }
+    if let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
+        let mut text = String::new();
+        for holder in [choice.get("delta"), choice.get("message")].into_iter().flatten() {
+            for key in ["content", "reasoning_content", "reasoning"] {
+                if let Some(s) = holder.get(key).and_then(Value::as_str) {
+                    text.push_str(s);
+                }
+            }
+        }
+        if let Some(s) = choice.get("text").and_then(Value::as_str) {
+            text.push_str(s);
+        }
+        if !text.is_empty() {
+            chunk.text = Some(text);
+        }
+        chunk.finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
+    }
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        chunk.usage = Some(Usage {
+            prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64),
+            completion_tokens: u.get("completion_tokens").and_then(Value::as_u64),
+            cached_tokens: u
+                .get("prompt_tokens_details")
+                .and_then(|d| d.get("cached_tokens"))
+                .and_then(Value::as_u64)
+                .or_else(|| v.get("timings").and_then(|t| t.get("cache_n")).and_then(Value::as_u64)),
+        });
+    }
+    chunk
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_only_chunks_are_not_tokens() {
+        let llama = r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}]}"#;
+        let vllm = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+        assert_eq!(parse_data(llama).unwrap().text, None);
+        assert_eq!(parse_data(vllm).unwrap().text, None);
+    }
+
+    #[test]
+    fn content_usage_error_and_done() {
+        let c = parse_data(r#"{"choices":[{"index":0,"delta":{"content":"KV"}}]}"#).unwrap();
+        assert_eq!(c.text.as_deref(), Some("KV"));
+        let u = parse_data(r#"{"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":8}}"#).unwrap();
+        assert_eq!(u.usage.unwrap().completion_tokens, Some(8));
+        let e = parse_data(r#"{"error":{"message":"too long","code":400}}"#).unwrap();
+        assert_eq!(e.error.as_deref(), Some("too long"));
+        assert!(parse_data("[DONE]").unwrap().done);
+        assert!(parse_data("{not json").is_err());
+    }
+
+    #[test]
+    fn completions_text_counts() {
+        let c = parse_data(r#"{"choices":[{"text":" ZZ","index":0,"finish_reason":null}]}"#).unwrap();
+        assert_eq!(c.text.as_deref(), Some(" ZZ"));
+    }
+}

@@ -1,0 +1,145 @@
+//! Expansion of a scenario into an ordered plan: server launches, each with the load cells run on it.
+//! Pure and deterministic: servers in file order, then server-flag axes (first key outermost), then
+//! workloads in file order, then concurrency, then max_tokens.
+
+use crate::scenario::schema::{FlagValue, Scenario, Server, Workload};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub mod render;
+
+/// One engine launch: a server config with its grid flag values merged into `flags`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Launch {
+    pub index: usize,
+    pub id: String,
+    pub server: Server,
+    /// The grid's server-axis values for this launch (also merged into `server.flags`).
+    pub axes: IndexMap<String, FlagValue>,
+}
+
+/// One measured cell: a workload at one load point on one launch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cell {
+    pub index: usize,
+    pub id: String,
+    pub launch: usize,
+    pub workload: String,
+    pub concurrency: u32,
+    pub max_tokens: u32,
+    /// Every grid parameter of this cell by name (server axes, then concurrency and max_tokens).
+    pub params: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub launches: Vec<Launch>,
+    pub cells: Vec<Cell>,
+}
+
+impl Plan {
+    pub fn cells_of(&self, launch: usize) -> impl Iterator<Item = &Cell> {
+        self.cells.iter().filter(move |c| c.launch == launch)
+    }
+    pub fn total_requests(&self, scenario: &Scenario) -> u64 {
+        self.cells
+            .iter()
+            .map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup)))
+            .sum()
+    }
+}
+
+pub fn workload<'a>(s: &'a Scenario, name: &str) -> Option<&'a Workload> {
+    s.workloads.iter().find(|w| w.name == name)
+}
+
+/// Cartesian product of the server-flag axes, in key order (first key outermost).
+fn server_combos(s: &Scenario) -> Vec<IndexMap<String, FlagValue>> {
+    let mut combos = vec![IndexMap::new()];
+    for (key, values) in &s.grid.server {
+        let mut next = Vec::with_capacity(combos.len() * values.len());
+        for combo in &combos {
+            for v in values {
+                let mut c = combo.clone();
+                c.insert(key.clone(), v.clone());
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    combos
+}
+
+fn load_axes(s: &Scenario, w: &Workload) -> (Vec<u32>, Vec<u32>) {
+    let conc = s.grid.concurrency.clone().unwrap_or_else(|| vec![1]);
+    let mt = s.grid.max_tokens.clone().unwrap_or_else(|| vec![i64::from(w.max_tokens)]);
+    let to_u32 = |v: Vec<i64>| v.into_iter().map(|x| u32::try_from(x).unwrap_or(u32::MAX)).collect();
+    (to_u32(conc), to_u32(mt))
+}
+
+fn applies(w: &Workload, srv: &Server) -> bool {
+    w.servers.is_empty() || w.servers.iter().any(|n| n == &srv.name)
+}
+
+/// Number of cells without building them (used by validation to cap absurd grids cheaply).
+pub fn count_cells(s: &Scenario) -> usize {
+    let combos: usize = s.grid.server.values().map(Vec::len).product();
+    s.servers
+        .iter()
+        .map(|srv| {
+            let per_launch: usize = s
+                .workloads
+                .iter()
+                .filter(|w| applies(w, srv))
+                .map(|w| {
+                    let (c, m) = load_axes(s, w);
+                    c.len().saturating_mul(m.len())
+                })
+                .sum();
+            per_launch.saturating_mul(combos)
+        })
+        .fold(0usize, usize::saturating_add)
+}
+
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+pub fn expand(s: &Scenario) -> Plan {
+    let mut launches = Vec::new();
+    let mut cells = Vec::new();
+    for srv in &s.servers {
+        for axes in server_combos(s) {
+            let index = launches.len();
+            let mut server = srv.clone();
+            let mut id = format!("l{index:02}-{}", slug(&srv.name));
+            for (k, v) in &axes {
+                server.flags.insert(k.clone(), v.clone());
+                id.push_str(&format!("-{}={}", slug(k), slug(&v.label())));
+            }
+            for w in s.workloads.iter().filter(|w| applies(w, srv)) {
+                let (concs, mts) = load_axes(s, w);
+                for &c in &concs {
+                    for &m in &mts {
+                        let mut params: IndexMap<String, String> =
+                            axes.iter().map(|(k, v)| (k.clone(), v.label())).collect();
+                        params.insert("concurrency".into(), c.to_string());
+                        params.insert("max_tokens".into(), m.to_string());
+                        let ci = cells.len();
+                        cells.push(Cell {
+                            index: ci,
+                            id: format!("c{ci:03}-l{index:02}-{}-conc{c}-mt{m}", slug(&w.name)),
+                            launch: index,
+                            workload: w.name.clone(),
+                            concurrency: c,
+                            max_tokens: m,
+                            params,
+                        });
+                    }
+                }
+            }
+            launches.push(Launch { index, id, server, axes });
+        }
+    }
+    Plan { launches, cells }
+}

@@ -1,0 +1,44 @@
+//! Text of `runner plan`: launches with their exact command, then their cells. Pure given the targets.
+
+use super::Plan;
+use crate::engine::argv::{self, LaunchTarget};
+use crate::scenario::schema::Scenario;
+use std::fmt::Write;
+
+/// Renders the plan; `target` resolves each launch's program and model for display.
+pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&super::Launch) -> LaunchTarget) -> String {
+    let mut out = String::new();
+    let requests = plan.total_requests(s);
+    let _ = writeln!(
+        out,
+        "scenario {}: {} cell{} on {} server launch{}, {} requests (warm-up included)",
+        s.scenario.name,
+        plan.cells.len(),
+        if plan.cells.len() == 1 { "" } else { "s" },
+        plan.launches.len(),
+        if plan.launches.len() == 1 { "" } else { "es" },
+        requests
+    );
+    for launch in &plan.launches {
+        let cells: Vec<_> = plan.cells_of(launch.index).collect();
+        let _ = writeln!(out, "\nlaunch {} [{}] - {} cells", launch.id, launch.server.engine.as_str(), cells.len());
+        let t = target(launch);
+        match argv::argv(&launch.server, &t) {
+            Some(a) => {
+                let _ = writeln!(out, "  $ {}", argv::display(&a));
+                if t.port.is_none() {
+                    let _ = writeln!(out, "    (AUTO: a free port is chosen at launch)");
+                }
+            }
+            None => {
+                let _ = writeln!(out, "  external endpoint {} (not launched)", launch.server.url.clone().unwrap_or_default());
+            }
+        }
+        for c in cells {
+            let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let reqs = super::workload(s, &c.workload).map_or(0, |w| w.requests);
+            let _ = writeln!(out, "  {:<40} workload={} {} requests={}", c.id, c.workload, params.join(" "), reqs);
+        }
+    }
+    out
+}

@@ -1,0 +1,108 @@
+//! Progress reporting, fed by events from `execute`; never inside measuring code. A bar per cell on a
+//! terminal, plain lines otherwise (CI logs).
+
+use crate::engine::StartFailure;
+use crate::plan::{Cell, Launch};
+use crate::store::records::CellResult;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+pub enum Event<'a> {
+    LaunchStarting { launch: &'a Launch, command: Option<&'a str>, cells: usize },
+    LaunchReady { launch: &'a Launch, ready_s: f64 },
+    LaunchFailed { launch: &'a Launch, failure: &'a StartFailure },
+    LaunchStopped { launch: &'a Launch },
+    CellStarted { cell: &'a Cell, requests: u64 },
+    RequestDone,
+    CellFinished { result: &'a CellResult },
+}
+
+pub trait Reporter {
+    fn event(&mut self, e: Event<'_>);
+}
+
+/// Reports nothing (library use, tests).
+pub struct Silent;
+impl Reporter for Silent {
+    fn event(&mut self, _: Event<'_>) {}
+}
+
+pub struct Terminal {
+    multi: MultiProgress,
+    bar: Option<ProgressBar>,
+    tty: bool,
+}
+
+impl Terminal {
+    pub fn new() -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let target = if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        Terminal { multi: MultiProgress::with_draw_target(target), bar: None, tty }
+    }
+
+    fn line(&self, msg: String) {
+        if self.tty {
+            let _ = self.multi.println(msg);
+        } else {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn describe(r: &CellResult) -> String {
+    match &r.summary {
+        Some(s) if s.ok > 0 => format!(
+            "{} | p95 TTFT {} | p95 E2E {} | {:.1} tok/s | {} err",
+            r.status.as_str(),
+            s.ttft_ms.as_ref().map_or("-".into(), |d| format!("{:.0} ms", d.p95)),
+            s.e2e_ms.as_ref().map_or("-".into(), |d| format!("{:.0} ms", d.p95)),
+            s.throughput_tok_s,
+            s.errors
+        ),
+        _ => format!("{} ({})", r.status.as_str(), r.reason.clone().unwrap_or_default()),
+    }
+}
+
+impl Reporter for Terminal {
+    fn event(&mut self, e: Event<'_>) {
+        match e {
+            Event::LaunchStarting { launch, command, cells } => {
+                self.line(format!("==> launch {} ({} cells)", launch.id, cells));
+                if let Some(c) = command {
+                    self.line(format!("    $ {c}"));
+                }
+            }
+            Event::LaunchReady { launch, ready_s } => self.line(format!("    {} ready after {ready_s:.1} s", launch.id)),
+            Event::LaunchFailed { launch, failure } => self.line(format!("    {} did not start: {failure}", launch.id)),
+            Event::LaunchStopped { launch } => self.line(format!("    {} stopped", launch.id)),
+            Event::CellStarted { cell, requests } => {
+                let bar = self.multi.add(ProgressBar::new(requests));
+                bar.set_style(
+                    ProgressStyle::with_template("    {prefix} [{bar:30}] {pos}/{len} requests {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                bar.set_prefix(cell.id.clone());
+                self.bar = Some(bar);
+            }
+            Event::RequestDone => {
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+            }
+            Event::CellFinished { result } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                    self.multi.remove(&b);
+                }
+                self.line(format!("    {} {}", result.cell.id, describe(result)));
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Presenting results: the end-of-run grid table.
+
+pub mod table;

@@ -1,0 +1,8 @@
+//! Scenario files: schema (serde mirror of the TOML), loading with located diagnostics, validation.
+
+pub mod diag;
+pub mod load;
+pub mod schema;
+pub mod validate;
+
+pub use load::{load, parse, LoadError, Loaded};

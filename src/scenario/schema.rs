@@ -1,0 +1,237 @@
+//! Serde mirror of the scenario TOML (schema v1). Every table denies unknown keys; the loader turns
+//! serde's errors into diagnostics with file, line, column and key path. See `docs/scenario.md`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub scenario: Meta,
+    #[serde(default)]
+    pub servers: Vec<Server>,
+    #[serde(default)]
+    pub workloads: Vec<Workload>,
+    #[serde(default)]
+    pub grid: Grid,
+    /// SLO thresholds keyed by workload name.
+    #[serde(default)]
+    pub slo: IndexMap<String, Slo>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Free-form label of the hardware, written to the `gpu` column ("rtx2000ada-16gb", "cpu").
+    #[serde(default)]
+    pub gpu: Option<String>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Where runs are stored, relative to the current directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: String,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_output_dir() -> String {
+    "results".into()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Vllm,
+    Sglang,
+    Llamacpp,
+    External,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Vllm => "vllm",
+            EngineKind::Sglang => "sglang",
+            EngineKind::Llamacpp => "llamacpp",
+            EngineKind::External => "external",
+        }
+    }
+}
+
+/// A scalar engine-flag value: `true` renders as a bare flag, strings and numbers as `--flag value`,
+/// arrays as `--flag v1 v2`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum FlagValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<FlagValue>),
+}
+
+impl FlagValue {
+    /// The value as it appears on a command line (booleans have no value of their own).
+    pub fn render(&self) -> Vec<String> {
+        match self {
+            FlagValue::Bool(_) => vec![],
+            FlagValue::Int(i) => vec![i.to_string()],
+            FlagValue::Float(f) => vec![f.to_string()],
+            FlagValue::Str(s) => vec![s.clone()],
+            FlagValue::List(items) => items.iter().flat_map(|v| v.render()).collect(),
+        }
+    }
+
+    /// Short text used in cell names, CSV columns and tables.
+    pub fn label(&self) -> String {
+        match self {
+            FlagValue::Bool(b) => b.to_string(),
+            FlagValue::List(_) => self.render().join(" "),
+            _ => self.render().join(""),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub name: String,
+    pub engine: EngineKind,
+    /// Model id (vLLM/SGLang), a GGUF path or `builtin:tiny-qwen2` (llama.cpp). Optional for `external`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Name sent in the request's `model` field; defaults to `model`.
+    #[serde(default)]
+    pub served_model_name: Option<String>,
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// 0 = pick a free port at launch time.
+    #[serde(default)]
+    pub port: u16,
+    /// For `external`: base URL of the running endpoint, e.g. `http://127.0.0.1:8000`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Override the engine executable (e.g. a virtualenv's `vllm`, a llama-server build).
+    #[serde(default)]
+    pub binary: Option<String>,
+    /// Engine flags, in order; keys are written as `--kebab-case`.
+    #[serde(default)]
+    pub flags: IndexMap<String, FlagValue>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout_s: f64,
+    /// SIGTERM grace period before SIGKILL.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace_s: f64,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_ready_timeout() -> f64 {
+    600.0
+}
+fn default_stop_grace() -> f64 {
+    15.0
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    Chat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    Chat,
+    Completions,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub name: String,
+    #[serde(default = "default_kind")]
+    pub kind: WorkloadKind,
+    #[serde(default = "default_endpoint")]
+    pub endpoint: Endpoint,
+    /// `builtin:chat` or a JSONL file (relative to the scenario file).
+    #[serde(default = "default_prompts")]
+    pub prompts: String,
+    #[serde(default = "yes")]
+    pub stream: bool,
+    #[serde(default)]
+    pub ignore_eos: bool,
+    #[serde(default)]
+    pub temperature: f64,
+    /// Measured requests per cell.
+    #[serde(default = "default_requests")]
+    pub requests: u32,
+    /// Requests sent before measuring, excluded from statistics.
+    #[serde(default)]
+    pub warmup: u32,
+    /// Used when the grid has no `max_tokens` axis.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Per-request deadline.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_s: f64,
+    /// Restrict this workload to some servers (by name); all servers when empty.
+    #[serde(default)]
+    pub servers: Vec<String>,
+}
+
+fn default_kind() -> WorkloadKind {
+    WorkloadKind::Chat
+}
+fn default_endpoint() -> Endpoint {
+    Endpoint::Chat
+}
+fn default_prompts() -> String {
+    "builtin:chat".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_requests() -> u32 {
+    16
+}
+fn default_max_tokens() -> u32 {
+    128
+}
+fn default_request_timeout() -> f64 {
+    300.0
+}
+
+/// Grid axes. Load axes apply per cell; `server` axes are engine flags (one launch per combination).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    #[serde(default)]
+    pub concurrency: Option<Vec<i64>>,
+    #[serde(default)]
+    pub max_tokens: Option<Vec<i64>>,
+    #[serde(default)]
+    pub server: IndexMap<String, Vec<FlagValue>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(default)]
+    pub p95_ttft_ms: Option<f64>,
+    #[serde(default)]
+    pub p95_e2e_ms: Option<f64>,
+    #[serde(default)]
+    pub p95_tpot_ms: Option<f64>,
+    /// Highest share of failed requests a passing cell may have (0.0 = none).
+    #[serde(default)]
+    pub max_error_rate: f64,
+}

@@ -1,0 +1,244 @@
+//! Semantic checks over a deserialized scenario. Pure apart from checking that referenced files exist.
+//! Every problem is collected; none stops the others from being found.
+
+use super::diag::{suggest, Issue};
+use super::schema::{EngineKind, FlagValue, Scenario};
+use crate::kp;
+use std::collections::HashSet;
+use std::path::Path;
+
+/// The most cells one scenario may expand to.
+pub const MAX_CELLS: usize = 10_000;
+/// The highest concurrency accepted (more is almost surely a typo).
+pub const MAX_CONCURRENCY: i64 = 100_000;
+const MANAGED_FLAGS: &[&str] = &["host", "port", "model", "model-path", "m"];
+
+pub fn validate(s: &Scenario, base: &Path) -> Vec<Issue> {
+    let mut out = Vec::new();
+    meta(s, &mut out);
+    servers(s, base, &mut out);
+    workloads(s, base, &mut out);
+    grid(s, &mut out);
+    slos(s, &mut out);
+    if out.is_empty() {
+        let cells = crate::plan::count_cells(s);
+        if cells == 0 {
+            out.push(
+                Issue::new(kp!["workloads"], "the grid expands to no cell: no workload runs on any server")
+                    .help("check `workloads[].servers` names"),
+            );
+        } else if cells > MAX_CELLS {
+            out.push(
+                Issue::new(kp!["grid"], format!("the grid expands to {cells} cells, more than the limit of {MAX_CELLS}"))
+                    .help("split the scenario or use fewer values per axis"),
+            );
+        }
+    }
+    out
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn meta(s: &Scenario, out: &mut Vec<Issue>) {
+    if !is_slug(&s.scenario.name) {
+        out.push(
+            Issue::new(kp!["scenario", "name"], format!("scenario name {:?} is not usable as a folder name", s.scenario.name))
+                .help("use letters, digits, `_`, `-` or `.` only"),
+        );
+    }
+    if s.scenario.output_dir.trim().is_empty() {
+        out.push(Issue::new(kp!["scenario", "output_dir"], "output_dir is empty").help("use e.g. \"results\""));
+    }
+}
+
+fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
+    if s.servers.is_empty() {
+        out.push(Issue::new(kp!["servers"], "no server is defined").help("add a [[servers]] table with `name`, `engine` and `model`"));
+    }
+    let mut names = HashSet::new();
+    for (i, srv) in s.servers.iter().enumerate() {
+        if !is_slug(&srv.name) {
+            out.push(Issue::new(kp!["servers", i, "name"], format!("server name {:?} is not a simple name", srv.name)).help("use letters, digits, `_`, `-` or `.` only"));
+        }
+        if !names.insert(srv.name.as_str()) {
+            out.push(Issue::new(kp!["servers", i, "name"], format!("duplicate server name `{}`", srv.name)).help("give every server a distinct name"));
+        }
+        match srv.engine {
+            EngineKind::External => {
+                match &srv.url {
+                    None => out.push(Issue::new(kp!["servers", i, "engine"], "an `external` server needs `url`").help("add url = \"http://127.0.0.1:8000\"")),
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => out.push(
+                        Issue::new(kp!["servers", i, "url"], format!("url {u:?} is not an http(s) URL")).help("write it as http://HOST:PORT"),
+                    ),
+                    _ => {}
+                }
+                if !srv.flags.is_empty() {
+                    out.push(Issue::new(kp!["servers", i, "flags"], "an `external` server is not launched, so it takes no flags").help("remove [servers.flags] or use a launched engine"));
+                }
+            }
+            engine => {
+                if srv.url.is_some() {
+                    out.push(Issue::new(kp!["servers", i, "url"], format!("`url` is only for `external` servers; `{}` is launched by the runner", engine.as_str())).help("remove `url`; set `host`/`port` instead"));
+                }
+                match &srv.model {
+                    None => out.push(Issue::new(kp!["servers", i, "engine"], format!("a `{}` server needs `model`", engine.as_str())).help("add model = \"Qwen/Qwen2.5-1.5B-Instruct\" (or a GGUF path for llamacpp)")),
+                    Some(m) if engine == EngineKind::Llamacpp && !m.starts_with("builtin:") => {
+                        let p = base.join(m);
+                        if !p.is_file() {
+                            out.push(Issue::new(kp!["servers", i, "model"], format!("model file {} does not exist", p.display())).help("give the path of a .gguf file (relative to the scenario file) or `builtin:tiny-qwen2`"));
+                        }
+                    }
+                    Some(m) if m.starts_with("builtin:") && m != "builtin:tiny-qwen2" => {
+                        out.push(Issue::new(kp!["servers", i, "model"], format!("unknown built-in model `{m}`")).help("the only built-in model is `builtin:tiny-qwen2`"));
+                    }
+                    Some(m) if m.starts_with("builtin:") && engine != EngineKind::Llamacpp => {
+                        out.push(Issue::new(kp!["servers", i, "model"], "built-in models are GGUF files for the llamacpp engine").help("use a Hugging Face model id for vllm/sglang"));
+                    }
+                    Some(m) if m.trim().is_empty() => out.push(Issue::new(kp!["servers", i, "model"], "model is empty")),
+                    _ => {}
+                }
+            }
+        }
+        if !(srv.ready_timeout_s > 0.0 && srv.ready_timeout_s <= 86_400.0) {
+            out.push(Issue::new(kp!["servers", i, "ready_timeout_s"], format!("ready_timeout_s = {} is out of range", srv.ready_timeout_s)).help("use a number of seconds between 1 and 86400"));
+        }
+        if !(srv.stop_grace_s >= 0.0 && srv.stop_grace_s <= 3600.0) {
+            out.push(Issue::new(kp!["servers", i, "stop_grace_s"], format!("stop_grace_s = {} is out of range", srv.stop_grace_s)).help("use a number of seconds between 0 and 3600"));
+        }
+        for (k, v) in &srv.flags {
+            flag_name(k, kp!["servers", i, "flags", k], out);
+            flag_value(v, kp!["servers", i, "flags", k], out);
+        }
+        for k in s.grid.server.keys() {
+            if srv.flags.contains_key(k) {
+                out.push(Issue::new(kp!["grid", "server", k], format!("flag `{k}` is both fixed in server `{}` and a grid axis", srv.name)).help(format!("remove `{k}` from [servers.flags] or from [grid.server]")));
+            }
+        }
+        if srv.engine == EngineKind::External && !s.grid.server.is_empty() {
+            out.push(Issue::new(kp!["grid", "server"], format!("server `{}` is external, so server-flag axes cannot apply to it", srv.name)).help("remove [grid.server] or use a launched engine"));
+        }
+    }
+}
+
+fn flag_name(k: &str, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
+    let norm = k.replace('_', "-");
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || k.starts_with('-') {
+        out.push(Issue::new(path, format!("flag name {k:?} is not a valid option name")).help("write flags without dashes, e.g. max_model_len = 4096"));
+    } else if MANAGED_FLAGS.contains(&norm.as_str()) {
+        out.push(Issue::new(path, format!("flag `{k}` is set by the runner")).help("use the server's `host`, `port` and `model` keys instead"));
+    }
+}
+
+fn flag_value(v: &FlagValue, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
+    if let FlagValue::List(items) = v {
+        if items.iter().any(|i| matches!(i, FlagValue::List(_) | FlagValue::Bool(_))) {
+            out.push(Issue::new(path, "a flag list may hold only strings and numbers"));
+        }
+    }
+}
+
+fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
+    if s.workloads.is_empty() {
+        out.push(Issue::new(kp!["workloads"], "no workload is defined").help("add a [[workloads]] table with `name` and `kind = \"chat\"`"));
+    }
+    let server_names: Vec<&str> = s.servers.iter().map(|x| x.name.as_str()).collect();
+    let mut names = HashSet::new();
+    for (i, w) in s.workloads.iter().enumerate() {
+        if !is_slug(&w.name) {
+            out.push(Issue::new(kp!["workloads", i, "name"], format!("workload name {:?} is not a simple name", w.name)).help("use letters, digits, `_`, `-` or `.` only"));
+        }
+        if !names.insert(w.name.as_str()) {
+            out.push(Issue::new(kp!["workloads", i, "name"], format!("duplicate workload name `{}`", w.name)).help("give every workload a distinct name"));
+        }
+        if w.requests == 0 {
+            out.push(Issue::new(kp!["workloads", i, "requests"], "requests must be at least 1").help("measured requests per cell, e.g. requests = 16"));
+        }
+        if w.max_tokens == 0 {
+            out.push(Issue::new(kp!["workloads", i, "max_tokens"], "max_tokens must be at least 1"));
+        }
+        if !(w.temperature >= 0.0 && w.temperature <= 10.0) {
+            out.push(Issue::new(kp!["workloads", i, "temperature"], format!("temperature {} is out of range", w.temperature)).help("use a value between 0.0 and 2.0"));
+        }
+        if !(w.request_timeout_s > 0.0) {
+            out.push(Issue::new(kp!["workloads", i, "request_timeout_s"], "request_timeout_s must be positive"));
+        }
+        if let Some(rest) = w.prompts.strip_prefix("builtin:") {
+            if rest != "chat" {
+                out.push(Issue::new(kp!["workloads", i, "prompts"], format!("unknown built-in prompt set `{}`", w.prompts)).help("use `builtin:chat` or the path of a JSONL file"));
+            }
+        } else {
+            let p = base.join(&w.prompts);
+            if let Err(e) = std::fs::File::open(&p) {
+                out.push(Issue::new(kp!["workloads", i, "prompts"], format!("cannot read prompt file {}: {e}", p.display())).help("give a JSONL file (relative to the scenario file) or `builtin:chat`"));
+            }
+        }
+        for (j, sv) in w.servers.iter().enumerate() {
+            if !server_names.contains(&sv.as_str()) {
+                let mut issue = Issue::new(kp!["workloads", i, "servers", j], format!("unknown server `{sv}`"));
+                if let Some(sg) = suggest(sv, server_names.iter().copied()) {
+                    issue = issue.help(format!("did you mean `{sg}`?"));
+                }
+                out.push(issue);
+            }
+        }
+    }
+}
+
+fn axis_ints(name: &str, values: &Option<Vec<i64>>, max: i64, out: &mut Vec<Issue>) {
+    let Some(values) = values else { return };
+    if values.is_empty() {
+        out.push(Issue::new(kp!["grid", name], format!("grid axis `{name}` is empty")).help(format!("give at least one value, or remove `{name}` to use the default")));
+    }
+    let mut seen = HashSet::new();
+    for (j, v) in values.iter().enumerate() {
+        if *v < 1 || *v > max {
+            out.push(Issue::new(kp!["grid", name, j], format!("{name} = {v} is out of range")).help(format!("use an integer from 1 to {max}")));
+        }
+        if !seen.insert(*v) {
+            out.push(Issue::new(kp!["grid", name, j], format!("{name} value {v} appears twice")).help("list each value once"));
+        }
+    }
+}
+
+fn grid(s: &Scenario, out: &mut Vec<Issue>) {
+    axis_ints("concurrency", &s.grid.concurrency, MAX_CONCURRENCY, out);
+    axis_ints("max_tokens", &s.grid.max_tokens, 10_000_000, out);
+    for (k, values) in &s.grid.server {
+        flag_name(k, kp!["grid", "server", k], out);
+        if values.is_empty() {
+            out.push(Issue::new(kp!["grid", "server", k], format!("grid axis `{k}` is empty")).help("give at least one value"));
+        }
+        for (j, v) in values.iter().enumerate() {
+            flag_value(v, kp!["grid", "server", k, j], out);
+            if values[..j].contains(v) {
+                out.push(Issue::new(kp!["grid", "server", k, j], format!("value {} appears twice in `{k}`", v.label())).help("list each value once"));
+            }
+        }
+    }
+}
+
+fn slos(s: &Scenario, out: &mut Vec<Issue>) {
+    let names: Vec<&str> = s.workloads.iter().map(|w| w.name.as_str()).collect();
+    for (name, slo) in &s.slo {
+        if !names.contains(&name.as_str()) {
+            let mut issue = Issue::new(kp!["slo", name], format!("SLO for unknown workload `{name}`"));
+            issue = match suggest(name, names.iter().copied()) {
+                Some(sg) => issue.help(format!("did you mean `{sg}`?")),
+                None => issue.help(format!("workloads are: {}", names.join(", "))),
+            };
+            out.push(issue);
+        }
+        for (key, v) in [("p95_ttft_ms", slo.p95_ttft_ms), ("p95_e2e_ms", slo.p95_e2e_ms), ("p95_tpot_ms", slo.p95_tpot_ms)] {
+            if let Some(v) = v {
+                if !(v > 0.0) {
+                    out.push(Issue::new(kp!["slo", name, key], format!("{key} = {v} must be positive")).help("a threshold in milliseconds, e.g. 1500"));
+                }
+            }
+        }
+        if !(0.0..=1.0).contains(&slo.max_error_rate) {
+            out.push(Issue::new(kp!["slo", name, "max_error_rate"], "max_error_rate must be between 0.0 and 1.0"));
+        }
+    }
+}

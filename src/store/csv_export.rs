@@ -1,0 +1,80 @@
+//! `capacity.csv`: one row per cell. The seeds' columns come first, then one column per server-flag
+//! grid axis, then the rest. Pure: results in, bytes out.
+
+use super::records::CellResult;
+use crate::analysis::summary::Dist;
+use anyhow::Result;
+
+const LEADING: &[&str] =
+    &["gpu", "workload", "concurrency", "max_tokens", "p50_ttft_ms", "p95_ttft_ms", "p50_e2e_ms", "p95_e2e_ms", "throughput_tok_s"];
+const TRAILING: &[&str] = &[
+    "status", "server", "engine", "model", "requests", "errors", "error_rate", "p90_ttft_ms", "p99_ttft_ms", "p90_e2e_ms",
+    "p99_e2e_ms", "p50_itl_ms", "p95_itl_ms", "p99_itl_ms", "p50_tpot_ms", "p95_tpot_ms", "mean_user_tok_s", "requests_per_s",
+    "output_tokens", "wall_s", "slo_pass", "reason", "cell_id",
+];
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.3}"),
+        _ => String::new(),
+    }
+}
+
+fn pick(d: &Option<Dist>, f: fn(&Dist) -> f64) -> Option<f64> {
+    d.as_ref().map(f)
+}
+
+/// Renders the CSV. `server_axes` are the grid's server-flag keys (one column each).
+pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = LEADING.iter().map(|s| s.to_string()).collect();
+    header.extend(server_axes.iter().cloned());
+    header.extend(TRAILING.iter().map(|s| s.to_string()));
+    w.write_record(&header)?;
+    for r in results {
+        let s = r.summary.as_ref();
+        let ttft = s.and_then(|s| s.ttft_ms.clone());
+        let e2e = s.and_then(|s| s.e2e_ms.clone());
+        let itl = s.and_then(|s| s.itl_ms.clone());
+        let tpot = s.and_then(|s| s.tpot_ms.clone());
+        let mut row = vec![
+            gpu.to_string(),
+            r.cell.workload.clone(),
+            r.cell.concurrency.to_string(),
+            r.cell.max_tokens.to_string(),
+            num(pick(&ttft, |d| d.p50)),
+            num(pick(&ttft, |d| d.p95)),
+            num(pick(&e2e, |d| d.p50)),
+            num(pick(&e2e, |d| d.p95)),
+            num(s.map(|s| s.throughput_tok_s)),
+        ];
+        row.extend(server_axes.iter().map(|k| r.cell.params.get(k).cloned().unwrap_or_default()));
+        row.extend([
+            r.status.as_str().to_string(),
+            r.server.clone(),
+            r.engine.clone(),
+            r.model.clone().unwrap_or_default(),
+            s.map_or(String::new(), |s| s.requests.to_string()),
+            s.map_or(String::new(), |s| s.errors.to_string()),
+            num(s.map(|s| s.error_rate)),
+            num(pick(&ttft, |d| d.p90)),
+            num(pick(&ttft, |d| d.p99)),
+            num(pick(&e2e, |d| d.p90)),
+            num(pick(&e2e, |d| d.p99)),
+            num(pick(&itl, |d| d.p50)),
+            num(pick(&itl, |d| d.p95)),
+            num(pick(&itl, |d| d.p99)),
+            num(pick(&tpot, |d| d.p50)),
+            num(pick(&tpot, |d| d.p95)),
+            num(s.and_then(|s| s.mean_user_tok_s)),
+            num(s.map(|s| s.requests_per_s)),
+            s.map_or(String::new(), |s| s.output_tokens.to_string()),
+            num(s.map(|s| s.wall_s)),
+            r.verdict.as_ref().map_or(String::new(), |v| v.pass.to_string()),
+            r.reason.clone().unwrap_or_default(),
+            r.cell.id.clone(),
+        ]);
+        w.write_record(&row)?;
+    }
+    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?)
+}

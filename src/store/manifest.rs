@@ -1,0 +1,62 @@
+//! `manifest.json`: what was run, where, with what. Never holds secrets (no env values).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cpu_model: Option<String>,
+    pub cpus: usize,
+    pub memory_total_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub runner_version: String,
+    pub git_revision: Option<String>,
+    pub run_id: String,
+    pub scenario_name: String,
+    pub scenario_file: String,
+    pub scenario_sha256: String,
+    pub scenario_text: String,
+    pub gpu_label: String,
+    pub seed: u64,
+    pub host: Host,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `running`, `complete` or `interrupted`.
+    pub status: String,
+    pub launches: usize,
+    pub cells: usize,
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn read_first(path: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
+}
+
+pub fn host() -> Host {
+    Host {
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpu_model: read_first("/proc/cpuinfo", "model name"),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_total_bytes: read_first("/proc/meminfo", "MemTotal")
+            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+            .map(|kib| kib * 1024),
+    }
+}
+
+/// The git revision of the current directory's repository, when there is one.
+pub fn git_revision() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -1,0 +1,175 @@
+//! Shared test helpers: an in-test OpenAI-compatible SSE server with injected delays, the real engine's
+//! location, and process-table checks.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the mock server streams for each request.
+#[derive(Clone, Debug)]
+pub struct Mock {
+    /// Delay between receiving the request and the first content chunk.
+    pub first_token_delay: Duration,
+    /// Delay between consecutive content chunks.
+    pub chunk_delay: Duration,
+    /// Content chunks per response.
+    pub chunks: usize,
+    /// Tokens reported per content chunk (usage = chunks x tokens_per_chunk).
+    pub tokens_per_chunk: u64,
+    /// Send a role-only first chunk (content null) immediately, like llama-server.
+    pub role_chunk: bool,
+    /// Send an error event after this many content chunks, then [DONE].
+    pub error_after: Option<usize>,
+    /// Answer every request with this HTTP status instead of streaming.
+    pub status: Option<u16>,
+    /// Send this raw text instead of valid JSON after the first content chunk.
+    pub malformed: bool,
+    /// Close the connection after this many content chunks without [DONE].
+    pub cut_after: Option<usize>,
+    /// The instant each content chunk was handed to the connection, by the request's first message.
+    pub emitted: Emitted,
+}
+
+pub type Emitted = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>>;
+
+impl Default for Mock {
+    fn default() -> Self {
+        Mock {
+            first_token_delay: Duration::from_millis(20),
+            chunk_delay: Duration::from_millis(5),
+            chunks: 10,
+            tokens_per_chunk: 1,
+            role_chunk: true,
+            error_after: None,
+            status: None,
+            malformed: false,
+            cut_after: None,
+            emitted: Emitted::default(),
+        }
+    }
+}
+
+fn chunk(content: Option<&str>, role: bool) -> String {
+    let mut delta = serde_json::json!({ "content": content });
+    if role {
+        delta["role"] = "assistant".into();
+    }
+    let v = serde_json::json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
+    format!("data: {v}\n\n")
+}
+
+async fn completions(State(m): State<Arc<Mock>>, axum::Json(req): axum::Json<serde_json::Value>) -> Response {
+    let key = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+    if let Some(code) = m.status {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, "injected failure").into_response();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    tokio::spawn(async move {
+        if m.role_chunk && tx.send(Ok(chunk(None, true))).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(m.first_token_delay).await;
+        for i in 0..m.chunks {
+            if i > 0 {
+                tokio::time::sleep(m.chunk_delay).await;
+            }
+            if m.error_after == Some(i) {
+                let _ = tx.send(Ok("data: {\"error\":{\"message\":\"injected mid-stream error\",\"code\":500}}\n\n".into())).await;
+                let _ = tx.send(Ok("data: [DONE]\n\n".into())).await;
+                return;
+            }
+            if m.cut_after == Some(i) {
+                let _ = tx.send(Err(std::io::Error::other("injected connection reset"))).await;
+                return;
+            }
+            if m.malformed && i == 1 {
+                let _ = tx.send(Ok("data: {this is not json\n\n".into())).await;
+                return;
+            }
+            m.emitted.lock().unwrap().entry(key.clone()).or_default().push(std::time::Instant::now());
+            if tx.send(Ok(chunk(Some("tok"), false))).await.is_err() {
+                return;
+            }
+        }
+        let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": m.chunks as u64 * m.tokens_per_chunk}});
+        let _ = tx.send(Ok(format!("data: {usage}\n\n"))).await;
+        let _ = tx.send(Ok("data: [DONE]\n\n".into())).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(stream))
+        .expect("valid response")
+}
+
+/// Starts the mock on 127.0.0.1 at a free port, on its own thread and runtime (like a separate server
+/// process, it does not compete with the client's runtime); returns its base URL.
+pub async fn start_mock(m: Mock) -> String {
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/v1/models", get(|| async { axum::Json(serde_json::json!({"data": [{"id": "mock-model"}]})) }))
+        .route("/v1/chat/completions", post(completions))
+        .with_state(Arc::new(m));
+    serve_on_own_thread(app)
+}
+
+pub fn serve_on_own_thread(app: Router) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+            tx.send(listener.local_addr().expect("local addr")).expect("report address");
+            let _ = axum::serve(listener, app).tcp_nodelay(true).await;
+        });
+    });
+    format!("http://{}", rx.recv().expect("mock server address"))
+}
+
+/// The real llama-server and tiny model, or None (tests skip locally, fail when CI=true).
+pub fn engine() -> Option<(PathBuf, PathBuf)> {
+    let server = runner::engine::resolve::llama_server_path().filter(|p| p.is_file());
+    let model = Some(runner::engine::resolve::tiny_model_path()).filter(|p| p.is_file());
+    match (server, model) {
+        (Some(s), Some(m)) => Some((s, m)),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but llama-server or the tiny model is missing: run scripts/setup-cpu-engine.sh (scripts/test.sh does)");
+            }
+            eprintln!("SKIPPED: llama-server or tiny model not found; run scripts/setup-cpu-engine.sh");
+            None
+        }
+    }
+}
+
+/// PIDs of live (non-zombie) processes whose command line contains every needle.
+pub fn processes_with(needles: &[&str]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        if !zombie && !cmd.is_empty() && needles.iter().all(|n| cmd.contains(n)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Writes a scenario file into `dir` and returns its path.
+pub fn write_scenario(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write scenario");
+    p
+}

@@ -1,0 +1,192 @@
+//! The load client against in-test servers: timing accuracy with injected delays, token counts from
+//! usage, role-only first chunks, and every failure mode becoming a classified record.
+
+mod common;
+
+use common::{start_mock, Mock};
+use runner::analysis::summary::{summarize, Dist};
+use runner::load::client::{send, RequestSpec};
+use runner::load::driver::closed_loop;
+use runner::load::prompts::Prompt;
+use runner::load::record::RequestRecord;
+use runner::scenario::schema::Endpoint;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+fn spec(i: usize, endpoint: Endpoint) -> RequestSpec {
+    RequestSpec {
+        index: i,
+        warmup: false,
+        endpoint,
+        model: "m".into(),
+        prompt: Prompt::user(&format!("request {i}")),
+        max_tokens: 16,
+        temperature: 0.0,
+        stream: true,
+        ignore_eos: true,
+        timeout: Duration::from_secs(30),
+    }
+}
+
+async fn run_at(base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
+    let client = runner::engine::http_client();
+    let specs = (0..n).map(|i| spec(i, Endpoint::Chat)).collect();
+    let p = closed_loop(&client, base, specs, concurrency, t0, &CancellationToken::new(), |_| {}).await;
+    (p.records, p.wall_s)
+}
+
+async fn one(m: Mock) -> RequestRecord {
+    // (the request's prompt is "request 0")
+    let base = start_mock(m).await;
+    let client = runner::engine::http_client();
+    let t0 = Instant::now();
+    send(&client, &base, &spec(0, Endpoint::Chat), t0, t0).await
+}
+
+fn assert_near(what: &str, got: f64, want: f64, tol: f64) {
+    assert!((got - want).abs() <= tol, "{what}: got {got:.3} ms, want {want:.3} ± {tol} ms");
+}
+
+/// Timing tests run one at a time so they do not share the 2 cores with each other.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn accuracy_at(concurrency: u32, n: usize) {
+    let _serial = TIMING.lock().await;
+    let m = Mock { first_token_delay: Duration::from_millis(20), chunk_delay: Duration::from_millis(5), chunks: 10, ..Mock::default() };
+    let emitted = m.emitted.clone();
+    let base = start_mock(m).await;
+    let _ = run_at(&base, 4, 4, Instant::now()).await; // warm the connection pool
+    emitted.lock().unwrap().clear();
+    let t0 = Instant::now();
+    let (records, wall) = run_at(&base, n, concurrency, t0).await;
+    assert!(records.iter().all(|r| r.ok()), "errors: {:?}", records.iter().filter(|r| !r.ok()).map(|r| &r.error_detail).collect::<Vec<_>>());
+    let s = summarize(&records, wall);
+    // Token counts are the server's usage, not a guess from the chunk count.
+    assert_eq!(s.output_tokens, 10 * n as u64);
+    // Truth: the instant the server handed each content chunk to its connection. The client's
+    // timestamps may only lag it by delivery and parsing: within 2 ms (p99), never before it.
+    let emitted = emitted.lock().unwrap();
+    let (mut ttft_err, mut chunk_err) = (Vec::new(), Vec::new());
+    for r in &records {
+        let truth = &emitted[&format!("request {}", r.index)];
+        let ms = |i: Instant| i.duration_since(t0).as_secs_f64() * 1000.0;
+        ttft_err.push(r.first_token_ms.unwrap() - ms(truth[0]));
+        for (off, t) in r.chunk_offsets_ms.iter().zip(truth) {
+            chunk_err.push(r.sent_ms + off - ms(*t));
+        }
+    }
+    let (ttft_err, chunk_err) = (Dist::of(ttft_err).unwrap(), Dist::of(chunk_err).unwrap());
+    assert!(ttft_err.min >= 0.0 && chunk_err.min >= 0.0, "a chunk was timed before it was sent");
+    eprintln!("concurrency {concurrency}: TTFT error p50 {:.3} p99 {:.3} ms; chunk error p50 {:.3} p99 {:.3} ms",
+        ttft_err.p50, ttft_err.p99, chunk_err.p50, chunk_err.p99);
+    // The "truth" is taken when the mock queues a chunk, so it also holds the mock's own write delay.
+    // A debug build sharing 2 cores with a 64-stream server cannot promise a tail: the p99 target at
+    // high concurrency is checked by the release-mode harness benchmark (docs/performance.md).
+    assert!(ttft_err.p50 <= 2.0, "TTFT error p50 {:.3} ms at concurrency {concurrency}", ttft_err.p50);
+    assert!(chunk_err.p50 <= 2.0, "chunk time error p50 {:.3} ms at concurrency {concurrency}", chunk_err.p50);
+    if concurrency == 1 {
+        assert!(ttft_err.p99 <= 2.0, "TTFT error p99 {:.3} ms at concurrency 1", ttft_err.p99);
+        assert!(chunk_err.p99 <= 2.0, "chunk time error p99 {:.3} ms at concurrency 1", chunk_err.p99);
+    }
+    // And the metrics built on them: TTFT >= the injected 20 ms, ITL/TPOT near the injected 5 ms.
+    let (ttft, itl, tpot) = (s.ttft_ms.unwrap(), s.itl_ms.unwrap(), s.tpot_ms.unwrap());
+    assert!(ttft.min >= 20.0, "TTFT below the injected delay: {}", ttft.min);
+    assert_near("p50 ITL", itl.p50, 5.0, 2.0);
+    assert_near("p50 TPOT", tpot.p50, 5.0, 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timing_accuracy_concurrency_1() {
+    accuracy_at(1, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timing_accuracy_concurrency_64() {
+    accuracy_at(64, 256).await;
+}
+
+#[tokio::test]
+async fn role_only_first_chunk_is_not_the_first_token() {
+    let r = one(Mock { role_chunk: true, first_token_delay: Duration::from_millis(40), chunks: 3, ..Mock::default() }).await;
+    assert!(r.ok());
+    assert!(r.ttft_ms().unwrap() >= 39.9, "ttft {:?}", r.ttft_ms());
+    assert_eq!(r.chunk_offsets_ms.len(), 3);
+}
+
+#[tokio::test]
+async fn multi_token_chunks_use_usage_counts() {
+    let r = one(Mock { chunks: 5, tokens_per_chunk: 3, chunk_delay: Duration::from_millis(10), ..Mock::default() }).await;
+    assert_eq!(r.output_tokens, Some(15));
+    assert_eq!(r.chunk_offsets_ms.len(), 5);
+    // TPOT spreads 4 gaps of 10 ms over 14 tokens after the first.
+    assert_near("tpot", r.tpot_ms().unwrap(), 40.0 / 14.0, 1.0);
+}
+
+#[tokio::test]
+async fn failures_are_classified_records() {
+    let cases = [
+        (Mock { error_after: Some(2), ..Mock::default() }, "stream_error"),
+        (Mock { status: Some(503), ..Mock::default() }, "http_5xx"),
+        (Mock { status: Some(400), ..Mock::default() }, "http_4xx"),
+        (Mock { malformed: true, ..Mock::default() }, "malformed_sse"),
+        (Mock { cut_after: Some(3), ..Mock::default() }, "connection_reset"),
+    ];
+    for (m, want) in cases {
+        let r = one(m.clone()).await;
+        assert_eq!(r.error.as_deref(), Some(want), "{m:?}: {:?}", r.error_detail);
+    }
+    let client = runner::engine::http_client();
+    let t0 = Instant::now();
+    let r = send(&client, "http://127.0.0.1:9", &spec(0, Endpoint::Chat), t0, t0).await;
+    assert_eq!(r.error.as_deref(), Some("connect"));
+}
+
+/// Serves a captured or constructed SSE fixture verbatim.
+async fn replay(fixture: &str, endpoint: Endpoint) -> RequestRecord {
+    use axum::routing::post;
+    let path = format!("{}/tests/fixtures/engine/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read_to_string(&path).unwrap();
+    let route = match endpoint {
+        Endpoint::Chat => "/v1/chat/completions",
+        Endpoint::Completions => "/v1/completions",
+    };
+    let app = axum::Router::new().route(
+        route,
+        post(move || {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], body) }
+        }),
+    );
+    let base = common::serve_on_own_thread(app);
+    let client = runner::engine::http_client();
+    let t0 = Instant::now();
+    send(&client, &base, &spec(0, endpoint), t0, t0).await
+}
+
+#[tokio::test]
+async fn llamacpp_fixture_stream() {
+    let r = replay("llamacpp-b11434-chat-stream.sse", Endpoint::Chat).await;
+    assert!(r.ok(), "{:?}", r.error_detail);
+    // Six "\n" content chunks after a role-only chunk (content null); usage says 6 and 19.
+    assert_eq!(r.chunk_offsets_ms.len(), 6);
+    assert_eq!((r.output_tokens, r.prompt_tokens, r.cached_tokens), (Some(6), Some(19), Some(0)));
+    assert_eq!(r.finish_reason.as_deref(), Some("length"));
+    let c = replay("llamacpp-b11434-completions-stream.sse", Endpoint::Completions).await;
+    assert!(c.ok(), "{:?}", c.error_detail);
+    assert_eq!(c.output_tokens, Some(6));
+    assert_eq!(c.chunk_offsets_ms.len(), 6);
+}
+
+#[tokio::test]
+async fn vllm_fixture_streams() {
+    let r = replay("vllm-0.33-chat-stream.sse", Endpoint::Chat).await;
+    assert!(r.ok(), "{:?}", r.error_detail);
+    assert_eq!((r.output_tokens, r.prompt_tokens), (Some(8), Some(31)));
+    // The role chunk and the final empty-content chunk carry no text.
+    let text = std::fs::read_to_string(format!("{}/tests/fixtures/engine/vllm-0.33-chat-stream.sse", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let non_empty = text.lines().filter(|l| l.contains("\"content\":\"") && !l.contains("\"content\":\"\"")).count();
+    assert_eq!(r.chunk_offsets_ms.len(), non_empty);
+    let e = replay("vllm-0.33-chat-stream-error.sse", Endpoint::Chat).await;
+    assert_eq!(e.error.as_deref(), Some("stream_error"));
+    assert!(e.error_detail.unwrap().contains("longer than the maximum model length"));
+}

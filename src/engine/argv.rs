@@ -104,3 +104,64 @@ pub fn default_program(engine: EngineKind) -> &'static str {
 pub fn display(argv: &[String]) -> String {
     shell_words::join(argv)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+    use std::path::Path;
+
+    fn server(engine: &str, extra: &str) -> Server {
+        let text = format!(
+            r#"
+[scenario]
+name = "t"
+[[servers]]
+name = "s"
+engine = "{engine}"
+model = "Qwen/Qwen2.5-1.5B-Instruct"
+port = 8000
+{extra}
+[servers.flags]
+dtype = "bfloat16"
+gpu_memory_utilization = 0.9
+max_model_len = 4096
+enable_prefix_caching = false
+enable_chunked_prefill = true
+[[workloads]]
+name = "chat"
+"#
+        );
+        parse("t.toml", &text, Path::new(".")).expect("valid").servers.remove(0)
+    }
+
+    fn target(program: &str) -> LaunchTarget {
+        LaunchTarget { program: program.into(), model: "Qwen/Qwen2.5-1.5B-Instruct".into(), port: Some(8000) }
+    }
+
+    #[test]
+    fn argv_per_engine() {
+        let vllm = argv(&server("vllm", ""), &target("vllm")).unwrap();
+        let sglang = argv(&server("sglang", "served_model_name = \"qwen\""), &target("python3")).unwrap();
+        let mut llama = server("sglang", "");
+        llama.engine = EngineKind::Llamacpp;
+        let llama = argv(&llama, &LaunchTarget { program: "llama-server".into(), model: "/m/tiny.gguf".into(), port: None }).unwrap();
+        insta::assert_snapshot!(format!("vllm:     {}\nsglang:   {}\nllamacpp: {}", display(&vllm), display(&sglang), display(&llama)));
+    }
+
+    #[test]
+    fn external_has_no_argv() {
+        let mut s = server("vllm", "");
+        s.engine = EngineKind::External;
+        assert!(argv(&s, &target("x")).is_none());
+    }
+
+    #[test]
+    fn values_stay_single_argv_elements() {
+        let mut s = server("vllm", "");
+        s.flags.clear();
+        s.flags.insert("chat_template".into(), FlagValue::Str("{{ x }}; rm -rf /".into()));
+        let a = argv(&s, &target("vllm")).unwrap();
+        assert!(a.contains(&"{{ x }}; rm -rf /".to_string()));
+    }
+}

@@ -143,3 +143,56 @@ pub fn expand(s: &Scenario) -> Plan {
     }
     Plan { launches, cells }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+    use std::path::Path;
+
+    const TEXT: &str = r#"
+[scenario]
+name = "order"
+[[servers]]
+name = "a"
+engine = "vllm"
+model = "m"
+[[servers]]
+name = "b"
+engine = "vllm"
+model = "m"
+[[workloads]]
+name = "chat"
+[[workloads]]
+name = "batch"
+servers = ["b"]
+[grid]
+concurrency = [1, 4]
+max_tokens = [64, 128]
+[grid.server]
+max_model_len = [2048, 4096]
+"#;
+
+    #[test]
+    fn expansion_order_is_pinned() {
+        let s = parse("order.toml", TEXT, Path::new(".")).unwrap();
+        let p = expand(&s);
+        assert_eq!(count_cells(&s), p.cells.len());
+        let text: Vec<String> = p
+            .cells
+            .iter()
+            .map(|c| format!("{} launch={} {}", c.id, p.launches[c.launch].id, c.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")))
+            .collect();
+        insta::assert_snapshot!(text.join("\n"));
+    }
+
+    #[test]
+    fn server_axes_are_merged_into_flags() {
+        let s = parse("order.toml", TEXT, Path::new(".")).unwrap();
+        let p = expand(&s);
+        assert_eq!(p.launches.len(), 4);
+        assert_eq!(p.launches[1].server.flags["max_model_len"], FlagValue::Int(4096));
+        assert_eq!(p.cells_of(0).count(), 4);
+        assert_eq!(p.cells_of(2).count(), 8);
+    }
+}

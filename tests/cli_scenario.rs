@@ -1,0 +1,100 @@
+//! `runner validate` and `runner plan` through the binary: located errors, exit codes, exact commands.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn runner() -> Command {
+    Command::cargo_bin("runner").expect("runner binary")
+}
+
+fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_scenarios_validate() {
+    for s in ["scenarios/quickstart_cpu.toml", "scenarios/chat_rtx16.toml"] {
+        runner().args(["validate", &repo(s)]).assert().success().stdout(predicate::str::contains("ok ("));
+    }
+}
+
+#[test]
+fn plan_chat_rtx16_is_12_cells_on_one_vllm_launch() {
+    let out = runner().args(["plan", &repo("scenarios/chat_rtx16.toml")]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("12 cells on 1 server launch"), "{text}");
+    assert!(text.contains(
+        "$ vllm serve Qwen/Qwen2.5-1.5B-Instruct --dtype bfloat16 --gpu-memory-utilization 0.8 --max-model-len 4096 \
+         --max-num-seqs 128 --enable-prefix-caching --enable-chunked-prefill --host 127.0.0.1 --port 8000"
+    ), "{text}");
+    assert_eq!(text.lines().filter(|l| l.trim_start().starts_with('c') && l.contains("workload=chat")).count(), 12);
+}
+
+#[test]
+fn misspelt_key_is_located_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/quickstart_cpu.toml")).unwrap().replace("concurrency = [", "concurency = [");
+    let line = text.lines().position(|l| l.starts_with("concurency")).unwrap() + 1;
+    let path = common::write_scenario(dir.path(), "bad.toml", &text);
+    runner()
+        .args(["validate", path.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("bad.toml:{line}:1")))
+        .stderr(predicate::str::contains("unknown key `concurency`"))
+        .stderr(predicate::str::contains("key: grid.concurency"))
+        .stderr(predicate::str::contains("did you mean `concurrency`?"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/quickstart_cpu.toml"))
+        .unwrap()
+        .replace("requests = 16", "requets = 16")
+        .replace("concurrency = [1, 2, 4, 8]", "concurency = [1, 2, 4, 8]");
+    let path = common::write_scenario(dir.path(), "bad.toml", &text);
+    let out = runner().args(["run", path.to_str().unwrap(), "--output", dir.path().to_str().unwrap()]).assert().code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("`requets`") && err.contains("`concurency`"), "{err}");
+    assert!(err.contains("2 problems found; no server was started"), "{err}");
+    // Nothing was created: no server started, no results folder.
+    assert!(!dir.path().join("quickstart_cpu").exists());
+}
+
+#[test]
+fn semantic_errors_name_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/quickstart_cpu.toml"))
+        .unwrap()
+        .replace("concurrency = [1, 2, 4, 8]", "concurrency = [0, 2]")
+        .replace("[slo.chat]", "[slo.chta]");
+    let path = common::write_scenario(dir.path(), "bad.toml", &text);
+    runner()
+        .args(["validate", path.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("concurrency = 0 is out of range"))
+        .stderr(predicate::str::contains("key: grid.concurrency[0]"))
+        .stderr(predicate::str::contains("SLO for unknown workload `chta`"))
+        .stderr(predicate::str::contains("did you mean `chat`?"));
+}
+
+#[test]
+fn absurd_grid_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conc: Vec<String> = (1..=200).map(|i| i.to_string()).collect();
+    let mt: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
+    let text = std::fs::read_to_string(repo("scenarios/quickstart_cpu.toml"))
+        .unwrap()
+        .replace("concurrency = [1, 2, 4, 8]", &format!("concurrency = [{}]", conc.join(",")))
+        .replace("max_tokens = [32, 64]", &format!("max_tokens = [{}]", mt.join(",")));
+    let path = common::write_scenario(dir.path(), "big.toml", &text);
+    runner()
+        .args(["validate", path.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("12000 cells, more than the limit of 10000"));
+}

@@ -1,0 +1,228 @@
+//! End to end against a real llama-server (CPU, tiny random-weight model): a small grid, failed
+//! launches recorded as data, and Ctrl-C mid-run. Every test checks that no engine process is left.
+//! Skips locally when the engine is not built; fails when CI=true (see common::engine).
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn runner_bin() -> String {
+    env!("CARGO_BIN_EXE_runner").to_string()
+}
+
+fn scenario(name: &str, servers: &str, conc: &str, mt: &str, requests: u32) -> String {
+    format!(
+        r#"
+[scenario]
+name = "{name}"
+gpu = "cpu-test"
+seed = 7
+
+{servers}
+
+[[workloads]]
+name = "chat"
+prompts = "builtin:chat"
+ignore_eos = true
+requests = {requests}
+warmup = 1
+
+[grid]
+concurrency = {conc}
+max_tokens = {mt}
+
+[slo.chat]
+p95_e2e_ms = 60000
+"#
+    )
+}
+
+const GOOD: &str = r#"
+[[servers]]
+name = "tiny"
+engine = "llamacpp"
+model = "builtin:tiny-qwen2"
+ready_timeout_s = 120
+stop_grace_s = 5
+[servers.flags]
+ctx_size = 2048
+parallel = 4
+threads = 1
+"#;
+
+fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).expect("capacity.csv");
+    let headers = r.headers().unwrap().clone();
+    r.records().map(|rec| headers.iter().map(String::from).zip(rec.unwrap().iter().map(String::from)).collect()).collect()
+}
+
+fn run_dir(out: &Path, name: &str) -> std::path::PathBuf {
+    let d = out.join(name);
+    std::fs::read_dir(&d).unwrap().next().unwrap().unwrap().path()
+}
+
+fn launch_ports(run: &Path) -> Vec<String> {
+    let mut ports = Vec::new();
+    for e in std::fs::read_dir(run.join("launches")).unwrap().flatten() {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path().join("launch.json")).unwrap()).unwrap();
+        if let Some(url) = v["base_url"].as_str() {
+            ports.push(url.rsplit(':').next().unwrap().to_string());
+        }
+    }
+    ports
+}
+
+fn assert_no_engine_left(run: &Path) {
+    for port in launch_ports(run) {
+        let left = common::processes_with(&["llama-server", &format!("--port {port}")]);
+        assert!(left.is_empty(), "llama-server on port {port} still running: {left:?}");
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok(), "port {port} still taken");
+    }
+}
+
+#[test]
+fn small_grid_end_to_end() {
+    if common::engine().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "e2e.toml", &scenario("e2e", GOOD, "[1, 2]", "[8, 16]", 4));
+    let out = dir.path().join("results");
+    let st = std::process::Command::new(runner_bin())
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(stdout.contains("p95 TTFT ms") && stdout.contains("results:"), "{stdout}");
+    let run = run_dir(&out, "e2e");
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows.len(), 4);
+    let order: Vec<(String, String)> = rows.iter().map(|r| (r["concurrency"].clone(), r["max_tokens"].clone())).collect();
+    assert_eq!(order, [("1", "8"), ("1", "16"), ("2", "8"), ("2", "16")].map(|(a, b)| (a.to_string(), b.to_string())));
+    for r in &rows {
+        assert_eq!(r["gpu"], "cpu-test");
+        assert_eq!(r["status"], "ok", "{r:?}");
+        assert_eq!(r["errors"], "0");
+        for k in ["p50_ttft_ms", "p95_ttft_ms", "p50_e2e_ms", "p95_e2e_ms", "throughput_tok_s", "p50_itl_ms"] {
+            let v: f64 = r[k].parse().unwrap_or_else(|_| panic!("{k} = {:?}", r[k]));
+            assert!(v > 0.0, "{k} = {v}");
+        }
+        // ignore_eos: every request generated exactly max_tokens, as the server's usage says.
+        let mt: u64 = r["max_tokens"].parse().unwrap();
+        assert_eq!(r["output_tokens"].parse::<u64>().unwrap(), 4 * mt);
+        let p95e2e: f64 = r["p95_e2e_ms"].parse().unwrap();
+        let p95ttft: f64 = r["p95_ttft_ms"].parse().unwrap();
+        assert!(p95e2e > p95ttft);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["scenario_sha256"].as_str().unwrap().len(), 64);
+    let log = std::fs::read_to_string(run.join("launches/l00-tiny/server.log")).unwrap();
+    assert!(log.contains("llama"), "server log is empty or foreign");
+    let cells: Vec<_> = std::fs::read_dir(run.join("cells")).unwrap().flatten().collect();
+    assert_eq!(cells.len(), 4);
+    for c in cells {
+        let lines = std::fs::read_to_string(c.path().join("requests.jsonl")).unwrap().lines().count();
+        assert_eq!(lines, 5, "4 measured + 1 warm-up records");
+    }
+    assert_no_engine_left(&run);
+}
+
+#[test]
+fn failed_launches_are_recorded_and_the_run_goes_on() {
+    if common::engine().is_none() {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let servers = format!(
+        r#"
+[[servers]]
+name = "exits"
+engine = "llamacpp"
+model = "builtin:tiny-qwen2"
+binary = "/bin/false"
+ready_timeout_s = 30
+
+[[servers]]
+name = "busy-port"
+engine = "llamacpp"
+model = "builtin:tiny-qwen2"
+port = {port}
+ready_timeout_s = 30
+{GOOD}"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "faults.toml", &scenario("faults", &servers, "[1]", "[4]", 2));
+    let out = dir.path().join("results");
+    let st = std::process::Command::new(runner_bin())
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "faults");
+    let rows = read_csv(&run.join("capacity.csv"));
+    let by_server: std::collections::HashMap<_, _> = rows.iter().map(|r| (r["server"].clone(), r.clone())).collect();
+    assert_eq!(by_server["exits"]["status"], "infeasible");
+    assert!(by_server["exits"]["reason"].contains("crashed"), "{:?}", by_server["exits"]);
+    assert_eq!(by_server["busy-port"]["status"], "infeasible");
+    assert!(by_server["busy-port"]["reason"].contains("port_in_use"));
+    assert_eq!(by_server["tiny"]["status"], "ok");
+    let launch: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("launches/l01-busy-port/launch.json")).unwrap()).unwrap();
+    assert!(launch["failure"]["message"].as_str().unwrap().contains(&port.to_string()));
+    drop(taken);
+    assert_no_engine_left(&run);
+}
+
+#[test]
+fn ctrl_c_mid_run_stops_the_engine_and_keeps_results() {
+    if common::engine().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "long.toml", &scenario("long", GOOD, "[1, 2]", "[32]", 400));
+    let out = dir.path().join("results");
+    let mut child = std::process::Command::new(runner_bin())
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the engine is ready and the first cell is under way.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let run = loop {
+        assert!(Instant::now() < deadline, "engine never became ready");
+        if let Some(run) = std::fs::read_dir(out.join("long")).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path()) {
+            if run.join("launches/l00-tiny/launch.json").exists() {
+                break run;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let ports = launch_ports(&run);
+    assert_eq!(ports.len(), 1);
+    assert!(!common::processes_with(&["llama-server", &format!("--port {}", ports[0])]).is_empty(), "engine should be running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "runner did not exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_no_engine_left(&run);
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "interrupted");
+    let launch: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("launches/l00-tiny/launch.json")).unwrap()).unwrap();
+    assert!(launch["stop"].is_string(), "the stop was recorded: {launch}");
+}

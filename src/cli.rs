@@ -25,6 +25,13 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the expanded plan: launches with their exact commands, and cells. Starts nothing.
     Plan { file: PathBuf },
+    /// Print, as JSON, the startup facts and failure classification of an engine log you already have.
+    Facts {
+        /// vllm, sglang or llamacpp
+        #[arg(long)]
+        engine: String,
+        log: PathBuf,
+    },
     /// Run a scenario: launch each server config, drive the load, store results, print the grid.
     Run {
         file: PathBuf,
@@ -79,6 +86,21 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let p = plan::expand(&l.scenario);
             let base = l.base_dir();
             print!("{}", plan::render::render(&l.scenario, &p, |launch| resolve::target_for_display(&launch.server, &base)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Facts { engine, log } => {
+            let kind: crate::scenario::schema::EngineKind = serde_json::from_value(serde_json::Value::String(engine.clone()))
+                .map_err(|_| anyhow::anyhow!("unknown engine `{engine}`; use vllm, sglang or llamacpp"))?;
+            let bytes = std::fs::read(&log).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", log.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
+            let out = serde_json::json!({
+                "engine": kind.as_str(),
+                "log": log.display().to_string(),
+                "facts": crate::telemetry::facts::parse(kind, &text),
+                "theoretical_kv_bytes_per_token": crate::telemetry::facts::theoretical_kv_bytes_per_token(&crate::telemetry::facts::parse(kind, &text)),
+                "failure": crate::telemetry::failure::detect(&text),
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { file, output, run_id } => {

@@ -13,3 +13,4 @@ pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod store;
+pub mod telemetry;

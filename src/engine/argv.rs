@@ -59,6 +59,9 @@ pub fn argv(server: &Server, target: &LaunchTarget) -> Option<Vec<String>> {
             let mut v = vec![target.program.clone(), "-m".into(), "sglang.launch_server".into()];
             v.extend(["--model-path".into(), target.model.clone()]);
             v.extend(flags);
+            if !server.flags.contains_key("enable_metrics") {
+                v.push("--enable-metrics".into());
+            }
             if let Some(name) = &server.served_model_name {
                 v.extend(["--served-model-name".into(), name.clone()]);
             }
@@ -69,6 +72,11 @@ pub fn argv(server: &Server, target: &LaunchTarget) -> Option<Vec<String>> {
             v.extend(flags);
             if !server.flags.contains_key("metrics") {
                 v.push("--metrics".into());
+            }
+            // Verbosity 4 makes llama-server print its llama_context / llama_kv_cache lines (n_ctx,
+            // KV buffer size, K/V types), which the startup facts are parsed from.
+            if !["verbosity", "log_verbosity", "log-verbosity", "lv"].iter().any(|k| server.flags.contains_key(*k)) {
+                v.extend(["--log-verbosity".into(), "4".into()]);
             }
             if let Some(name) = &server.served_model_name {
                 v.extend(["--alias".into(), name.clone()]);

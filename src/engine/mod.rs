@@ -2,6 +2,7 @@
 
 pub mod argv;
 pub mod process;
+pub mod recipe;
 pub mod resolve;
 
 use crate::plan::Launch;
@@ -24,8 +25,17 @@ pub struct RunningEngine {
 /// Why a launch did not produce a ready engine. The run records it and goes on.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct StartFailure {
+    /// `kv_cache_too_small`, `cuda_oom`, ... (from the log), else `crashed`, `ready_timeout`,
+    /// `port_in_use`, `engine_missing`, `spawn_failed`, `interrupted`.
     pub reason: String,
     pub message: String,
+    /// The log lines that decided the reason.
+    #[serde(default)]
+    pub decisive_lines: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_max_model_len: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub log_tail: Vec<String>,
 }
 
@@ -43,8 +53,26 @@ fn failure(reason: &str, message: impl Into<String>, log: Option<&Path>) -> Star
     StartFailure {
         reason: reason.into(),
         message: message.into(),
+        decisive_lines: vec![],
+        estimated_max_model_len: None,
+        hint: None,
         log_tail: log.map(|p| process::tail_lines(p, 15)).unwrap_or_default(),
     }
+}
+
+/// Refines a `crashed`/`ready_timeout` failure with the signature found in the engine's log.
+fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
+    let log = std::fs::read(log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let c = crate::telemetry::failure::classify(&log);
+    if c.reason != "crashed" {
+        f.message = format!("{} ({})", f.message, c.reason);
+        f.reason = c.reason;
+    }
+    f.decisive_lines = c.decisive_lines;
+    f.estimated_max_model_len = c.estimated_max_model_len;
+    f.hint = Some(c.hint);
+    f.log_tail = process::tail_lines(log_path, 15);
+    f
 }
 
 pub fn http_client() -> reqwest::Client {
@@ -97,11 +125,13 @@ pub async fn start(
             port,
             argv: Some(argv),
         }),
-        Err(mut f) => {
+        Err(f) => {
             let mut proc = proc;
             proc.stop();
-            f.log_tail = process::tail_lines(log_path, 15);
-            Err(f)
+            if f.reason == "interrupted" {
+                return Err(f);
+            }
+            Err(classify_from_log(f, log_path))
         }
     }
 }
@@ -159,6 +189,10 @@ impl RunningEngine {
         let outcome = p.stop();
         process::wait_port_free(&self.host, self.port, Duration::from_secs(30));
         Some(outcome)
+    }
+
+    pub fn pgid(&self) -> Option<i32> {
+        self.process.as_ref().map(|p| p.pgid)
     }
 
     /// True while the launched engine is running (always true for external endpoints).

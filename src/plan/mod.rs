@@ -29,7 +29,14 @@ pub struct Cell {
     pub max_tokens: u32,
     /// Every grid parameter of this cell by name (server axes, then concurrency and max_tokens).
     pub params: IndexMap<String, String>,
+    /// A probe cell sends no load: it records startup facts and memory of its launch only
+    /// (scenarios without workloads have one per launch).
+    #[serde(default)]
+    pub probe: bool,
 }
+
+/// Workload name of probe cells.
+pub const PROBE: &str = "probe";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
@@ -84,6 +91,9 @@ fn applies(w: &Workload, srv: &Server) -> bool {
 /// Number of cells without building them (used by validation to cap absurd grids cheaply).
 pub fn count_cells(s: &Scenario) -> usize {
     let combos: usize = s.grid.server.values().map(Vec::len).product();
+    if s.workloads.is_empty() {
+        return s.servers.len().saturating_mul(combos);
+    }
     s.servers
         .iter()
         .map(|srv| {
@@ -117,6 +127,19 @@ pub fn expand(s: &Scenario) -> Plan {
                 server.flags.insert(k.clone(), v.clone());
                 id.push_str(&format!("-{}={}", slug(k), slug(&v.label())));
             }
+            if s.workloads.is_empty() {
+                let ci = cells.len();
+                cells.push(Cell {
+                    index: ci,
+                    id: format!("c{ci:03}-l{index:02}-probe"),
+                    launch: index,
+                    workload: PROBE.into(),
+                    concurrency: 0,
+                    max_tokens: 0,
+                    params: axes.iter().map(|(k, v)| (k.clone(), v.label())).collect(),
+                    probe: true,
+                });
+            }
             for w in s.workloads.iter().filter(|w| applies(w, srv)) {
                 let (concs, mts) = load_axes(s, w);
                 for &c in &concs {
@@ -134,6 +157,7 @@ pub fn expand(s: &Scenario) -> Plan {
                             concurrency: c,
                             max_tokens: m,
                             params,
+                            probe: false,
                         });
                     }
                 }

@@ -34,6 +34,13 @@ pub struct Meta {
     /// Where runs are stored, relative to the current directory.
     #[serde(default = "default_output_dir")]
     pub output_dir: String,
+    /// How long a probe cell (scenario without workloads) samples memory after readiness.
+    #[serde(default = "default_probe_s")]
+    pub probe_s: f64,
+}
+
+fn default_probe_s() -> f64 {
+    2.0
 }
 
 fn default_seed() -> u64 {

@@ -48,6 +48,9 @@ fn meta(s: &Scenario, out: &mut Vec<Issue>) {
                 .help("use letters, digits, `_`, `-` or `.` only"),
         );
     }
+    if !(s.scenario.probe_s > 0.0 && s.scenario.probe_s <= 3600.0) {
+        out.push(Issue::new(kp!["scenario", "probe_s"], format!("probe_s = {} is out of range", s.scenario.probe_s)).help("seconds between 0.1 and 3600"));
+    }
     if s.scenario.output_dir.trim().is_empty() {
         out.push(Issue::new(kp!["scenario", "output_dir"], "output_dir is empty").help("use e.g. \"results\""));
     }
@@ -140,8 +143,10 @@ fn flag_value(v: &FlagValue, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) 
 }
 
 fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
-    if s.workloads.is_empty() {
-        out.push(Issue::new(kp!["workloads"], "no workload is defined").help("add a [[workloads]] table with `name` and `kind = \"chat\"`"));
+    // No workload at all is a probe-only scenario (startup facts and memory per launch, no load);
+    // then the grid may only have server axes.
+    if s.workloads.is_empty() && (s.grid.concurrency.is_some() || s.grid.max_tokens.is_some()) {
+        out.push(Issue::new(kp!["grid"], "load axes (concurrency, max_tokens) need a workload").help("add a [[workloads]] table, or remove the load axes for a probe-only scenario"));
     }
     let server_names: Vec<&str> = s.servers.iter().map(|x| x.name.as_str()).collect();
     let mut names = HashSet::new();

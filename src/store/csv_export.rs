@@ -10,8 +10,19 @@ const LEADING: &[&str] =
 const TRAILING: &[&str] = &[
     "status", "server", "engine", "model", "requests", "errors", "error_rate", "p90_ttft_ms", "p99_ttft_ms", "p90_e2e_ms",
     "p99_e2e_ms", "p50_itl_ms", "p95_itl_ms", "p99_itl_ms", "p50_tpot_ms", "p95_tpot_ms", "mean_user_tok_s", "requests_per_s",
-    "output_tokens", "wall_s", "slo_pass", "reason", "cell_id",
+    "output_tokens", "wall_s", "slo_pass", "reason", "ready_s", "kv_cache_gib", "kv_cache_tokens", "max_concurrency",
+    "engine_max_model_len", "mem_source", "mem_at_ready_mib", "peak_mem_mib", "kv_usage_max", "engine_running_max",
+    "engine_waiting_max", "preemptions", "prefix_cache_hit_rate", "cell_id",
 ];
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Peak memory of a cell from the configured source: the engine's GPU memory, else all GPU memory,
+/// else the process group's RSS.
+pub fn peak_memory_bytes(r: &CellResult) -> Option<u64> {
+    let m = &r.telemetry.as_ref()?.memory;
+    m.peak_gpu_process_bytes.filter(|b| *b > 0).or(m.peak_gpu_used_bytes).or(m.peak_rss_bytes)
+}
 
 fn num(v: Option<f64>) -> String {
     match v {
@@ -72,6 +83,24 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
             num(s.map(|s| s.wall_s)),
             r.verdict.as_ref().map_or(String::new(), |v| v.pass.to_string()),
             r.reason.clone().unwrap_or_default(),
+        ]);
+        let st = r.startup.as_ref();
+        let facts = st.map(|s| &s.facts);
+        let eng = r.telemetry.as_ref().map(|t| &t.engine);
+        row.extend([
+            num(st.and_then(|s| s.ready_s)),
+            num(facts.and_then(|f| f.kv_cache_gib)),
+            facts.and_then(|f| f.kv_cache_tokens).map_or(String::new(), |v| v.to_string()),
+            num(facts.and_then(|f| f.max_concurrency)),
+            facts.and_then(|f| f.max_model_len.or(f.context_len).or(f.n_ctx_slot)).map_or(String::new(), |v| v.to_string()),
+            st.map_or(String::new(), |s| s.memory_source.clone()),
+            num(st.and_then(|s| s.memory_at_ready.as_ref()).and_then(|m| m.primary_bytes()).map(|b| b as f64 / MIB)),
+            num(peak_memory_bytes(r).map(|b| b as f64 / MIB)),
+            num(eng.and_then(|e| e.kv_cache_usage_max)),
+            num(eng.and_then(|e| e.running_max)),
+            num(eng.and_then(|e| e.waiting_max)),
+            num(eng.and_then(|e| e.preemptions)),
+            num(eng.and_then(|e| e.prefix_cache_hit_rate)),
             r.cell.id.clone(),
         ]);
         w.write_record(&row)?;

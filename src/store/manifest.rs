@@ -13,6 +13,16 @@ pub struct Host {
     pub memory_total_bytes: Option<u64>,
 }
 
+/// Where memory figures come from on this machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryInfo {
+    /// `nvml` (GPU memory) or `process_rss` (the engine process group's resident memory).
+    pub memory_source: String,
+    /// Why NVML is not used, when it is not (normal on machines without a GPU).
+    pub nvml_note: Option<String>,
+    pub gpu: Option<crate::telemetry::memory::GpuInfo>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub runner_version: String,
@@ -25,6 +35,8 @@ pub struct Manifest {
     pub gpu_label: String,
     pub seed: u64,
     pub host: Host,
+    #[serde(default)]
+    pub telemetry: TelemetryInfo,
     pub started_at: String,
     pub finished_at: Option<String>,
     /// `running`, `complete` or `interrupted`.

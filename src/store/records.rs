@@ -5,6 +5,10 @@ use crate::analysis::summary::CellSummary;
 use crate::engine::process::StopOutcome;
 use crate::engine::StartFailure;
 use crate::plan::Cell;
+use crate::telemetry::facts::StartupFacts;
+use crate::telemetry::memory::MemorySample;
+use crate::telemetry::prom::EngineMetricsSummary;
+use crate::telemetry::sampler::MemorySummary;
 use serde::{Deserialize, Serialize};
 
 /// Outcome of a cell, as in the `status` column.
@@ -52,6 +56,30 @@ pub struct LaunchRecord {
     pub engine_version: Option<String>,
     pub failure: Option<StartFailure>,
     pub stop: Option<StopOutcome>,
+    /// Facts the engine printed at startup (also the partial ones of a failed start).
+    #[serde(default)]
+    pub facts: StartupFacts,
+    /// Memory once ready: GPU (NVML) or the process group's RSS; see `memory_source`.
+    #[serde(default)]
+    pub memory_at_ready: Option<MemorySample>,
+    #[serde(default)]
+    pub memory_source: String,
+}
+
+/// What a cell's launch looked like when it became ready (copied into every cell of the launch).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StartupSnapshot {
+    pub ready_s: Option<f64>,
+    pub facts: StartupFacts,
+    pub memory_at_ready: Option<MemorySample>,
+    pub memory_source: String,
+}
+
+/// Memory and engine-metric summaries of one cell (time series in the cell's `telemetry.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TelemetrySummary {
+    pub memory: MemorySummary,
+    pub engine: EngineMetricsSummary,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +94,10 @@ pub struct CellResult {
     pub reason: Option<String>,
     pub summary: Option<CellSummary>,
     pub verdict: Option<Verdict>,
+    #[serde(default)]
+    pub startup: Option<StartupSnapshot>,
+    #[serde(default)]
+    pub telemetry: Option<TelemetrySummary>,
     pub started_at: String,
     pub finished_at: String,
 }

@@ -1,0 +1,189 @@
+//! One launch: write its recipes, start the engine, record its startup facts and memory, run its cells,
+//! stop it. A launch that does not start becomes a recorded failure and infeasible cells.
+
+use super::{cell, unmeasured, Ctx};
+use crate::engine::{self, argv, recipe, resolve, RunningEngine, StartFailure};
+use crate::plan::{Cell, Launch};
+use crate::progress::{Event, Reporter};
+use crate::store::records::{CellResult, CellStatus, LaunchRecord, StartupSnapshot};
+use crate::store;
+use crate::telemetry::facts;
+use anyhow::Result;
+use std::time::Duration;
+
+fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
+    LaunchRecord {
+        id: launch.id.clone(),
+        index: launch.index,
+        server: launch.server.name.clone(),
+        engine: launch.server.engine.as_str().into(),
+        model: launch.server.model.clone(),
+        command: None,
+        argv: None,
+        base_url: None,
+        ready_s: None,
+        engine_version: None,
+        failure: None,
+        stop: None,
+        facts: Default::default(),
+        memory_at_ready: None,
+        memory_source: ctx.probe.source().into(),
+    }
+}
+
+fn read_log(path: &std::path::Path) -> String {
+    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {
+    let dir = ctx.store.launch_dir(&launch.id);
+    let log_path = dir.join("server.log");
+    let mut rec = record(ctx, launch);
+    let target = resolve::target_for_display(&launch.server, &ctx.loaded.base_dir());
+    let preview = argv::argv(&launch.server, &target).map(|a| argv::display(&a));
+    if let Some(cmd) = &preview {
+        store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
+    }
+    if let Some(yaml) = recipe::vllm_config_yaml(&launch.server, &target) {
+        store::atomic_write(&dir.join("vllm-config.yaml"), yaml.as_bytes())?;
+    }
+    let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).collect();
+    reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), cells: cells.len() });
+    let mut eng = match engine::start(launch, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
+        Ok(e) => e,
+        Err(failure) => return failed(ctx, launch, &cells, rec, failure, results, reporter),
+    };
+    rec.argv = eng.argv.clone();
+    rec.command = eng.argv.as_ref().map(|a| argv::display(a));
+    rec.base_url = Some(eng.base_url.clone());
+    rec.ready_s = Some(eng.ready_s);
+    rec.engine_version = engine_version(&eng.base_url).await;
+    rec.facts = facts::parse(launch.server.engine, &read_log(&log_path));
+    let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
+    rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
+    if let Some(cmd) = &rec.command {
+        store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
+    }
+    store::write_json(&dir.join("launch.json"), &rec)?;
+    reporter.event(Event::LaunchReady { launch, ready_s: eng.ready_s });
+    let startup = StartupSnapshot {
+        ready_s: rec.ready_s,
+        facts: rec.facts.clone(),
+        memory_at_ready: rec.memory_at_ready.clone(),
+        memory_source: rec.memory_source.clone(),
+    };
+    let outcome = run_cells(ctx, launch, &cells, &eng, &startup, &log_path, results, reporter).await;
+    rec.stop = tokio::task::block_in_place(|| eng.stop());
+    store::write_json(&dir.join("launch.json"), &rec)?;
+    reporter.event(Event::LaunchStopped { launch });
+    outcome
+}
+
+fn failed(
+    ctx: &Ctx<'_>,
+    launch: &Launch,
+    cells: &[&Cell],
+    mut rec: LaunchRecord,
+    failure: StartFailure,
+    results: &mut Vec<CellResult>,
+    reporter: &mut dyn Reporter,
+) -> Result<()> {
+    let dir = ctx.store.launch_dir(&launch.id);
+    reporter.event(Event::LaunchFailed { launch, failure: &failure });
+    rec.facts = facts::parse(launch.server.engine, &read_log(&dir.join("server.log")));
+    rec.failure = Some(failure.clone());
+    store::write_json(&dir.join("launch.json"), &rec)?;
+    if failure.reason == "interrupted" {
+        return Ok(());
+    }
+    let mut reason = format!("server did not start: {}", failure.reason);
+    if let Some(n) = failure.estimated_max_model_len {
+        reason.push_str(&format!(" (engine estimates max model len {n})"));
+    }
+    if let Some(line) = failure.decisive_lines.first() {
+        reason.push_str(&format!(" | {line}"));
+    }
+    let startup = StartupSnapshot { ready_s: None, facts: rec.facts.clone(), memory_at_ready: None, memory_source: rec.memory_source.clone() };
+    for c in cells {
+        let r = unmeasured(c, launch, CellStatus::Infeasible, &reason, Some(startup.clone()));
+        reporter.event(Event::CellFinished { result: &r });
+        ctx.save(results, r)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_cells(
+    ctx: &Ctx<'_>,
+    launch: &Launch,
+    cells: &[&Cell],
+    eng: &RunningEngine,
+    startup: &StartupSnapshot,
+    log_path: &std::path::Path,
+    results: &mut Vec<CellResult>,
+    reporter: &mut dyn Reporter,
+) -> Result<()> {
+    let model = request_model(launch, eng).await;
+    let mut dead: Option<String> = None;
+    for c in cells {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        if let Some(why) = &dead {
+            let r = unmeasured(c, launch, CellStatus::Failed, &format!("engine_died during an earlier cell: {why}"), Some(startup.clone()));
+            reporter.event(Event::CellFinished { result: &r });
+            ctx.save(results, r)?;
+            continue;
+        }
+        let mut r = cell::run(ctx, launch, c, eng, &model, startup, reporter).await?;
+        if !eng.alive() {
+            let c = crate::telemetry::failure::classify(&read_log(log_path));
+            let why = format!("{} {}", c.reason, c.decisive_lines.first().cloned().unwrap_or_default());
+            if r.status != CellStatus::Interrupted {
+                r.status = CellStatus::Failed;
+                r.reason = Some(format!("engine_died: the server exited during this cell ({why})"));
+            }
+            dead = Some(why);
+        }
+        reporter.event(Event::CellFinished { result: &r });
+        if r.status == CellStatus::Interrupted {
+            // Kept on disk for the record; not part of results (a resumed run measures it again).
+            break;
+        }
+        ctx.save(results, r)?;
+    }
+    Ok(())
+}
+
+/// The `model` field sent with requests: served name, model id, or (external) the server's first model.
+async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
+    let srv = &launch.server;
+    if let Some(n) = &srv.served_model_name {
+        return n.clone();
+    }
+    if let Some(m) = srv.model.as_ref().filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    let url = format!("{}/v1/models", eng.base_url);
+    let first = async {
+        let v: serde_json::Value = engine::http_client().get(&url).send().await.ok()?.json().await.ok()?;
+        v["data"][0]["id"].as_str().map(str::to_string)
+    };
+    first.await.unwrap_or_else(|| "default".into())
+}
+
+/// The engine's own version report: vLLM/SGLang `/version`, llama-server `/props` build_info.
+async fn engine_version(base_url: &str) -> Option<String> {
+    let client = engine::http_client();
+    for path in ["/version", "/props"] {
+        let Ok(resp) = client.get(format!("{base_url}{path}")).timeout(Duration::from_secs(3)).send().await else { continue };
+        if !resp.status().is_success() {
+            continue;
+        }
+        let Ok(v) = resp.json::<serde_json::Value>().await else { continue };
+        if let Some(s) = v.get("version").and_then(|x| x.as_str()).or_else(|| v.get("build_info").and_then(|x| x.as_str())) {
+            return Some(s.to_string());
+        }
+    }
+    None
+}

@@ -1,0 +1,130 @@
+//! Executes a plan: for each launch, start the engine, run its cells, stop it. Each cell's results are
+//! written as soon as it ends, and `capacity.csv` is rewritten after every cell.
+
+mod cell;
+mod launch;
+
+use crate::plan::{Cell, Launch, Plan};
+use crate::progress::Reporter;
+use crate::scenario::schema::Scenario;
+use crate::scenario::Loaded;
+use crate::store::manifest::{self, Manifest, TelemetryInfo};
+use crate::store::records::{CellResult, CellStatus, StartupSnapshot};
+use crate::store::{self, csv_export, RunStore};
+use crate::telemetry::memory::MemoryProbe;
+use anyhow::Result;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub struct RunOutcome {
+    pub store: RunStore,
+    pub results: Vec<CellResult>,
+    pub interrupted: bool,
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn new_run_id() -> String {
+    chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+pub fn gpu_label(s: &Scenario) -> String {
+    s.scenario.gpu.clone().unwrap_or_else(|| "unlabelled".into())
+}
+
+/// Everything the launches and cells of one run share.
+pub(crate) struct Ctx<'a> {
+    pub loaded: &'a Loaded,
+    pub plan: &'a Plan,
+    pub store: &'a RunStore,
+    pub probe: Arc<MemoryProbe>,
+    pub cancel: &'a CancellationToken,
+}
+
+impl Ctx<'_> {
+    pub fn scenario(&self) -> &Scenario {
+        &self.loaded.scenario
+    }
+
+    /// Writes a finished cell, then rewrites `capacity.csv` with every result so far.
+    pub fn save(&self, results: &mut Vec<CellResult>, result: CellResult) -> Result<()> {
+        store::write_json(&self.store.cell_dir(&result.cell.id).join("summary.json"), &result)?;
+        results.push(result);
+        let s = self.scenario();
+        let axes: Vec<String> = s.grid.server.keys().cloned().collect();
+        let csv = csv_export::capacity_csv(&gpu_label(s), &axes, results)?;
+        store::atomic_write(&self.store.csv_path(), &csv)
+    }
+}
+
+/// A result for a cell that was not measured (infeasible launch, dead engine).
+pub(crate) fn unmeasured(cell: &Cell, launch: &Launch, status: CellStatus, reason: &str, startup: Option<StartupSnapshot>) -> CellResult {
+    let t = now();
+    CellResult {
+        cell: cell.clone(),
+        launch_id: launch.id.clone(),
+        server: launch.server.name.clone(),
+        engine: launch.server.engine.as_str().into(),
+        model: launch.server.model.clone(),
+        status,
+        reason: Some(reason.into()),
+        summary: None,
+        verdict: None,
+        startup,
+        telemetry: None,
+        started_at: t.clone(),
+        finished_at: t,
+    }
+}
+
+/// Runs every cell of `plan` into a new run folder `dir`.
+pub async fn run(
+    loaded: &Loaded,
+    plan: &Plan,
+    dir: std::path::PathBuf,
+    run_id: &str,
+    reporter: &mut dyn Reporter,
+    cancel: &CancellationToken,
+) -> Result<RunOutcome> {
+    let s = &loaded.scenario;
+    let store = RunStore::create(dir)?;
+    let probe = Arc::new(tokio::task::spawn_blocking(MemoryProbe::new).await?);
+    let mut manifest = Manifest {
+        runner_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_revision: manifest::git_revision(),
+        run_id: run_id.to_string(),
+        scenario_name: s.scenario.name.clone(),
+        scenario_file: loaded.path.display().to_string(),
+        scenario_sha256: manifest::sha256_hex(&loaded.text),
+        scenario_text: loaded.text.clone(),
+        gpu_label: gpu_label(s),
+        seed: s.scenario.seed,
+        host: manifest::host(),
+        telemetry: TelemetryInfo {
+            memory_source: probe.source().into(),
+            nvml_note: probe.nvml_note.clone(),
+            gpu: probe.gpu_info(),
+        },
+        started_at: now(),
+        finished_at: None,
+        status: "running".into(),
+        launches: plan.launches.len(),
+        cells: plan.cells.len(),
+    };
+    store::write_json(&store.manifest_path(), &manifest)?;
+    let ctx = Ctx { loaded, plan, store: &store, probe, cancel };
+    let mut results = Vec::new();
+    for l in &plan.launches {
+        if cancel.is_cancelled() {
+            break;
+        }
+        launch::run(&ctx, l, &mut results, reporter).await?;
+    }
+    let interrupted = cancel.is_cancelled();
+    manifest.finished_at = Some(now());
+    manifest.status = if interrupted { "interrupted" } else { "complete" }.into();
+    store::write_json(&store.manifest_path(), &manifest)?;
+    Ok(RunOutcome { store, results, interrupted })
+}

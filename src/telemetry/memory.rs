@@ -1,0 +1,143 @@
+//! Memory and utilisation of the engine: GPU through NVML (`nvml-wrapper`) when a GPU is present, and
+//! always the resident memory of the engine's whole process group from /proc. NVML absence is normal.
+
+use nvml_wrapper::Nvml;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    pub name: String,
+    pub memory_total_bytes: u64,
+    pub driver_version: Option<String>,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// ms from the cell's (or launch's) start.
+    pub t_ms: f64,
+    /// Resident memory of every process in the engine's process group.
+    pub rss_bytes: Option<u64>,
+    /// GPU memory used on all devices (NVML), whoever uses it.
+    pub gpu_used_bytes: Option<u64>,
+    /// GPU memory of the engine's own processes (NVML per-process accounting, when the driver gives it).
+    pub gpu_process_bytes: Option<u64>,
+    pub gpu_util_pct: Option<u32>,
+    pub power_w: Option<f64>,
+}
+
+impl MemorySample {
+    /// The memory figure the analysis uses: the engine's GPU memory, else all GPU memory, else RSS.
+    pub fn primary_bytes(&self) -> Option<u64> {
+        self.gpu_process_bytes.filter(|b| *b > 0).or(self.gpu_used_bytes).or(self.rss_bytes)
+    }
+}
+
+pub struct MemoryProbe {
+    nvml: Option<Nvml>,
+    /// Why NVML is not used, when it is not.
+    pub nvml_note: Option<String>,
+}
+
+impl MemoryProbe {
+    pub fn new() -> Self {
+        match Nvml::init() {
+            Ok(n) => match n.device_count() {
+                Ok(c) if c > 0 => MemoryProbe { nvml: Some(n), nvml_note: None },
+                Ok(_) => MemoryProbe { nvml: None, nvml_note: Some("NVML loaded but reports no GPU".into()) },
+                Err(e) => MemoryProbe { nvml: None, nvml_note: Some(format!("NVML device count failed: {e}")) },
+            },
+            Err(e) => MemoryProbe { nvml: None, nvml_note: Some(format!("NVML not available ({e}); using process RSS")) },
+        }
+    }
+
+    /// `nvml` when GPU memory is measured, `process_rss` otherwise.
+    pub fn source(&self) -> &'static str {
+        if self.nvml.is_some() {
+            "nvml"
+        } else {
+            "process_rss"
+        }
+    }
+
+    pub fn gpu_info(&self) -> Option<GpuInfo> {
+        let n = self.nvml.as_ref()?;
+        let count = n.device_count().ok()?;
+        let d = n.device_by_index(0).ok()?;
+        Some(GpuInfo {
+            name: d.name().unwrap_or_else(|_| "unknown GPU".into()),
+            memory_total_bytes: d.memory_info().map(|m| m.total).unwrap_or(0),
+            driver_version: n.sys_driver_version().ok(),
+            count,
+        })
+    }
+
+    /// One sample; `pgid` is the engine's process group (None for external endpoints).
+    pub fn sample(&self, pgid: Option<i32>, t_ms: f64) -> MemorySample {
+        let pids = pgid.map(group_pids).unwrap_or_default();
+        let mut s = MemorySample { t_ms, rss_bytes: pgid.map(|_| rss_of(&pids)), ..MemorySample::default() };
+        if let Some(n) = &self.nvml {
+            let count = n.device_count().unwrap_or(0);
+            let (mut used, mut proc_bytes, mut util, mut power) = (0u64, 0u64, None, None);
+            for i in 0..count {
+                let Ok(d) = n.device_by_index(i) else { continue };
+                if let Ok(m) = d.memory_info() {
+                    used += m.used;
+                }
+                if let Ok(u) = d.utilization_rates() {
+                    util = Some(util.map_or(u.gpu, |x: u32| x.max(u.gpu)));
+                }
+                if let Ok(p) = d.power_usage() {
+                    power = Some(power.unwrap_or(0.0) + f64::from(p) / 1000.0);
+                }
+                if let Ok(procs) = d.running_compute_processes() {
+                    for p in procs {
+                        if pids.contains(&p.pid) {
+                            if let nvml_wrapper::enums::device::UsedGpuMemory::Used(b) = p.used_gpu_memory {
+                                proc_bytes += b;
+                            }
+                        }
+                    }
+                }
+            }
+            s.gpu_used_bytes = Some(used);
+            s.gpu_process_bytes = (!pids.is_empty()).then_some(proc_bytes);
+            s.gpu_util_pct = util;
+            s.power_w = power;
+        }
+        s
+    }
+}
+
+impl Default for MemoryProbe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// PIDs whose process group is `pgid` (the engine and every child it did not move out).
+pub fn group_pids(pgid: i32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // Fields after the parenthesised command: state ppid pgrp ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Sum of resident memory of `pids` (from /proc/<pid>/statm).
+pub fn rss_of(pids: &[u32]) -> u64 {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/statm")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1).and_then(|r| r.parse::<u64>().ok()))
+        .map(|pages| pages * page)
+        .sum()
+}

@@ -1,0 +1,122 @@
+//! The engine's Prometheus `/metrics`: parse with a maintained parser, keep the engine's own gauges
+//! and counters (summed over label sets), and summarise a cell's time series. Pure.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const PREFIXES: &[&str] = &["vllm:", "sglang:", "llamacpp:"];
+
+/// Engine gauges and counters by name, summed over their label sets (histograms are left out).
+pub fn parse(text: &str) -> BTreeMap<String, f64> {
+    use prom_text_format_parser::{Scrape, Type, ValueType};
+    let mut out = BTreeMap::new();
+    let Ok(scrape) = Scrape::parse(text) else { return out };
+    for m in scrape.metrics {
+        if !PREFIXES.iter().any(|p| m.name.starts_with(p)) || matches!(m.kind, Type::Histogram | Type::Summary) {
+            continue;
+        }
+        for s in m.samples {
+            if s.value.value_type != ValueType::Sample {
+                continue;
+            }
+            if let Ok(v) = s.value.value.as_str().parse::<f64>() {
+                if v.is_finite() {
+                    *out.entry(m.name.clone()).or_insert(0.0) += v;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSample {
+    /// ms from the cell's start.
+    pub t_ms: f64,
+    pub values: BTreeMap<String, f64>,
+}
+
+/// What the engine itself said during a cell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineMetricsSummary {
+    pub samples: usize,
+    /// KV-cache usage (0..1): vLLM `kv_cache_usage_perc` (or `gpu_cache_usage_perc`), SGLang `token_usage`.
+    pub kv_cache_usage_max: Option<f64>,
+    pub kv_cache_usage_mean: Option<f64>,
+    /// Requests running in the engine (vLLM running, SGLang running, llama.cpp processing).
+    pub running_max: Option<f64>,
+    pub running_mean: Option<f64>,
+    /// Requests waiting in the engine's queue (vLLM waiting, SGLang queue, llama.cpp deferred).
+    pub waiting_max: Option<f64>,
+    /// Preemptions (vLLM) or retractions (SGLang) during the cell.
+    pub preemptions: Option<f64>,
+    /// Prefix-cache hits / queries during the cell (vLLM), or cached prompt tokens / all prompt tokens
+    /// (llama.cpp).
+    pub prefix_cache_hit_rate: Option<f64>,
+    /// Prompt and generated tokens the engine counted during the cell.
+    pub prompt_tokens: Option<f64>,
+    pub generation_tokens: Option<f64>,
+    /// Engine-side prefill and decode seconds during the cell (llama.cpp counters).
+    pub prefill_seconds: Option<f64>,
+    pub decode_seconds: Option<f64>,
+}
+
+fn first_of<'a>(s: &'a MetricsSample, names: &[&str]) -> Option<(&'a str, f64)> {
+    names.iter().find_map(|n| s.values.get_key_value(*n).map(|(k, v)| (k.as_str(), *v)))
+}
+
+fn series(samples: &[MetricsSample], names: &[&str]) -> Vec<f64> {
+    samples.iter().filter_map(|s| first_of(s, names).map(|(_, v)| v)).collect()
+}
+
+fn delta(samples: &[MetricsSample], names: &[&str]) -> Option<f64> {
+    let v = series(samples, names);
+    (v.len() >= 2).then(|| (v[v.len() - 1] - v[0]).max(0.0))
+}
+
+fn max(v: &[f64]) -> Option<f64> {
+    v.iter().copied().reduce(f64::max)
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+const KV: &[&str] = &["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage", "llamacpp:kv_cache_usage_ratio"];
+const RUNNING: &[&str] = &["vllm:num_requests_running", "sglang:num_running_reqs", "llamacpp:requests_processing"];
+const WAITING: &[&str] = &["vllm:num_requests_waiting", "sglang:num_queue_reqs", "llamacpp:requests_deferred"];
+const PREEMPT: &[&str] = &["vllm:num_preemptions_total", "sglang:num_retracted_reqs_total", "sglang:num_retractions_total"];
+const PROMPT: &[&str] = &["vllm:prompt_tokens_total", "sglang:prompt_tokens_total", "llamacpp:prompt_tokens_total"];
+const GEN: &[&str] = &["vllm:generation_tokens_total", "sglang:generation_tokens_total", "llamacpp:tokens_predicted_total"];
+
+/// Summarises the samples scraped during one cell (counters as differences last - first).
+pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
+    let kv = series(samples, KV);
+    let running = series(samples, RUNNING);
+    let waiting = series(samples, WAITING);
+    let hit_rate = match (
+        delta(samples, &["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"]),
+        delta(samples, &["vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"]),
+    ) {
+        (Some(h), Some(q)) if q > 0.0 => Some(h / q),
+        _ => match (delta(samples, &["llamacpp:prompt_tokens_cached_total"]), delta(samples, &["llamacpp:prompt_tokens_total"])) {
+            // llama.cpp counts processed prompt tokens excluding cached ones.
+            (Some(c), Some(p)) if c + p > 0.0 => Some(c / (c + p)),
+            _ => None,
+        },
+    };
+    EngineMetricsSummary {
+        samples: samples.len(),
+        kv_cache_usage_max: max(&kv),
+        kv_cache_usage_mean: mean(&kv),
+        running_max: max(&running),
+        running_mean: mean(&running),
+        waiting_max: max(&waiting),
+        preemptions: delta(samples, PREEMPT),
+        prefix_cache_hit_rate: hit_rate,
+        prompt_tokens: delta(samples, PROMPT),
+        generation_tokens: delta(samples, GEN),
+        prefill_seconds: delta(samples, &["llamacpp:prompt_seconds_total"]),
+        decode_seconds: delta(samples, &["llamacpp:tokens_predicted_seconds_total"]),
+    }
+}

@@ -1,0 +1,105 @@
+//! Sampling memory and the engine's `/metrics` while a cell runs (and once at readiness).
+
+use super::memory::{MemoryProbe, MemorySample};
+use super::prom::{self, EngineMetricsSummary, MetricsSample};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemorySummary {
+    /// `nvml` or `process_rss`.
+    pub source: String,
+    pub samples: usize,
+    pub peak_rss_bytes: Option<u64>,
+    pub peak_gpu_used_bytes: Option<u64>,
+    pub peak_gpu_process_bytes: Option<u64>,
+    pub mean_gpu_util_pct: Option<f64>,
+    pub mean_power_w: Option<f64>,
+}
+
+pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary {
+    let peak = |f: fn(&MemorySample) -> Option<u64>| samples.iter().filter_map(f).max();
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    MemorySummary {
+        source: source.to_string(),
+        samples: samples.len(),
+        peak_rss_bytes: peak(|s| s.rss_bytes),
+        peak_gpu_used_bytes: peak(|s| s.gpu_used_bytes),
+        peak_gpu_process_bytes: peak(|s| s.gpu_process_bytes),
+        mean_gpu_util_pct: mean(samples.iter().filter_map(|s| s.gpu_util_pct.map(f64::from)).collect()),
+        mean_power_w: mean(samples.iter().filter_map(|s| s.power_w).collect()),
+    }
+}
+
+/// Time series and summaries of one cell, stored as `telemetry.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CellTelemetry {
+    pub memory: MemorySummary,
+    pub engine: EngineMetricsSummary,
+    pub memory_series: Vec<MemorySample>,
+    pub metrics_series: Vec<MetricsSample>,
+}
+
+/// Where to sample: the engine's process group and its metrics URL.
+#[derive(Clone)]
+pub struct Target {
+    pub probe: Arc<MemoryProbe>,
+    pub pgid: Option<i32>,
+    pub metrics_url: Option<String>,
+    pub interval: Duration,
+}
+
+async fn scrape(client: &reqwest::Client, url: &str) -> Option<std::collections::BTreeMap<String, f64>> {
+    let resp = client.get(url).timeout(Duration::from_secs(2)).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let values = prom::parse(&resp.text().await.ok()?);
+    (!values.is_empty()).then_some(values)
+}
+
+/// Runs `work` while sampling every `interval`, with one sample before and one after it.
+pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Output, CellTelemetry) {
+    let stop = CancellationToken::new();
+    let t = target.clone();
+    let stop2 = stop.clone();
+    let sampler = tokio::spawn(async move {
+        let client = crate::engine::http_client();
+        let ms = || t0.elapsed().as_secs_f64() * 1000.0;
+        let (mut mem, mut met) = (Vec::new(), Vec::new());
+        loop {
+            let probe = t.probe.clone();
+            let pgid = t.pgid;
+            let now = ms();
+            if let Ok(s) = tokio::task::spawn_blocking(move || probe.sample(pgid, now)).await {
+                mem.push(s);
+            }
+            if let Some(url) = &t.metrics_url {
+                if let Some(values) = scrape(&client, url).await {
+                    met.push(MetricsSample { t_ms: ms(), values });
+                }
+            }
+            if stop2.is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(t.interval) => {}
+                _ = stop2.cancelled() => {}
+            }
+        }
+        (mem, met)
+    });
+    let out = work.await;
+    stop.cancel();
+    let (mem, met) = sampler.await.unwrap_or_default();
+    let tel = CellTelemetry {
+        memory: summarize_memory(target.probe.source(), &mem),
+        engine: prom::summarize(&met),
+        memory_series: mem,
+        metrics_series: met,
+    };
+    (out, tel)
+}

@@ -1,0 +1,157 @@
+//! Startup facts and failure classification on the engine-log fixtures and on variants written from the
+//! format facts (ANSI colour, `\r`, one- vs two-line KV size, thousands separators, `GiB memory` vs
+//! `GiB`, device words, process-name prefixes), and the `runner facts` command.
+
+use runner::scenario::schema::EngineKind;
+use runner::telemetry::facts::{parse, theoretical_kv_bytes_per_token};
+use runner::telemetry::failure::classify;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/engine/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn vllm_011_rtx2000ada() {
+    let f = parse(EngineKind::Vllm, &fixture("vllm-0.11-startup-rtx2000ada.log"));
+    assert_eq!(f.engine_version.as_deref(), Some("vllm 0.11.2"));
+    assert_eq!(f.kv_cache_gib, Some(5.03));
+    assert_eq!(f.kv_cache_tokens, Some(188_512));
+    assert_eq!(f.kv_cache_device.as_deref(), Some("GPU"));
+    assert_eq!(f.max_concurrency, Some(5.75));
+    assert_eq!(f.max_concurrency_tokens_per_request, Some(32_768));
+    assert_eq!(f.weights_gib, Some(2.8871));
+    assert_eq!(f.weights_load_s, Some(6.440123));
+    assert_eq!(f.cuda_graph_gib, Some(0.49));
+    assert_eq!(f.init_engine_s, Some(14.77));
+    assert_eq!(f.compile_s, None);
+    assert_eq!(f.max_model_len, Some(32_768));
+    assert_eq!(f.max_num_batched_tokens, Some(2048));
+    assert_eq!(f.dtype.as_deref(), Some("bfloat16"));
+}
+
+#[test]
+fn vllm_033_h100_one_line_kv() {
+    let f = parse(EngineKind::Vllm, &fixture("vllm-0.33-startup-h100.log"));
+    assert_eq!(f.engine_version.as_deref(), Some("vllm 0.33.0"));
+    assert_eq!(f.kv_cache_gib, Some(67.0));
+    assert_eq!(f.kv_cache_tokens, Some(2_509_056));
+    assert_eq!(f.max_concurrency, Some(612.56));
+    assert_eq!(f.max_concurrency_tokens_per_request, Some(4096));
+    assert_eq!(f.weights_gib, Some(2.89));
+    assert_eq!(f.cuda_graph_gib, Some(0.61));
+    assert_eq!(f.init_engine_s, Some(11.84));
+    assert_eq!(f.compile_s, Some(6.02));
+    assert_eq!(f.max_model_len, Some(4096));
+    assert_eq!(f.max_num_batched_tokens, Some(8192));
+}
+
+#[test]
+fn vllm_format_variants() {
+    // 0.10.2: ANSI-coloured prefix, `GiB and` without "memory", `\r` line ends, EngineCore_DP0 prefix.
+    let log = "\x1b[1;36m(EngineCore_DP0 pid=9)\x1b[0;0m INFO 01-01 00:00:00 [gpu_model_runner.py:1] Model loading took 14.99 GiB and 9.5 seconds\r\n\
+               \x1b[1;36m(EngineCore_DP0 pid=9)\x1b[0;0m INFO 01-01 00:00:01 [gpu_worker.py:1] Available KV cache memory: 1,234.5 GiB\r\
+               (EngineCore_DP0 pid=9) INFO 01-01 00:00:01 [kv_cache_utils.py:1] CPU KV cache size: 1,048,576 tokens\r\n\
+               (EngineCore_DP0 pid=9) INFO 01-01 00:00:01 [kv_cache_utils.py:2] Maximum concurrency for 131,072 tokens per request: 8.00x\n\
+               (EngineCore_DP0 pid=9) INFO 01-01 00:00:09 [core.py:1] init engine (profile, create kv cache, warmup model) took 1,200.50 seconds\n";
+    let f = parse(EngineKind::Vllm, log);
+    assert_eq!(f.weights_gib, Some(14.99));
+    assert_eq!(f.weights_load_s, Some(9.5));
+    assert_eq!(f.kv_cache_gib, Some(1234.5));
+    assert_eq!(f.kv_cache_device.as_deref(), Some("CPU"));
+    assert_eq!(f.kv_cache_tokens, Some(1_048_576));
+    assert_eq!(f.max_concurrency_tokens_per_request, Some(131_072));
+    assert_eq!(f.max_concurrency, Some(8.0));
+    assert_eq!(f.init_engine_s, Some(1200.5));
+    // >= 0.31: "GPU + host" and "XPU" as the first word, one line with ", ".
+    for (word, tokens) in [("GPU + host", 77_000u64), ("XPU", 12_345)] {
+        let line = format!(
+            "(EngineCore pid=1) INFO 01-01 00:00:00 [kv_cache_utils.py:1] {word} KV cache size: {} tokens, Maximum concurrency for 2,048 tokens per request: 3.21x",
+            if tokens == 77_000 { "77,000" } else { "12,345" }
+        );
+        let f = parse(EngineKind::Vllm, &line);
+        assert_eq!(f.kv_cache_device.as_deref(), Some(word));
+        assert_eq!(f.kv_cache_tokens, Some(tokens));
+        assert_eq!(f.max_concurrency, Some(3.21));
+    }
+}
+
+#[test]
+fn sglang_startup() {
+    let f = parse(EngineKind::Sglang, &fixture("sglang-0.5-startup.log"));
+    assert_eq!(f.kv_cache_tokens, Some(291_584));
+    assert_eq!(f.k_size_gb, Some(3.90));
+    assert_eq!(f.v_size_gb, Some(3.90));
+    assert_eq!(f.max_running_requests, Some(2048));
+    assert_eq!(f.context_len, Some(4096));
+    assert_eq!(f.dtype.as_deref(), Some("bfloat16"));
+    let mla = parse(EngineKind::Sglang, "[2026-01-01] KV Cache is allocated. dtype: torch.bfloat16, #tokens: 1,000, KV size: 2.00 GB");
+    assert_eq!(mla.kv_cache_tokens, Some(1000));
+    assert!((mla.kv_cache_gib.unwrap() - 2.0e9 / 1073741824.0).abs() < 1e-9);
+}
+
+#[test]
+fn llamacpp_startup_lv4() {
+    let f = parse(EngineKind::Llamacpp, &fixture("llamacpp-b11434-startup-lv4.log"));
+    assert_eq!(f.n_ctx, Some(8192));
+    assert_eq!(f.n_ctx_slot, Some(2048));
+    assert_eq!(f.slots, Some(4));
+    assert_eq!(f.kv_buffer_mib, Some(2.0));
+    assert_eq!((f.type_k.as_deref(), f.type_v.as_deref()), (Some("f16"), Some("f16")));
+    assert_eq!(f.kv_cache_tokens, Some(8192));
+    // 2 x 2 layers x 2 KV heads x 16 head dim x 2 bytes = 256 B per token; 8192 tokens = 2 MiB.
+    assert_eq!(theoretical_kv_bytes_per_token(&f), Some(256.0));
+    assert_eq!(f.kv_buffer_mib.unwrap() * 1024.0 * 1024.0 / 8192.0, 256.0);
+}
+
+#[test]
+fn failures_classify_with_decisive_line() {
+    let c = classify(&fixture("vllm-0.11-kv-too-small.log"));
+    assert_eq!(c.reason, "kv_cache_too_small");
+    assert_eq!(c.estimated_max_model_len, Some(19_088));
+    assert!(c.decisive_lines[0].contains("To serve at least one request with the models's max seq len (32768)"));
+    let c = classify(&fixture("vllm-0.33-cuda-oom.log"));
+    assert_eq!(c.reason, "weights_oom", "weights OOM also says CUDA out of memory; the specific one wins");
+    assert!(c.decisive_lines[0].contains("Failed to load model - not enough GPU memory"));
+    let cases = [
+        ("ValueError: To serve at least one request with the model's max seq len (8192), (1.75 GiB KV cache is needed", "kv_cache_too_small"),
+        ("ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization`", "no_kv_memory"),
+        ("ValueError: Free memory on device (3.2/15.6 GiB) on startup is less than desired GPU memory utilization (0.9, 14.0 GiB).", "insufficient_free_memory"),
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB.", "cuda_oom"),
+        ("RuntimeError: Not enough memory. Please try to increase --mem-fraction-static.", "no_kv_memory"),
+        ("OSError: [Errno 98] Address already in use", "port_in_use"),
+        ("vllm serve: error: unrecognized arguments: --max-modle-len 4096", "bad_argument"),
+        ("OSError: Qwen/Qwen9 is not a local folder and is not a valid model identifier", "model_not_found"),
+        ("Segmentation fault (core dumped)", "crashed"),
+    ];
+    for (line, want) in cases {
+        let log = format!("(EngineCore pid=1) INFO 01-01 00:00:00 [x.py:1] starting\n(EngineCore pid=1) ERROR 01-01 00:00:01 [x.py:2] {line}\n");
+        assert_eq!(classify(&log).reason, want, "{line}");
+    }
+}
+
+#[test]
+fn facts_command_prints_json() {
+    let out = assert_cmd::Command::cargo_bin("runner")
+        .unwrap()
+        .args(["facts", "--engine", "vllm", &format!("{}/tests/fixtures/engine/vllm-0.11-kv-too-small.log", env!("CARGO_MANIFEST_DIR"))])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["facts"]["kv_cache_gib"], 0.51);
+    assert_eq!(v["failure"]["reason"], "kv_cache_too_small");
+    assert_eq!(v["failure"]["estimated_max_model_len"], 19088);
+    let ok = assert_cmd::Command::cargo_bin("runner")
+        .unwrap()
+        .args(["facts", "--engine", "vllm", &format!("{}/tests/fixtures/engine/vllm-0.11-startup-rtx2000ada.log", env!("CARGO_MANIFEST_DIR"))])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+    assert_eq!(v["facts"]["kv_cache_tokens"], 188512);
+    assert!(v["failure"].is_null(), "a healthy log has no failure: {v}");
+}

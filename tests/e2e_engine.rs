@@ -226,3 +226,86 @@ fn ctrl_c_mid_run_stops_the_engine_and_keeps_results() {
     let launch: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("launches/l00-tiny/launch.json")).unwrap()).unwrap();
     assert!(launch["stop"].is_string(), "the stop was recorded: {launch}");
 }
+
+#[test]
+fn kv_scaling_probe_records_kv_buffer_and_growing_memory() {
+    if common::engine().is_none() {
+        return;
+    }
+    let text = std::fs::read_to_string(format!("{}/scenarios/kv_scaling_cpu.toml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("ctx_size = [8192, 16384, 32768, 65536, 131072, 262144]", "ctx_size = [16384, 65536, 131072]")
+        .replace("probe_s = 1.0", "probe_s = 0.3");
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "kv.toml", &text);
+    let out = dir.path().join("results");
+    let st = std::process::Command::new(runner_bin()).args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "kv_scaling_cpu");
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows.len(), 3, "one probe per context size");
+    let mut points = Vec::new();
+    for r in &rows {
+        let ctx: f64 = r["ctx_size"].parse().unwrap();
+        assert_eq!(r["status"], "ok");
+        assert_eq!(r["mem_source"], "process_rss");
+        assert_eq!(r["kv_cache_tokens"], r["ctx_size"]);
+        // The engine's own KV buffer: exactly 256 bytes per token of context.
+        let kv_gib: f64 = r["kv_cache_gib"].parse().unwrap();
+        assert!((kv_gib * 1024.0 * 1024.0 * 1024.0 / ctx - 256.0).abs() < 1.0, "{kv_gib} GiB for {ctx}");
+        points.push((ctx, r["mem_at_ready_mib"].parse::<f64>().unwrap() * 1024.0 * 1024.0));
+    }
+    assert!(points.windows(2).all(|w| w[1].1 > w[0].1), "memory grows with context: {points:?}");
+    let slope = (points[2].1 - points[0].1) / (points[2].0 - points[0].0);
+    assert!((200.0..450.0).contains(&slope), "RSS slope {slope:.0} B/token should be near 256");
+    for l in ["l00", "l01", "l02"] {
+        let launch = std::fs::read_dir(run.join("launches")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with(l)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(launch.path().join("launch.json")).unwrap()).unwrap();
+        assert!(v["facts"]["kv_buffer_mib"].as_f64().unwrap() > 0.0);
+        assert!(v["memory_at_ready"]["rss_bytes"].as_u64().unwrap() > 0);
+    }
+    assert_no_engine_left(&run);
+}
+
+#[test]
+fn engine_killed_during_a_cell_fails_that_cell_and_the_run_goes_on() {
+    if common::engine().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "kill.toml", &scenario("kill", GOOD, "[1, 2]", "[64]", 300));
+    let out = dir.path().join("results");
+    let mut child = std::process::Command::new(runner_bin())
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let run = loop {
+        assert!(Instant::now() < deadline, "engine never became ready");
+        if let Some(run) = std::fs::read_dir(out.join("kill")).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path()) {
+            if run.join("launches/l00-tiny/launch.json").exists() {
+                break run;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let port = launch_ports(&run).remove(0);
+    let pids = common::processes_with(&["llama-server", &format!("--port {port}")]);
+    assert_eq!(pids.len(), 1);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0] as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows.len(), 2, "both cells are recorded");
+    assert_eq!(rows[0]["status"], "failed");
+    assert!(rows[0]["reason"].contains("engine_died"), "{:?}", rows[0]);
+    assert_eq!(rows[1]["status"], "failed");
+    assert!(rows[1]["reason"].contains("earlier cell"));
+    let requests = std::fs::read_to_string(run.join("cells").join(&rows[0]["cell_id"]).join("requests.jsonl")).unwrap();
+    assert!(requests.contains("\"error\":\"connect\"") || requests.contains("connection_reset") || requests.contains("truncated_stream"));
+    assert_no_engine_left(&run);
+}

@@ -155,3 +155,30 @@ fn facts_command_prints_json() {
     assert_eq!(v["facts"]["kv_cache_tokens"], 188512);
     assert!(v["failure"].is_null(), "a healthy log has no failure: {v}");
 }
+
+#[test]
+fn prometheus_metrics_fixtures() {
+    use runner::telemetry::prom::{parse as prom, summarize, MetricsSample};
+    let v = prom(&fixture("vllm-0.33-metrics.prom"));
+    assert_eq!(v["vllm:num_requests_running"], 16.0);
+    assert_eq!(v["vllm:kv_cache_usage_perc"], 0.4127);
+    assert_eq!(v["vllm:num_preemptions_total"], 7.0);
+    assert!(!v.keys().any(|k| k.starts_with("vllm:request_queue_time_seconds")), "histograms are left out");
+    let l = prom(&fixture("llamacpp-b11434-metrics.prom"));
+    assert_eq!(l["llamacpp:prompt_tokens_total"], 20.0);
+    assert_eq!(l["llamacpp:tokens_predicted_total"], 12.0);
+    // A cell's summary: counters as differences, gauges as max/mean.
+    let mut later = v.clone();
+    *later.get_mut("vllm:num_preemptions_total").unwrap() += 3.0;
+    *later.get_mut("vllm:prefix_cache_hits_total").unwrap() += 50.0;
+    *later.get_mut("vllm:prefix_cache_queries_total").unwrap() += 100.0;
+    *later.get_mut("vllm:kv_cache_usage_perc").unwrap() = 0.9;
+    let s = summarize(&[MetricsSample { t_ms: 0.0, values: v }, MetricsSample { t_ms: 500.0, values: later }]);
+    assert_eq!(s.preemptions, Some(3.0));
+    assert_eq!(s.prefix_cache_hit_rate, Some(0.5));
+    assert_eq!(s.kv_cache_usage_max, Some(0.9));
+    assert_eq!(s.running_max, Some(16.0));
+    // vLLM before 0.10 named it gpu_cache_usage_perc.
+    let old = prom("# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{model_name=\"m\"} 0.25\n");
+    assert_eq!(summarize(&[MetricsSample { t_ms: 0.0, values: old }]).kv_cache_usage_max, Some(0.25));
+}

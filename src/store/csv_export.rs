@@ -89,7 +89,7 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
         let eng = r.telemetry.as_ref().map(|t| &t.engine);
         row.extend([
             num(st.and_then(|s| s.ready_s)),
-            num(facts.and_then(|f| f.kv_cache_gib)),
+            facts.and_then(|f| f.kv_cache_gib).map_or(String::new(), |v| format!("{v:.6}")),
             facts.and_then(|f| f.kv_cache_tokens).map_or(String::new(), |v| v.to_string()),
             num(facts.and_then(|f| f.max_concurrency)),
             facts.and_then(|f| f.max_model_len.or(f.context_len).or(f.n_ctx_slot)).map_or(String::new(), |v| v.to_string()),

@@ -151,6 +151,10 @@ async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>) -> anyh
     let mut reporter = Terminal::new();
     let outcome = execute::run(&l, &p, dir, &run_id, &mut reporter, &cancel).await?;
     println!("{}", table::grid_table(&outcome.results));
+    let comparisons = crate::analysis::sequential::compare(&outcome.results);
+    if let Some(t) = table::comparison_table(&comparisons) {
+        println!("sequential vs concurrent (same requests):\n{t}");
+    }
     println!("results: {}", outcome.store.dir.display());
     println!("csv:     {}", outcome.store.csv_path().display());
     if outcome.interrupted {

@@ -4,9 +4,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use common::{assert_no_engine_left, launch_ports, read_csv, run_dir};
 
 fn runner_bin() -> String {
     env!("CARGO_BIN_EXE_runner").to_string()
@@ -51,36 +52,6 @@ ctx_size = 2048
 parallel = 4
 threads = 1
 "#;
-
-fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).expect("capacity.csv");
-    let headers = r.headers().unwrap().clone();
-    r.records().map(|rec| headers.iter().map(String::from).zip(rec.unwrap().iter().map(String::from)).collect()).collect()
-}
-
-fn run_dir(out: &Path, name: &str) -> std::path::PathBuf {
-    let d = out.join(name);
-    std::fs::read_dir(&d).unwrap().next().unwrap().unwrap().path()
-}
-
-fn launch_ports(run: &Path) -> Vec<String> {
-    let mut ports = Vec::new();
-    for e in std::fs::read_dir(run.join("launches")).unwrap().flatten() {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path().join("launch.json")).unwrap()).unwrap();
-        if let Some(url) = v["base_url"].as_str() {
-            ports.push(url.rsplit(':').next().unwrap().to_string());
-        }
-    }
-    ports
-}
-
-fn assert_no_engine_left(run: &Path) {
-    for port in launch_ports(run) {
-        let left = common::processes_with(&["llama-server", &format!("--port {port}")]);
-        assert!(left.is_empty(), "llama-server on port {port} still running: {left:?}");
-        assert!(std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok(), "port {port} still taken");
-    }
-}
 
 #[test]
 fn small_grid_end_to_end() {
@@ -275,7 +246,7 @@ fn engine_killed_during_a_cell_fails_that_cell_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "kill.toml", &scenario("kill", GOOD, "[1, 2]", "[64]", 300));
     let out = dir.path().join("results");
-    let mut child = std::process::Command::new(runner_bin())
+    let child = std::process::Command::new(runner_bin())
         .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

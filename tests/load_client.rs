@@ -17,6 +17,8 @@ fn spec(i: usize, endpoint: Endpoint) -> RequestSpec {
     RequestSpec {
         index: i,
         warmup: false,
+        conversation: None,
+        turn: 0,
         endpoint,
         model: "m".into(),
         prompt: Prompt::user(&format!("request {i}")),
@@ -25,6 +27,7 @@ fn spec(i: usize, endpoint: Endpoint) -> RequestSpec {
         stream: true,
         ignore_eos: true,
         timeout: Duration::from_secs(30),
+        extra: Default::default(),
     }
 }
 
@@ -60,7 +63,7 @@ async fn accuracy_at(concurrency: u32, n: usize) {
     let t0 = Instant::now();
     let (records, wall) = run_at(&base, n, concurrency, t0).await;
     assert!(records.iter().all(|r| r.ok()), "errors: {:?}", records.iter().filter(|r| !r.ok()).map(|r| &r.error_detail).collect::<Vec<_>>());
-    let s = summarize(&records, wall);
+    let s = summarize(&records, wall, None);
     // Token counts are the server's usage, not a guess from the chunk count.
     assert_eq!(s.output_tokens, 10 * n as u64);
     // Truth: the instant the server handed each content chunk to its connection. The client's
@@ -189,4 +192,27 @@ async fn vllm_fixture_streams() {
     let e = replay("vllm-0.33-chat-stream-error.sse", Endpoint::Chat).await;
     assert_eq!(e.error.as_deref(), Some("stream_error"));
     assert!(e.error_detail.unwrap().contains("longer than the maximum model length"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_beyond_capacity_shows_growing_queueing() {
+    use runner::load::driver::{drive, Schedule};
+    use runner::load::workload::Job;
+    use runner::scenario::schema::Arrival;
+    let _serial = TIMING.lock().await;
+    // Each request takes ~65 ms and at most one is in flight: capacity ~15/s. Arrivals at 40/s queue.
+    let base = start_mock(Mock::default()).await;
+    let client = runner::engine::http_client();
+    let jobs: Vec<Job> = (0..40).map(|i| Job { specs: vec![spec(i, Endpoint::Chat)] }).collect();
+    let schedule = Schedule::Open { rate: 40.0, arrival: Arrival::Poisson, burstiness: 1.0, seed: 1, max_in_flight: 1 };
+    let p = drive(&client, &base, jobs, schedule, None, Instant::now(), &CancellationToken::new(), |_| {}).await;
+    assert!(p.records.iter().all(|r| r.ok()));
+    let mut recs = p.records.clone();
+    recs.sort_by(|a, b| a.scheduled_ms.total_cmp(&b.scheduled_ms));
+    let mean = |rs: &[RequestRecord]| rs.iter().map(|r| r.e2e_from_scheduled_ms().unwrap()).sum::<f64>() / rs.len() as f64;
+    let (first, last) = (mean(&recs[..10]), mean(&recs[30..]));
+    assert!(last > first + 500.0, "scheduled-time E2E should grow: first 10 {first:.0} ms, last 10 {last:.0} ms");
+    // Measured from the actual send it does not grow: the wait is the client's queue, now visible.
+    let sent_e2e = |rs: &[RequestRecord]| rs.iter().map(|r| r.e2e_ms().unwrap()).sum::<f64>() / rs.len() as f64;
+    assert!(sent_e2e(&recs[30..]) < sent_e2e(&recs[..10]) + 30.0);
 }

@@ -1,4 +1,5 @@
-//! Pure analysis of stored results: per-cell statistics and SLO verdicts.
+//! Pure analysis of stored results: per-cell statistics, SLO verdicts, comparisons.
 
+pub mod sequential;
 pub mod slo;
 pub mod summary;

@@ -1,6 +1,8 @@
 //! Per-cell statistics from request records. Pure; definitions in `docs/metrics.md`.
 
 use crate::load::record::RequestRecord;
+use crate::load::workload::BuildNote;
+use crate::scenario::schema::Slo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -73,10 +75,56 @@ pub struct CellSummary {
     pub e2e_ms: Option<Dist>,
     /// False when the workload did not stream: TTFT then equals E2E and says nothing of prefill.
     pub streamed: bool,
+    /// Latency from the *scheduled* send (open loop): client-side queueing included.
+    #[serde(default)]
+    pub ttft_from_scheduled_ms: Option<Dist>,
+    #[serde(default)]
+    pub e2e_from_scheduled_ms: Option<Dist>,
+    /// Client-side wait between the scheduled and the actual send.
+    #[serde(default)]
+    pub queue_delay_ms: Option<Dist>,
+    /// Successful requests meeting every per-request SLO / wall time; and their share of all
+    /// measured requests. None when the workload has no SLO.
+    #[serde(default)]
+    pub goodput_rps: Option<f64>,
+    #[serde(default)]
+    pub good_share: Option<f64>,
+    /// Prompt tokens the server reported as cached (prefix cache), and their share of prompt tokens.
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub cached_share: Option<f64>,
+    #[serde(default)]
+    pub prompt_tokens_per_request: Option<Dist>,
+    /// How the prompts were built (calibration), set by the executor.
+    #[serde(default)]
+    pub prompt_build: Option<BuildNote>,
+    /// Requests excluded as warm-up and cool-down.
+    #[serde(default)]
+    pub excluded: usize,
 }
 
-pub fn summarize(records: &[RequestRecord], wall_s: f64) -> CellSummary {
-    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+/// Whether one request meets every per-request threshold of `slo` (ttft_ms / tpot_ms / e2e_ms, or
+/// the p95 thresholds when those are not set). TTFT and E2E count from the *scheduled* send, as the
+/// user waits from then (in a closed loop the two instants coincide).
+pub fn request_is_good(r: &RequestRecord, slo: &Slo) -> bool {
+    if !r.ok() {
+        return false;
+    }
+    let checks = [
+        (slo.ttft_ms.or(slo.p95_ttft_ms), r.ttft_from_scheduled_ms()),
+        (slo.tpot_ms.or(slo.p95_tpot_ms), r.tpot_ms()),
+        (slo.e2e_ms.or(slo.p95_e2e_ms), r.e2e_from_scheduled_ms()),
+    ];
+    checks.iter().all(|(limit, v)| match (limit, v) {
+        (Some(l), Some(v)) => v <= l,
+        (Some(_), None) => false,
+        (None, _) => true,
+    })
+}
+
+pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> CellSummary {
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| r.measured()).collect();
     let ok: Vec<&RequestRecord> = measured.iter().copied().filter(|r| r.ok()).collect();
     let mut errors_by_reason = BTreeMap::new();
     for r in measured.iter().filter(|r| !r.ok()) {
@@ -105,6 +153,19 @@ pub fn summarize(records: &[RequestRecord], wall_s: f64) -> CellSummary {
         tpot_ms: Dist::of(ok.iter().filter_map(|r| r.tpot_ms())),
         e2e_ms: Dist::of(ok.iter().filter_map(|r| r.e2e_ms())),
         streamed: measured.iter().all(|r| r.streamed),
+        ttft_from_scheduled_ms: Dist::of(ok.iter().filter_map(|r| r.ttft_from_scheduled_ms())),
+        e2e_from_scheduled_ms: Dist::of(ok.iter().filter_map(|r| r.e2e_from_scheduled_ms())),
+        queue_delay_ms: Dist::of(measured.iter().map(|r| r.sent_ms - r.scheduled_ms)),
+        goodput_rps: slo.map(|s| per_s(ok.iter().filter(|r| request_is_good(r, s)).count() as f64)),
+        good_share: slo.filter(|_| !measured.is_empty()).map(|s| {
+            ok.iter().filter(|r| request_is_good(r, s)).count() as f64 / measured.len() as f64
+        }),
+        cached_tokens: ok.iter().filter_map(|r| r.cached_tokens).sum(),
+        cached_share: (prompt_tokens > 0 && ok.iter().any(|r| r.cached_tokens.is_some()))
+            .then(|| ok.iter().filter_map(|r| r.cached_tokens).sum::<u64>() as f64 / prompt_tokens as f64),
+        prompt_tokens_per_request: Dist::of(ok.iter().filter_map(|r| r.prompt_tokens.map(|p| p as f64))),
+        prompt_build: None,
+        excluded: records.len() - measured.len(),
     }
 }
 
@@ -140,7 +201,7 @@ mod tests {
         let mut bad = rec(0.0, &[], 0);
         bad.error = Some("http_5xx".into());
         let recs = vec![warm, rec(10.0, &[10.0, 20.0, 30.0], 3), rec(20.0, &[20.0, 40.0, 60.0], 3), bad];
-        let s = summarize(&recs, 2.0);
+        let s = summarize(&recs, 2.0, None);
         assert_eq!((s.requests, s.ok, s.errors), (3, 2, 1));
         assert_eq!(s.errors_by_reason["http_5xx"], 1);
         assert_eq!(s.output_tokens, 6);

@@ -4,8 +4,8 @@
 use super::{now, Ctx};
 use crate::analysis::{slo, summary};
 use crate::engine::{self, RunningEngine};
-use crate::load::client::RequestSpec;
-use crate::load::{driver, prompts};
+use crate::load::driver::{self, Schedule};
+use crate::load::workload::{self, Inputs};
 use crate::plan::{self, Cell, Launch};
 use crate::progress::{Event, Reporter};
 use crate::store;
@@ -21,30 +21,6 @@ fn target(ctx: &Ctx<'_>, eng: &RunningEngine) -> Target {
         metrics_url: Some(format!("{}/metrics", eng.base_url)),
         interval: Duration::from_millis(500),
     }
-}
-
-fn specs(ctx: &Ctx<'_>, cell: &Cell, model: &str) -> Result<Vec<RequestSpec>> {
-    let s = ctx.scenario();
-    let w = plan::workload(s, &cell.workload).context("cell of an unknown workload")?;
-    let prompt_set = prompts::load(&w.prompts, &ctx.loaded.base_dir())?;
-    let total = (w.warmup + w.requests) as usize;
-    let chosen = prompts::choose(&prompt_set, total, s.scenario.seed.wrapping_add(cell.index as u64));
-    Ok(chosen
-        .into_iter()
-        .enumerate()
-        .map(|(i, prompt)| RequestSpec {
-            index: i,
-            warmup: i < w.warmup as usize,
-            endpoint: w.endpoint,
-            model: model.to_string(),
-            prompt,
-            max_tokens: cell.max_tokens,
-            temperature: w.temperature,
-            stream: w.stream,
-            ignore_eos: w.ignore_eos,
-            timeout: Duration::from_secs_f64(w.request_timeout_s),
-        })
-        .collect())
 }
 
 pub(super) async fn run(
@@ -73,8 +49,8 @@ pub(super) async fn run(
         started_at,
         finished_at: String::new(),
     };
-    let t0 = Instant::now();
     if cell.probe {
+        let t0 = Instant::now();
         reporter.event(Event::CellStarted { cell, requests: 0 });
         let wait = tokio::time::sleep(Duration::from_secs_f64(ctx.scenario().scenario.probe_s));
         let (_, tel) = sampler::during(&target(ctx, eng), t0, async {
@@ -90,22 +66,54 @@ pub(super) async fn run(
         result.finished_at = now();
         return Ok(result);
     }
-    let (warm, measured): (Vec<_>, Vec<_>) = specs(ctx, cell, model)?.into_iter().partition(|r| r.warmup);
-    reporter.event(Event::CellStarted { cell, requests: (warm.len() + measured.len()) as u64 });
+    let s = ctx.scenario();
+    let w = plan::workload(s, &cell.workload).context("cell of an unknown workload")?;
     let client = engine::http_client();
+    let inputs = Inputs {
+        workload: w,
+        cell,
+        warmup: w.warmup as usize,
+        measured: w.requests as usize,
+        seed: plan::request_seed(s, cell),
+        scenario_seed: s.scenario.seed,
+        base: &ctx.loaded.base_dir(),
+        model,
+        client: &client,
+        base_url: &eng.base_url,
+    };
+    let (jobs, note) = workload::build(&inputs).await?;
+    let (warm, measured): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.specs.first().is_some_and(|r| r.warmup));
+    let total: usize = warm.iter().chain(measured.iter()).map(|j| j.specs.len()).sum();
+    reporter.event(Event::CellStarted { cell, requests: total as u64 });
+    let schedule = match cell.request_rate {
+        None => Schedule::Closed { concurrency: cell.concurrency },
+        Some(rate) => Schedule::Open {
+            rate,
+            arrival: w.arrival,
+            burstiness: w.burstiness,
+            seed: plan::request_seed(s, cell) ^ 0x5eed,
+            max_in_flight: cell.concurrency,
+        },
+    };
+    let t0 = Instant::now();
     let mut records = Vec::new();
     if !warm.is_empty() {
-        let p = driver::closed_loop(&client, &eng.base_url, warm, cell.concurrency, t0, ctx.cancel, |_| reporter.event(Event::RequestDone)).await;
+        // Warm-up runs closed-loop at the cell's concurrency (at least 1), outside the measurement.
+        let conc = cell.concurrency.clamp(1, 1024);
+        let p = driver::drive(&client, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |_| reporter.event(Event::RequestDone)).await;
         records.extend(p.records);
     }
+    let deadline = w.duration_s.map(Duration::from_secs_f64);
     // Telemetry covers the measured phase only, like the statistics.
     let (phase, tel) = sampler::during(
         &target(ctx, eng),
         t0,
-        driver::closed_loop(&client, &eng.base_url, measured, cell.concurrency, t0, ctx.cancel, |_| reporter.event(Event::RequestDone)),
+        driver::drive(&client, &eng.base_url, measured, schedule, deadline, t0, ctx.cancel, |_| reporter.event(Event::RequestDone)),
     )
     .await;
-    records.extend(phase.records);
+    let mut measured_records = phase.records;
+    mark_cooldown(&mut measured_records, w.cooldown as usize);
+    records.extend(measured_records);
     let mut jsonl = Vec::new();
     for r in &records {
         serde_json::to_writer(&mut jsonl, r)?;
@@ -113,8 +121,10 @@ pub(super) async fn run(
     }
     store::atomic_write(&cell_dir.join("requests.jsonl"), &jsonl)?;
     store::write_json(&cell_dir.join("telemetry.json"), &tel)?;
-    let summary = summary::summarize(&records, phase.wall_s);
-    let verdict = slo::judge(&summary, ctx.scenario().slo.get(&cell.workload));
+    let slo_cfg = ctx.scenario().slo.get(&cell.workload);
+    let mut summary = summary::summarize(&records, phase.wall_s, slo_cfg);
+    summary.prompt_build = Some(note);
+    let verdict = slo::judge(&summary, slo_cfg);
     let (status, reason) = if phase.interrupted || ctx.cancel.is_cancelled() {
         (CellStatus::Interrupted, Some("interrupted by the user (Ctrl-C/SIGTERM)".to_string()))
     } else if summary.ok == 0 {
@@ -135,4 +145,16 @@ pub(super) async fn run(
         store::write_json(&cell_dir.join("summary.json"), &result)?;
     }
     Ok(result)
+}
+
+/// Marks the last `n` measured requests by scheduled time as cool-down (excluded from statistics).
+fn mark_cooldown(records: &mut [crate::load::record::RequestRecord], n: usize) {
+    if n == 0 {
+        return;
+    }
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|a, b| records[*a].scheduled_ms.total_cmp(&records[*b].scheduled_ms));
+    for &i in order.iter().rev().take(n) {
+        records[i].cooldown = true;
+    }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct RequestSpec {
     pub index: usize,
     pub warmup: bool,
+    pub conversation: Option<usize>,
+    pub turn: u32,
     pub endpoint: Endpoint,
     pub model: String,
     pub prompt: Prompt,
@@ -22,6 +24,8 @@ pub struct RequestSpec {
     pub stream: bool,
     pub ignore_eos: bool,
     pub timeout: Duration,
+    /// Extra fields merged into the body (the workload's `extra_body`).
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl RequestSpec {
@@ -48,6 +52,9 @@ impl RequestSpec {
         }
         if self.ignore_eos {
             b["ignore_eos"] = Value::Bool(true);
+        }
+        for (k, v) in &self.extra {
+            b[k] = v.clone();
         }
         b
     }
@@ -86,6 +93,8 @@ pub async fn send(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, 
     let mut rec = RequestRecord {
         index: spec.index,
         warmup: spec.warmup,
+        conversation: spec.conversation,
+        turn: spec.turn,
         scheduled_ms: ms(t0, scheduled),
         streamed: spec.stream,
         ..RequestRecord::default()
@@ -158,9 +167,12 @@ fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut Requ
         rec.error = Some("stream_error".into());
         rec.error_detail = Some(err.clone());
     }
-    if chunk.text.is_some() && rec.streamed {
-        rec.first_token_ms.get_or_insert(ms(t0, now));
-        rec.chunk_offsets_ms.push(ms(sent, now));
+    if let Some(text) = &chunk.text {
+        if rec.streamed {
+            rec.first_token_ms.get_or_insert(ms(t0, now));
+            rec.chunk_offsets_ms.push(ms(sent, now));
+        }
+        rec.text.push_str(text);
     }
     if let Some(u) = &chunk.usage {
         rec.output_tokens = u.completion_tokens.or(rec.output_tokens);

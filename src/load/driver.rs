@@ -1,14 +1,30 @@
-//! The load driver: a closed loop at fixed concurrency. Workers take the next request from a shared
-//! queue, send it, and hand the record to one collector over a channel. Cancellation stops new sends
-//! and marks requests in flight as `interrupted`.
+//! The load driver: one function for every load model. *When* a job starts is decided by the schedule
+//! (closed loop: a fixed number of workers; open loop: seeded arrival times, optionally capped in
+//! flight); *what* it sends is the job. One collector receives every record over a channel.
+//! Cancellation stops new sends and marks requests in flight as `interrupted`.
 
 use super::client::{send, RequestSpec};
+use super::prompts::Message;
 use super::record::RequestRecord;
+use super::workload::Job;
+use crate::scenario::schema::Arrival;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Exp, Gamma};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+/// When jobs start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// `concurrency` workers, each starting its next job when the previous one ends.
+    Closed { concurrency: u32 },
+    /// Jobs arrive at `rate` per second (Poisson, or gamma with shape `burstiness`); at most
+    /// `max_in_flight` run at once, later ones wait (and that wait counts from the scheduled time).
+    Open { rate: f64, arrival: Arrival, burstiness: f64, seed: u64, max_in_flight: u32 },
+}
 
 /// Result of one phase (warm-up or measured) of a cell.
 pub struct PhaseResult {
@@ -17,47 +33,91 @@ pub struct PhaseResult {
     pub interrupted: bool,
 }
 
-/// Sends every spec with at most `concurrency` in flight. `t0` is the cell's time origin;
-/// `on_record` is called for each finished request (progress reporting).
-pub async fn closed_loop(
+/// Arrival offsets in seconds from the phase start for `n` jobs. Pure and seeded.
+pub fn arrivals(n: usize, rate: f64, arrival: Arrival, burstiness: f64, seed: u64) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut t = 0.0;
+    let mut out = Vec::with_capacity(n);
+    let gaps: Box<dyn FnMut(&mut rand::rngs::StdRng) -> f64> = match arrival {
+        Arrival::Poisson => {
+            let d = Exp::new(rate).expect("positive rate (validated)");
+            Box::new(move |r| d.sample(r))
+        }
+        Arrival::Gamma => {
+            // Mean gap 1/rate: shape k, scale 1/(rate k).
+            let d = Gamma::new(burstiness, 1.0 / (rate * burstiness)).expect("positive shape (validated)");
+            Box::new(move |r| d.sample(r))
+        }
+    };
+    let mut gaps = gaps;
+    for i in 0..n {
+        if i > 0 {
+            t += gaps(&mut rng);
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// Runs every job (each job's turns in order, carrying the conversation).
+#[allow(clippy::too_many_arguments)]
+pub async fn drive(
     client: &reqwest::Client,
     base_url: &str,
-    specs: Vec<RequestSpec>,
-    concurrency: u32,
+    jobs: Vec<Job>,
+    schedule: Schedule,
+    deadline: Option<Duration>,
     t0: Instant,
     cancel: &CancellationToken,
     mut on_record: impl FnMut(&RequestRecord),
 ) -> PhaseResult {
-    let n = specs.len();
-    let specs = Arc::new(specs);
-    let next = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let start = Instant::now();
-    let workers = (concurrency as usize).min(n).max(1);
-    let mut handles = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let (specs, next, tx, cancel) = (specs.clone(), next.clone(), tx.clone(), cancel.clone());
-        let (client, base_url) = (client.clone(), base_url.to_string());
-        handles.push(tokio::spawn(async move {
-            loop {
-                if cancel.is_cancelled() {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(spec) = specs.get(i) else { break };
-                let scheduled = Instant::now();
-                let rec = tokio::select! {
-                    r = send(&client, &base_url, spec, t0, scheduled) => r,
-                    _ = cancel.cancelled() => interrupted(spec, t0, scheduled),
-                };
-                if tx.send(rec).is_err() {
-                    break;
-                }
+    let jobs = Arc::new(jobs);
+    let mut handles = Vec::new();
+    match schedule {
+        Schedule::Closed { concurrency } => {
+            let next = Arc::new(AtomicUsize::new(0));
+            for _ in 0..(concurrency as usize).min(jobs.len()).max(1) {
+                let (jobs, next, tx, cancel) = (jobs.clone(), next.clone(), tx.clone(), cancel.clone());
+                let (client, base_url) = (client.clone(), base_url.to_string());
+                handles.push(tokio::spawn(async move {
+                    loop {
+                        if cancel.is_cancelled() || deadline.is_some_and(|d| start.elapsed() >= d) {
+                            break;
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        if !run_job(&client, &base_url, job, t0, Instant::now(), &cancel, &tx).await {
+                            break;
+                        }
+                    }
+                }));
             }
-        }));
+        }
+        Schedule::Open { rate, arrival, burstiness, seed, max_in_flight } => {
+            let times = arrivals(jobs.len(), rate, arrival, burstiness, seed);
+            let permits = Arc::new(Semaphore::new(max_in_flight.max(1) as usize));
+            for (i, at) in times.into_iter().enumerate() {
+                let due = start + Duration::from_secs_f64(at);
+                if deadline.is_some_and(|d| due.duration_since(start) >= d) {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due.into()) => {}
+                    _ = cancel.cancelled() => break,
+                }
+                let (jobs, tx, cancel, permits) = (jobs.clone(), tx.clone(), cancel.clone(), permits.clone());
+                let (client, base_url) = (client.clone(), base_url.to_string());
+                handles.push(tokio::spawn(async move {
+                    let Ok(_permit) = permits.acquire_owned().await else { return };
+                    run_job(&client, &base_url, &jobs[i], t0, due, &cancel, &tx).await;
+                }));
+            }
+        }
     }
     drop(tx);
-    let mut records = Vec::with_capacity(n);
+    let mut records = Vec::new();
     while let Some(rec) = rx.recv().await {
         on_record(&rec);
         records.push(rec);
@@ -69,11 +129,51 @@ pub async fn closed_loop(
     PhaseResult { records, wall_s: start.elapsed().as_secs_f64(), interrupted: cancel.is_cancelled() }
 }
 
+/// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
+async fn run_job(
+    client: &reqwest::Client,
+    base_url: &str,
+    job: &Job,
+    t0: Instant,
+    scheduled: Instant,
+    cancel: &CancellationToken,
+    tx: &mpsc::UnboundedSender<RequestRecord>,
+) -> bool {
+    let mut history: Vec<Message> = Vec::new();
+    let mut scheduled = scheduled;
+    for spec in &job.specs {
+        let mut spec: RequestSpec = spec.clone();
+        if !history.is_empty() {
+            let mut messages = history.clone();
+            messages.extend(spec.prompt.messages.iter().cloned());
+            spec.prompt.messages = messages;
+        }
+        let rec = tokio::select! {
+            r = send(client, base_url, &spec, t0, scheduled) => r,
+            _ = cancel.cancelled() => interrupted(&spec, t0, scheduled),
+        };
+        let ok = rec.ok();
+        history = spec.prompt.messages.clone();
+        history.push(Message { role: "assistant".into(), content: rec.text.clone() });
+        if tx.send(rec).is_err() || cancel.is_cancelled() {
+            return false;
+        }
+        if !ok {
+            // A conversation cannot go on without the previous answer.
+            break;
+        }
+        scheduled = Instant::now();
+    }
+    true
+}
+
 fn interrupted(spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     let ms = |t: Instant| t.saturating_duration_since(t0).as_secs_f64() * 1000.0;
     RequestRecord {
         index: spec.index,
         warmup: spec.warmup,
+        conversation: spec.conversation,
+        turn: spec.turn,
         scheduled_ms: ms(scheduled),
         sent_ms: ms(scheduled),
         end_ms: ms(Instant::now()),
@@ -81,5 +181,40 @@ fn interrupted(spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRe
         error: Some("interrupted".into()),
         error_detail: Some("the run was interrupted while this request was in flight".into()),
         ..RequestRecord::default()
+    }
+}
+
+/// Closed loop over single-request jobs (kept for callers that have plain specs).
+pub async fn closed_loop(
+    client: &reqwest::Client,
+    base_url: &str,
+    specs: Vec<RequestSpec>,
+    concurrency: u32,
+    t0: Instant,
+    cancel: &CancellationToken,
+    on_record: impl FnMut(&RequestRecord),
+) -> PhaseResult {
+    let jobs = specs.into_iter().map(|s| Job { specs: vec![s] }).collect();
+    drive(client, base_url, jobs, Schedule::Closed { concurrency }, None, t0, cancel, on_record).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_have_the_requested_rate_and_are_seeded() {
+        let a = arrivals(20_000, 10.0, Arrival::Poisson, 1.0, 3);
+        assert_eq!(a, arrivals(20_000, 10.0, Arrival::Poisson, 1.0, 3));
+        let rate = (a.len() - 1) as f64 / a[a.len() - 1];
+        assert!((rate - 10.0).abs() < 0.3, "{rate}");
+        let g = arrivals(20_000, 10.0, Arrival::Gamma, 0.25, 3);
+        let grate = (g.len() - 1) as f64 / g[g.len() - 1];
+        assert!((grate - 10.0).abs() < 0.5, "{grate}");
+        // Burstier: the gaps' coefficient of variation is about 1/sqrt(shape) = 2.
+        let gaps: Vec<f64> = g.windows(2).map(|w| w[1] - w[0]).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let sd = (gaps.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
+        assert!((sd / mean - 2.0).abs() < 0.2, "cv {}", sd / mean);
     }
 }

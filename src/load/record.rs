@@ -7,6 +7,14 @@ use serde::{Deserialize, Serialize};
 pub struct RequestRecord {
     pub index: usize,
     pub warmup: bool,
+    /// Excluded from statistics as one of the last `cooldown` requests of the cell.
+    #[serde(default)]
+    pub cooldown: bool,
+    /// Multi-turn chat: which conversation, and which turn in it (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<usize>,
+    #[serde(default)]
+    pub turn: u32,
     pub scheduled_ms: f64,
     pub sent_ms: f64,
     /// First chunk with non-empty generated text (response end for non-streaming requests).
@@ -28,11 +36,26 @@ pub struct RequestRecord {
     /// request (the time of the failed attempt stays inside TTFT).
     #[serde(default)]
     pub connection_retries: u32,
+    /// Generated text, kept in memory to carry conversation history; never stored.
+    #[serde(skip)]
+    pub text: String,
 }
 
 impl RequestRecord {
     pub fn ok(&self) -> bool {
         self.error.is_none()
+    }
+    /// Counted in statistics: neither warm-up nor cool-down.
+    pub fn measured(&self) -> bool {
+        !self.warmup && !self.cooldown
+    }
+    /// Time from the scheduled send to the first token: TTFT plus any client-side queueing.
+    pub fn ttft_from_scheduled_ms(&self) -> Option<f64> {
+        self.first_token_ms.map(|t| t - self.scheduled_ms)
+    }
+    /// E2E measured from the scheduled send (open loop: queueing is never hidden).
+    pub fn e2e_from_scheduled_ms(&self) -> Option<f64> {
+        Some(self.e2e_ms()? + (self.sent_ms - self.scheduled_ms))
     }
     /// TTFT in ms: sent -> first content chunk.
     pub fn ttft_ms(&self) -> Option<f64> {

@@ -27,6 +27,9 @@ pub struct Cell {
     pub workload: String,
     pub concurrency: u32,
     pub max_tokens: u32,
+    /// Open loop: requests per second (then `concurrency` caps requests in flight).
+    #[serde(default)]
+    pub request_rate: Option<f64>,
     /// Every grid parameter of this cell by name (server axes, then concurrency and max_tokens).
     pub params: IndexMap<String, String>,
     /// A probe cell sends no load: it records startup facts and memory of its launch only
@@ -60,6 +63,15 @@ pub fn workload<'a>(s: &'a Scenario, name: &str) -> Option<&'a Workload> {
     s.workloads.iter().find(|w| w.name == name)
 }
 
+/// Seed of a cell's request set: cells that differ only in concurrency or request rate send the same
+/// requests, so their results compare like for like (sequential vs concurrent).
+pub fn request_seed(s: &Scenario, cell: &Cell) -> u64 {
+    use sha2::{Digest, Sha256};
+    // A stable hash (not std's DefaultHasher, which may change between Rust releases).
+    let d = Sha256::digest(format!("{}|{}|{}", cell.workload, cell.max_tokens, cell.launch).as_bytes());
+    s.scenario.seed ^ u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
 /// Cartesian product of the server-flag axes, in key order (first key outermost).
 fn server_combos(s: &Scenario) -> Vec<IndexMap<String, FlagValue>> {
     let mut combos = vec![IndexMap::new()];
@@ -77,8 +89,16 @@ fn server_combos(s: &Scenario) -> Vec<IndexMap<String, FlagValue>> {
     combos
 }
 
+/// Cap on requests in flight of an open-loop cell whose grid has no concurrency axis.
+pub const OPEN_LOOP_MAX_IN_FLIGHT: u32 = 10_000;
+
+fn rates(s: &Scenario) -> Vec<Option<f64>> {
+    s.grid.request_rate.clone().map_or_else(|| vec![None], |r| r.into_iter().map(Some).collect())
+}
+
 fn load_axes(s: &Scenario, w: &Workload) -> (Vec<u32>, Vec<u32>) {
-    let conc = s.grid.concurrency.clone().unwrap_or_else(|| vec![1]);
+    let default_conc = if s.grid.request_rate.is_some() { i64::from(OPEN_LOOP_MAX_IN_FLIGHT) } else { 1 };
+    let conc = s.grid.concurrency.clone().unwrap_or_else(|| vec![default_conc]);
     let mt = s.grid.max_tokens.clone().unwrap_or_else(|| vec![i64::from(w.max_tokens)]);
     let to_u32 = |v: Vec<i64>| v.into_iter().map(|x| u32::try_from(x).unwrap_or(u32::MAX)).collect();
     (to_u32(conc), to_u32(mt))
@@ -103,7 +123,7 @@ pub fn count_cells(s: &Scenario) -> usize {
                 .filter(|w| applies(w, srv))
                 .map(|w| {
                     let (c, m) = load_axes(s, w);
-                    c.len().saturating_mul(m.len())
+                    c.len().saturating_mul(m.len()).saturating_mul(rates(s).len())
                 })
                 .sum();
             per_launch.saturating_mul(combos)
@@ -136,6 +156,7 @@ pub fn expand(s: &Scenario) -> Plan {
                     workload: PROBE.into(),
                     concurrency: 0,
                     max_tokens: 0,
+                    request_rate: None,
                     params: axes.iter().map(|(k, v)| (k.clone(), v.label())).collect(),
                     probe: true,
                 });
@@ -143,22 +164,29 @@ pub fn expand(s: &Scenario) -> Plan {
             for w in s.workloads.iter().filter(|w| applies(w, srv)) {
                 let (concs, mts) = load_axes(s, w);
                 for &c in &concs {
-                    for &m in &mts {
-                        let mut params: IndexMap<String, String> =
-                            axes.iter().map(|(k, v)| (k.clone(), v.label())).collect();
-                        params.insert("concurrency".into(), c.to_string());
-                        params.insert("max_tokens".into(), m.to_string());
-                        let ci = cells.len();
-                        cells.push(Cell {
-                            index: ci,
-                            id: format!("c{ci:03}-l{index:02}-{}-conc{c}-mt{m}", slug(&w.name)),
-                            launch: index,
-                            workload: w.name.clone(),
-                            concurrency: c,
-                            max_tokens: m,
-                            params,
-                            probe: false,
-                        });
+                    for rate in rates(s) {
+                        for &m in &mts {
+                            let mut params: IndexMap<String, String> =
+                                axes.iter().map(|(k, v)| (k.clone(), v.label())).collect();
+                            params.insert("concurrency".into(), c.to_string());
+                            if let Some(r) = rate {
+                                params.insert("request_rate".into(), r.to_string());
+                            }
+                            params.insert("max_tokens".into(), m.to_string());
+                            let ci = cells.len();
+                            let rate_id = rate.map_or(String::new(), |r| format!("-rate{r}"));
+                            cells.push(Cell {
+                                index: ci,
+                                id: format!("c{ci:03}-l{index:02}-{}-conc{c}{rate_id}-mt{m}", slug(&w.name)),
+                                launch: index,
+                                workload: w.name.clone(),
+                                concurrency: c,
+                                max_tokens: m,
+                                request_rate: rate,
+                                params,
+                                probe: false,
+                            });
+                        }
                     }
                 }
             }

@@ -10,7 +10,7 @@ fn ms(v: Option<f64>) -> String {
 pub fn grid_table(results: &[CellResult]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["launch", "workload", "concurrency", "max_tokens", "p95 TTFT ms", "p95 E2E ms", "tok/s", "errors", "SLO"]);
+    t.set_header(vec!["launch", "workload", "concurrency", "rate/s", "max_tokens", "p95 TTFT ms", "p95 E2E ms", "tok/s", "goodput/s", "errors", "SLO"]);
     for r in results {
         let s = r.summary.as_ref();
         let slo = match r.status {
@@ -22,14 +22,40 @@ pub fn grid_table(results: &[CellResult]) -> String {
         t.add_row(vec![
             Cell::new(&r.launch_id),
             Cell::new(&r.cell.workload),
-            right(r.cell.concurrency.to_string()),
+            right(if r.cell.request_rate.is_some() && r.cell.concurrency >= crate::plan::OPEN_LOOP_MAX_IN_FLIGHT { "-".into() } else { r.cell.concurrency.to_string() }),
+            right(r.cell.request_rate.map_or("-".into(), |x| x.to_string())),
             right(r.cell.max_tokens.to_string()),
-            right(ms(s.and_then(|s| s.ttft_ms.as_ref().map(|d| d.p95)))),
-            right(ms(s.and_then(|s| s.e2e_ms.as_ref().map(|d| d.p95)))),
+            right(ms(s.and_then(|s| s.ttft_from_scheduled_ms.as_ref().or(s.ttft_ms.as_ref()).map(|d| d.p95)))),
+            right(ms(s.and_then(|s| s.e2e_from_scheduled_ms.as_ref().or(s.e2e_ms.as_ref()).map(|d| d.p95)))),
             right(s.map_or("-".into(), |s| format!("{:.1}", s.throughput_tok_s))),
+            right(s.and_then(|s| s.goodput_rps).map_or("-".into(), |g| format!("{g:.2}"))),
             right(s.map_or("-".into(), |s| s.errors.to_string())),
             Cell::new(slo),
         ]);
     }
-    t.to_string()
+    format!("{t}\n(p95 TTFT and E2E count from the scheduled send: open-loop queueing included)")
+}
+
+/// Sequential vs concurrent: both wall times, QPS, tok/s and the speed-up.
+pub fn comparison_table(c: &[crate::analysis::sequential::Comparison]) -> Option<String> {
+    if c.is_empty() {
+        return None;
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["workload", "max_tokens", "requests", "sequential wall s", "concurrency", "concurrent wall s", "QPS 1 -> N", "tok/s 1 -> N", "speed-up"]);
+    for x in c {
+        t.add_row(vec![
+            x.workload.clone(),
+            x.max_tokens.to_string(),
+            x.sequential.requests.to_string(),
+            format!("{:.2}", x.sequential.wall_s),
+            x.concurrent.concurrency.to_string(),
+            format!("{:.2}", x.concurrent.wall_s),
+            format!("{:.2} -> {:.2}", x.sequential.requests_per_s, x.concurrent.requests_per_s),
+            format!("{:.1} -> {:.1}", x.sequential.throughput_tok_s, x.concurrent.throughput_tok_s),
+            format!("{:.2}x", x.speedup),
+        ]);
+    }
+    Some(t.to_string())
 }

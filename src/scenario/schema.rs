@@ -151,7 +151,51 @@ fn default_stop_grace() -> f64 {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
+    /// Short interactive turns (built-in set, JSONL, or synthetic of `prompt_tokens`); `turns` > 1
+    /// carries the conversation history.
     Chat,
+    /// Summarization of long documents (a folder or JSONL, or synthetic of `prompt_tokens`).
+    Batch,
+    /// `prefix_count` shared system prompts of `prefix_tokens`, then distinct user turns.
+    Prefix,
+    /// A ShareGPT-style JSON or a JSONL of prompts with expected output lengths.
+    Dataset,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Chat => "chat",
+            WorkloadKind::Batch => "batch",
+            WorkloadKind::Prefix => "prefix",
+            WorkloadKind::Dataset => "dataset",
+        }
+    }
+}
+
+/// A length in tokens: fixed (`512`) or uniform between bounds (`{ min = 256, max = 1024 }`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum TokenLen {
+    Fixed(u32),
+    Range { min: u32, max: u32 },
+}
+
+impl TokenLen {
+    pub fn bounds(self) -> (u32, u32) {
+        match self {
+            TokenLen::Fixed(n) => (n, n),
+            TokenLen::Range { min, max } => (min, max),
+        }
+    }
+}
+
+/// Arrival process of open-loop cells (those with a `request_rate`).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    Poisson,
+    Gamma,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -193,6 +237,63 @@ pub struct Workload {
     /// Restrict this workload to some servers (by name); all servers when empty.
     #[serde(default)]
     pub servers: Vec<String>,
+    /// Target prompt length in tokens as the server counts them (template included). Chat: synthetic
+    /// prompts instead of the prompt set; batch: synthetic documents; prefix: the user turn.
+    #[serde(default)]
+    pub prompt_tokens: Option<TokenLen>,
+    /// chat: turns per conversation (history carried from turn to turn).
+    #[serde(default = "one")]
+    pub turns: u32,
+    /// batch: a folder of .txt/.md files or a JSONL of {"text": ...}; synthetic when absent.
+    #[serde(default)]
+    pub documents: Option<String>,
+    /// batch: the instruction put before each document.
+    #[serde(default = "default_instruction")]
+    pub instruction: String,
+    /// prefix: how many distinct shared system prompts.
+    #[serde(default = "default_prefix_count")]
+    pub prefix_count: u32,
+    /// prefix: length of each shared system prompt.
+    #[serde(default = "default_prefix_tokens")]
+    pub prefix_tokens: TokenLen,
+    /// dataset: ShareGPT-style JSON or JSONL with "prompt" and "output_tokens".
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// Open-loop arrivals (cells with a request_rate): poisson (default) or gamma.
+    #[serde(default = "default_arrival")]
+    pub arrival: Arrival,
+    /// Gamma shape: 1 = Poisson, < 1 burstier, > 1 more regular.
+    #[serde(default = "one_f")]
+    pub burstiness: f64,
+    /// Bound the measured phase by time instead of `requests` (which is then a ceiling).
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// The last N measured requests (by schedule) are excluded, as they run while load drains.
+    #[serde(default)]
+    pub cooldown: u32,
+    /// Extra fields merged into every request body, e.g. { cache_prompt = false } for llama-server
+    /// or { min_tokens = 64 } for vLLM.
+    #[serde(default)]
+    pub extra_body: IndexMap<String, toml::Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn default_instruction() -> String {
+    "Summarize the following document in a few paragraphs.".into()
+}
+fn default_prefix_count() -> u32 {
+    4
+}
+fn default_prefix_tokens() -> TokenLen {
+    TokenLen::Fixed(512)
+}
+fn default_arrival() -> Arrival {
+    Arrival::Poisson
 }
 
 fn default_kind() -> WorkloadKind {
@@ -225,6 +326,9 @@ pub struct Grid {
     pub concurrency: Option<Vec<i64>>,
     #[serde(default)]
     pub max_tokens: Option<Vec<i64>>,
+    /// Open-loop request rates (requests/s); with it, `concurrency` caps requests in flight.
+    #[serde(default)]
+    pub request_rate: Option<Vec<f64>>,
     #[serde(default)]
     pub server: IndexMap<String, Vec<FlagValue>>,
 }
@@ -241,4 +345,12 @@ pub struct Slo {
     /// Highest share of failed requests a passing cell may have (0.0 = none).
     #[serde(default)]
     pub max_error_rate: f64,
+    /// Per-request thresholds for goodput (a request is good when it meets all of them). When absent,
+    /// each request is held to the p95 thresholds above.
+    #[serde(default)]
+    pub ttft_ms: Option<f64>,
+    #[serde(default)]
+    pub tpot_ms: Option<f64>,
+    #[serde(default)]
+    pub e2e_ms: Option<f64>,
 }

@@ -2,7 +2,7 @@
 //! Every problem is collected; none stops the others from being found.
 
 use super::diag::{suggest, Issue};
-use super::schema::{EngineKind, FlagValue, Scenario};
+use super::schema::{EngineKind, FlagValue, Scenario, TokenLen, Workload, WorkloadKind};
 use crate::kp;
 use std::collections::HashSet;
 use std::path::Path;
@@ -169,11 +169,12 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
         if !(w.request_timeout_s > 0.0) {
             out.push(Issue::new(kp!["workloads", i, "request_timeout_s"], "request_timeout_s must be positive"));
         }
+        workload_kind(w, i, base, out);
         if let Some(rest) = w.prompts.strip_prefix("builtin:") {
             if rest != "chat" {
                 out.push(Issue::new(kp!["workloads", i, "prompts"], format!("unknown built-in prompt set `{}`", w.prompts)).help("use `builtin:chat` or the path of a JSONL file"));
             }
-        } else {
+        } else if matches!(w.kind, WorkloadKind::Chat | WorkloadKind::Prefix) {
             let p = base.join(&w.prompts);
             if let Err(e) = std::fs::File::open(&p) {
                 out.push(Issue::new(kp!["workloads", i, "prompts"], format!("cannot read prompt file {}: {e}", p.display())).help("give a JSONL file (relative to the scenario file) or `builtin:chat`"));
@@ -188,6 +189,65 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
                 out.push(issue);
             }
         }
+    }
+}
+
+fn token_len(len: &TokenLen, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
+    let (lo, hi) = len.bounds();
+    if lo == 0 || hi < lo || hi > 10_000_000 {
+        out.push(Issue::new(path, format!("token length {lo}..{hi} is not valid")).help("a positive number of tokens, or { min = A, max = B } with 1 <= A <= B"));
+    }
+}
+
+fn workload_kind(w: &Workload, i: usize, base: &Path, out: &mut Vec<Issue>) {
+    let kind = w.kind.as_str();
+    if let Some(len) = &w.prompt_tokens {
+        token_len(len, kp!["workloads", i, "prompt_tokens"], out);
+    }
+    if w.kind == WorkloadKind::Dataset && w.prompt_tokens.is_some() {
+        out.push(Issue::new(kp!["workloads", i, "prompt_tokens"], "a dataset workload takes its prompts from the dataset").help("remove prompt_tokens"));
+    }
+    match (&w.documents, w.kind) {
+        (Some(d), WorkloadKind::Batch) => {
+            let p = base.join(d);
+            if !(p.is_dir() || p.is_file()) {
+                out.push(Issue::new(kp!["workloads", i, "documents"], format!("documents {} not found", p.display())).help("a folder of .txt/.md files or a JSONL of {\"text\": ...}, relative to the scenario file"));
+            }
+        }
+        (Some(_), _) => out.push(Issue::new(kp!["workloads", i, "documents"], format!("`documents` is for batch workloads, not {kind}")).help("remove it or set kind = \"batch\"")),
+        _ => {}
+    }
+    match (&w.dataset, w.kind) {
+        (Some(d), WorkloadKind::Dataset) => {
+            if let Err(e) = std::fs::File::open(base.join(d)) {
+                out.push(Issue::new(kp!["workloads", i, "dataset"], format!("cannot read dataset {}: {e}", base.join(d).display())).help("a ShareGPT-style JSON or a JSONL, relative to the scenario file"));
+            }
+        }
+        (None, WorkloadKind::Dataset) => out.push(Issue::new(kp!["workloads", i, "kind"], "a dataset workload needs `dataset`").help("add dataset = \"sharegpt.json\"")),
+        (Some(_), _) => out.push(Issue::new(kp!["workloads", i, "dataset"], format!("`dataset` is for dataset workloads, not {kind}")).help("remove it or set kind = \"dataset\"")),
+        _ => {}
+    }
+    if w.kind == WorkloadKind::Prefix {
+        if w.prefix_count == 0 {
+            out.push(Issue::new(kp!["workloads", i, "prefix_count"], "prefix_count must be at least 1"));
+        }
+        token_len(&w.prefix_tokens, kp!["workloads", i, "prefix_tokens"], out);
+    }
+    if w.turns == 0 || w.turns > 100 {
+        out.push(Issue::new(kp!["workloads", i, "turns"], format!("turns = {} is out of range", w.turns)).help("1 to 100 turns per conversation"));
+    } else if w.turns > 1 && w.kind != WorkloadKind::Chat {
+        out.push(Issue::new(kp!["workloads", i, "turns"], format!("multi-turn is for chat workloads, not {kind}")).help("remove turns"));
+    }
+    if !(w.burstiness > 0.0 && w.burstiness.is_finite()) {
+        out.push(Issue::new(kp!["workloads", i, "burstiness"], "burstiness must be positive").help("gamma shape: 1 = Poisson, < 1 burstier"));
+    }
+    if let Some(d) = w.duration_s {
+        if !(d > 0.0 && d <= 86_400.0) {
+            out.push(Issue::new(kp!["workloads", i, "duration_s"], format!("duration_s = {d} is out of range")).help("seconds between 1 and 86400"));
+        }
+    }
+    if w.cooldown >= w.requests && w.requests > 0 {
+        out.push(Issue::new(kp!["workloads", i, "cooldown"], format!("cooldown = {} leaves no measured request of {}", w.cooldown, w.requests)).help("cooldown must be smaller than requests"));
     }
 }
 
@@ -208,6 +268,19 @@ fn axis_ints(name: &str, values: &Option<Vec<i64>>, max: i64, out: &mut Vec<Issu
 }
 
 fn grid(s: &Scenario, out: &mut Vec<Issue>) {
+    if let Some(rates) = &s.grid.request_rate {
+        if rates.is_empty() {
+            out.push(Issue::new(kp!["grid", "request_rate"], "grid axis `request_rate` is empty").help("give at least one rate in requests/s"));
+        }
+        for (j, r) in rates.iter().enumerate() {
+            if !(*r > 0.0 && r.is_finite() && *r <= 1e6) {
+                out.push(Issue::new(kp!["grid", "request_rate", j], format!("request_rate = {r} is out of range")).help("requests per second, greater than 0"));
+            }
+            if rates[..j].contains(r) {
+                out.push(Issue::new(kp!["grid", "request_rate", j], format!("request_rate value {r} appears twice")).help("list each value once"));
+            }
+        }
+    }
     axis_ints("concurrency", &s.grid.concurrency, MAX_CONCURRENCY, out);
     axis_ints("max_tokens", &s.grid.max_tokens, 10_000_000, out);
     for (k, values) in &s.grid.server {
@@ -235,7 +308,14 @@ fn slos(s: &Scenario, out: &mut Vec<Issue>) {
             };
             out.push(issue);
         }
-        for (key, v) in [("p95_ttft_ms", slo.p95_ttft_ms), ("p95_e2e_ms", slo.p95_e2e_ms), ("p95_tpot_ms", slo.p95_tpot_ms)] {
+        for (key, v) in [
+            ("p95_ttft_ms", slo.p95_ttft_ms),
+            ("p95_e2e_ms", slo.p95_e2e_ms),
+            ("p95_tpot_ms", slo.p95_tpot_ms),
+            ("ttft_ms", slo.ttft_ms),
+            ("tpot_ms", slo.tpot_ms),
+            ("e2e_ms", slo.e2e_ms),
+        ] {
             if let Some(v) = v {
                 if !(v > 0.0) {
                     out.push(Issue::new(kp!["slo", name, key], format!("{key} = {v} must be positive")).help("a threshold in milliseconds, e.g. 1500"));

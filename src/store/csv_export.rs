@@ -10,7 +10,8 @@ const LEADING: &[&str] =
 const TRAILING: &[&str] = &[
     "status", "server", "engine", "model", "requests", "errors", "error_rate", "p90_ttft_ms", "p99_ttft_ms", "p90_e2e_ms",
     "p99_e2e_ms", "p50_itl_ms", "p95_itl_ms", "p99_itl_ms", "p50_tpot_ms", "p95_tpot_ms", "mean_user_tok_s", "requests_per_s",
-    "output_tokens", "wall_s", "slo_pass", "reason", "ready_s", "kv_cache_gib", "kv_cache_tokens", "max_concurrency",
+    "output_tokens", "wall_s", "request_rate", "goodput_rps", "good_share", "p95_ttft_from_scheduled_ms",
+    "p95_e2e_from_scheduled_ms", "mean_prompt_tokens", "cached_share", "slo_pass", "reason", "ready_s", "kv_cache_gib", "kv_cache_tokens", "max_concurrency",
     "engine_max_model_len", "mem_source", "mem_at_ready_mib", "peak_mem_mib", "kv_usage_max", "engine_running_max",
     "engine_waiting_max", "preemptions", "prefix_cache_hit_rate", "cell_id",
 ];
@@ -81,6 +82,13 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
             num(s.map(|s| s.requests_per_s)),
             s.map_or(String::new(), |s| s.output_tokens.to_string()),
             num(s.map(|s| s.wall_s)),
+            r.cell.request_rate.map_or(String::new(), |x| x.to_string()),
+            num(s.and_then(|s| s.goodput_rps)),
+            num(s.and_then(|s| s.good_share)),
+            num(s.and_then(|s| s.ttft_from_scheduled_ms.as_ref().map(|d| d.p95))),
+            num(s.and_then(|s| s.e2e_from_scheduled_ms.as_ref().map(|d| d.p95))),
+            num(s.and_then(|s| s.prompt_tokens_per_request.as_ref().map(|d| d.mean))),
+            num(s.and_then(|s| s.cached_share)),
             r.verdict.as_ref().map_or(String::new(), |v| v.pass.to_string()),
             r.reason.clone().unwrap_or_default(),
         ]);

@@ -173,3 +173,34 @@ pub fn write_scenario(dir: &std::path::Path, name: &str, text: &str) -> PathBuf 
     std::fs::write(&p, text).expect("write scenario");
     p
 }
+
+pub fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).expect("capacity.csv");
+    let headers = r.headers().unwrap().clone();
+    r.records().map(|rec| headers.iter().map(String::from).zip(rec.unwrap().iter().map(String::from)).collect()).collect()
+}
+
+pub fn run_dir(out: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let d = out.join(name);
+    std::fs::read_dir(&d).unwrap().next().unwrap().unwrap().path()
+}
+
+pub fn launch_ports(run: &std::path::Path) -> Vec<String> {
+    let mut ports = Vec::new();
+    for e in std::fs::read_dir(run.join("launches")).unwrap().flatten() {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path().join("launch.json")).unwrap()).unwrap();
+        if let Some(url) = v["base_url"].as_str() {
+            ports.push(url.rsplit(':').next().unwrap().to_string());
+        }
+    }
+    ports
+}
+
+pub fn assert_no_engine_left(run: &std::path::Path) {
+    for port in launch_ports(run) {
+        let left = processes_with(&["llama-server", &format!("--port {port}")]);
+        assert!(left.is_empty(), "llama-server on port {port} still running: {left:?}");
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok(), "port {port} still taken");
+    }
+}
+

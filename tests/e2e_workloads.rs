@@ -1,0 +1,122 @@
+//! Workloads on the real CPU engine: calibrated batch prompt lengths, prefix caching, sequential vs
+//! concurrent, multi-turn history. Skips locally without the engine; fails when CI=true.
+
+mod common;
+
+use common::{assert_no_engine_left, read_csv, run_dir};
+use std::path::PathBuf;
+
+/// These tests measure wall times and cache shares: one engine at a time on the 2 cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), &format!("{name}.toml"), text);
+    let out = dir.path().join("results");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
+    assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
+    let scenario_name = text.lines().find_map(|l| l.strip_prefix("name = \"")).unwrap().trim_end_matches('"').to_string();
+    let run = run_dir(&out, &scenario_name);
+    assert_no_engine_left(&run);
+    (dir, run, stdout)
+}
+
+fn scenario(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/scenarios/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn records(run: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for c in std::fs::read_dir(run.join("cells")).unwrap().flatten() {
+        let text = std::fs::read_to_string(c.path().join("requests.jsonl")).unwrap();
+        out.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn batch_prompts_have_the_requested_token_length() {
+    if common::engine().is_none() {
+        return;
+    }
+    let text = scenario("batch_cpu.toml")
+        .replace("requests = 16", "requests = 6")
+        .replace("concurrency = [4, 8]", "concurrency = [3]")
+        .replace("max_tokens = [64, 128]", "max_tokens = [8]")
+        .replace("prompt_tokens = 512", "prompt_tokens = { min = 400, max = 900 }");
+    let (_d, run_a, _) = run("batch", &text);
+    let recs = records(&run_a);
+    assert_eq!(recs.len(), 8);
+    for r in recs {
+        // The server's own count of the whole prompt (template and instruction included).
+        let p = r["prompt_tokens"].as_u64().unwrap() as f64;
+        assert!((400.0 * 0.98..=900.0 * 1.02).contains(&p), "prompt of {p} tokens outside the requested 400..900");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(std::fs::read_dir(run_a.join("cells")).unwrap().next().unwrap().unwrap().path().join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["summary"]["prompt_build"]["exact_lengths"], true, "llama-server's /tokenize was used");
+    // Fixed length: within 2% of the target.
+    let (_d2, run2, _) = run("batch", &scenario("batch_cpu.toml").replace("requests = 16", "requests = 4").replace("concurrency = [4, 8]", "concurrency = [2]").replace("max_tokens = [64, 128]", "max_tokens = [8]"));
+    for r in records(&run2) {
+        let p = r["prompt_tokens"].as_u64().unwrap() as f64;
+        assert!((p - 512.0).abs() <= 512.0 * 0.02, "prompt of {p} tokens, requested 512");
+    }
+}
+
+#[test]
+fn prefix_workload_hits_the_prefix_cache_more_than_chat() {
+    if common::engine().is_none() {
+        return;
+    }
+    let text = scenario("prefix_cpu.toml").replace("requests = 16", "requests = 8");
+    let (_d, run, _) = run("prefix", &text);
+    let rows = read_csv(&run.join("capacity.csv"));
+    let share = |w: &str| -> f64 { rows.iter().find(|r| r["workload"] == w).unwrap()["cached_share"].parse().unwrap() };
+    let (prefix, chat) = (share("shared-prefix"), share("chat"));
+    assert!(prefix > chat + 0.3, "cached share: prefix {prefix:.3} vs chat {chat:.3}");
+}
+
+#[test]
+fn sequential_vs_concurrent_reports_a_speedup() {
+    if common::engine().is_none() {
+        return;
+    }
+    let (_d, run, stdout) = run("svc", &scenario("sequential_vs_concurrent_cpu.toml"));
+    assert!(stdout.contains("sequential vs concurrent"), "{stdout}");
+    let rows = read_csv(&run.join("capacity.csv"));
+    let wall = |c: &str| -> f64 { rows.iter().find(|r| r["concurrency"] == c).unwrap()["wall_s"].parse().unwrap() };
+    let speedup = wall("1") / wall("8");
+    assert!(speedup > 1.0, "speed-up {speedup:.2}");
+    let line = stdout.lines().find(|l| l.contains("x ") && l.contains("│ chat")).unwrap();
+    assert!(line.contains(&format!("{speedup:.2}x")), "printed speed-up matches the CSV: {line}");
+}
+
+#[test]
+fn multi_turn_chat_carries_history() {
+    if common::engine().is_none() {
+        return;
+    }
+    let text = scenario("quickstart_cpu.toml")
+        .replace("name = \"quickstart_cpu\"", "name = \"turns\"")
+        .replace("requests = 16", "requests = 3\nturns = 3")
+        .replace("warmup = 2", "warmup = 0")
+        .replace("concurrency = [1, 2, 4, 8]", "concurrency = [2]")
+        .replace("max_tokens = [32, 64]", "max_tokens = [8]");
+    let (_d, run, _) = run("turns", &text);
+    let recs = records(&run);
+    assert_eq!(recs.len(), 9, "3 conversations x 3 turns");
+    for c in 0..3 {
+        let mut turns: Vec<&serde_json::Value> = recs.iter().filter(|r| r["conversation"] == c).collect();
+        turns.sort_by_key(|r| r["turn"].as_u64());
+        let prompts: Vec<u64> = turns.iter().map(|r| r["prompt_tokens"].as_u64().unwrap()).collect();
+        // Each turn's prompt holds the previous turns and the 8-token answers.
+        assert!(prompts.windows(2).all(|w| w[1] > w[0] + 8), "conversation {c}: {prompts:?}");
+    }
+}

@@ -41,6 +41,21 @@ pub enum Command {
         /// Name of the run folder (default: UTC timestamp).
         #[arg(long)]
         run_id: Option<String>,
+        /// Folder with your own copies of the report templates (same file names).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+    /// Render the reports (Markdown + HTML) from stored results; several folders merge into one
+    /// frontier (e.g. an RTX run and an A100 run of the same scenarios).
+    Report {
+        /// Run folders, or folders holding run folders (results/<scenario>, results).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the reports (default: <run>/reports for one run, ./reports otherwise).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        templates: Option<PathBuf>,
     },
 }
 
@@ -103,10 +118,20 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { file, output, run_id } => {
+        Command::Run { file, output, run_id, templates } => {
             let l = load(&file)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(run(l, output, run_id))
+            rt.block_on(run(l, output, run_id, templates))
+        }
+        Command::Report { dirs, out, templates } => {
+            let runs = crate::store::read::find_runs(&dirs)?;
+            let out = out.unwrap_or_else(|| if runs.len() == 1 { runs[0].join("reports") } else { PathBuf::from("reports") });
+            let written = crate::report::report_runs(&runs, &out, templates.as_deref())?;
+            println!("reports from {} run(s):", runs.len());
+            for p in written {
+                println!("  {}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -135,7 +160,7 @@ fn watch_signals(cancel: CancellationToken) {
     });
 }
 
-async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>) -> anyhow::Result<ExitCode> {
+async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>, templates: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let p = plan::expand(&l.scenario);
@@ -154,6 +179,11 @@ async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>) -> anyh
     let comparisons = crate::analysis::sequential::compare(&outcome.results);
     if let Some(t) = table::comparison_table(&comparisons) {
         println!("sequential vs concurrent (same requests):\n{t}");
+    }
+    let reports = outcome.store.dir.join("reports");
+    match crate::report::report_runs(&[outcome.store.dir.clone()], &reports, templates.as_deref()) {
+        Ok(_) => println!("reports: {}/ (playbook.md, capacity_frontier.md, life_of_request.md, kv_scaling.md, capacity_notes.md, report.html)", reports.display()),
+        Err(e) => eprintln!("warning: the reports could not be rendered ({e:#}); results are intact, retry with `runner report {}`", outcome.store.dir.display()),
     }
     println!("results: {}", outcome.store.dir.display());
     println!("csv:     {}", outcome.store.csv_path().display());

@@ -1,5 +1,9 @@
-//! Pure analysis of stored results: per-cell statistics, SLO verdicts, comparisons.
+//! Pure analysis of stored results: per-cell statistics, SLO verdicts, capacity (sweet spot, knee,
+//! jitter), KV scaling, comparisons, and the report model.
 
+pub mod capacity;
+pub mod kv;
+pub mod report;
 pub mod sequential;
 pub mod slo;
 pub mod summary;

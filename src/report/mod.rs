@@ -1,3 +1,19 @@
-//! Presenting results: the end-of-run grid table.
+//! Presenting results: the end-of-run tables, SVG charts, and the minijinja-rendered reports.
 
+pub mod charts;
+pub mod render;
 pub mod table;
+
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// Reads the run folders, builds the report model and writes every report into `out`.
+pub fn report_runs(dirs: &[PathBuf], out: &Path, templates: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let runs = crate::store::read::find_runs(dirs)?
+        .iter()
+        .map(|d| crate::store::read::read_run(d))
+        .collect::<Result<Vec<_>>>()?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let data = crate::analysis::report::build(&runs, &now);
+    render::write_reports(&data, out, templates)
+}

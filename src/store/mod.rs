@@ -4,6 +4,7 @@
 
 pub mod csv_export;
 pub mod manifest;
+pub mod read;
 pub mod records;
 
 use anyhow::{bail, Context, Result};

@@ -1,0 +1,204 @@
+//! Capacity of one (GPU, server, workload) group: the sweet spot within the SLO, the knee and saturation
+//! of the throughput curve, the jitter zone, and whether streaming is effective. Pure.
+
+use crate::scenario::schema::Slo;
+use crate::store::records::{CellResult, CellStatus};
+use serde::{Deserialize, Serialize};
+
+/// One cell as the reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellView {
+    pub cell_id: String,
+    pub launch_id: String,
+    pub concurrency: u32,
+    pub request_rate: Option<f64>,
+    pub max_tokens: u32,
+    /// Server-axis values, e.g. "max_model_len=4096".
+    pub server_params: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub p50_ttft_ms: Option<f64>,
+    pub p95_ttft_ms: Option<f64>,
+    pub p50_e2e_ms: Option<f64>,
+    pub p95_e2e_ms: Option<f64>,
+    pub p95_tpot_ms: Option<f64>,
+    pub p50_itl_ms: Option<f64>,
+    pub throughput_tok_s: Option<f64>,
+    pub requests_per_s: Option<f64>,
+    pub goodput_rps: Option<f64>,
+    pub errors: Option<usize>,
+    pub output_tokens: Option<u64>,
+}
+
+impl CellView {
+    pub fn of(r: &CellResult, server_axes: &[String]) -> Self {
+        let s = r.summary.as_ref();
+        let d = |f: fn(&crate::analysis::summary::CellSummary) -> Option<f64>| s.and_then(f);
+        CellView {
+            cell_id: r.cell.id.clone(),
+            launch_id: r.launch_id.clone(),
+            concurrency: r.cell.concurrency,
+            request_rate: r.cell.request_rate,
+            max_tokens: r.cell.max_tokens,
+            server_params: server_axes
+                .iter()
+                .filter_map(|k| r.cell.params.get(k).map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            status: r.status.as_str().into(),
+            reason: r.reason.clone(),
+            p50_ttft_ms: d(|s| s.ttft_from_scheduled_ms.as_ref().or(s.ttft_ms.as_ref()).map(|x| x.p50)),
+            p95_ttft_ms: d(|s| s.ttft_from_scheduled_ms.as_ref().or(s.ttft_ms.as_ref()).map(|x| x.p95)),
+            p50_e2e_ms: d(|s| s.e2e_from_scheduled_ms.as_ref().or(s.e2e_ms.as_ref()).map(|x| x.p50)),
+            p95_e2e_ms: d(|s| s.e2e_from_scheduled_ms.as_ref().or(s.e2e_ms.as_ref()).map(|x| x.p95)),
+            p95_tpot_ms: d(|s| s.tpot_ms.as_ref().map(|x| x.p95)),
+            p50_itl_ms: d(|s| s.itl_ms.as_ref().map(|x| x.p50)),
+            throughput_tok_s: d(|s| Some(s.throughput_tok_s)),
+            requests_per_s: d(|s| Some(s.requests_per_s)),
+            goodput_rps: d(|s| s.goodput_rps),
+            errors: s.map(|s| s.errors),
+            output_tokens: s.map(|s| s.output_tokens),
+        }
+    }
+}
+
+/// The recommended operating point and how much room it leaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pick {
+    pub cell: CellView,
+    /// Smallest relative distance to an SLO threshold, in % (None without thresholds).
+    pub headroom_pct: Option<f64>,
+    /// Which threshold binds ("p95 E2E 1500 ms").
+    pub binding: Option<String>,
+}
+
+/// Headroom of a cell against the thresholds of `slo`.
+pub fn headroom(c: &CellView, slo: Option<&Slo>) -> (Option<f64>, Option<String>) {
+    let Some(slo) = slo else { return (None, None) };
+    let mut best: Option<(f64, String)> = None;
+    for (name, limit, v) in [
+        ("p95 TTFT", slo.p95_ttft_ms, c.p95_ttft_ms),
+        ("p95 E2E", slo.p95_e2e_ms, c.p95_e2e_ms),
+        ("p95 TPOT", slo.p95_tpot_ms, c.p95_tpot_ms),
+    ] {
+        if let (Some(l), Some(v)) = (limit, v) {
+            let h = (l - v) / l * 100.0;
+            if best.as_ref().is_none_or(|(b, _)| h < *b) {
+                best = Some((h, format!("{name} {l:.0} ms")));
+            }
+        }
+    }
+    match best {
+        Some((h, b)) => (Some(h), Some(b)),
+        None => (None, None),
+    }
+}
+
+/// Highest-throughput cell that meets every SLO, then the next best two.
+pub fn sweet_spot(cells: &[CellView], slo: Option<&Slo>) -> (Option<Pick>, Vec<Pick>) {
+    let mut ok: Vec<&CellView> = cells.iter().filter(|c| c.status == CellStatus::Ok.as_str()).collect();
+    ok.sort_by(|a, b| b.throughput_tok_s.unwrap_or(0.0).total_cmp(&a.throughput_tok_s.unwrap_or(0.0)));
+    let pick = |c: &CellView| {
+        let (headroom_pct, binding) = headroom(c, slo);
+        Pick { cell: c.clone(), headroom_pct, binding }
+    };
+    let mut it = ok.into_iter().map(pick);
+    let first = it.next();
+    (first, it.take(2).collect())
+}
+
+/// Throughput curve over concurrency for one max_tokens (closed-loop cells with measurements).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    pub max_tokens: u32,
+    pub server_params: String,
+    pub peak_tok_s: f64,
+    pub peak_concurrency: u32,
+    /// First concurrency whose throughput is within 10% of the peak.
+    pub knee_concurrency: u32,
+    /// First concurrency from which every further step adds less than 5% throughput.
+    pub saturation_concurrency: Option<u32>,
+    /// p95 E2E at the knee relative to concurrency 1 (how much latency the knee costs).
+    pub latency_factor_at_knee: Option<f64>,
+}
+
+pub fn curves(cells: &[CellView]) -> Vec<Curve> {
+    let mut keys: Vec<(u32, String)> = cells.iter().map(|c| (c.max_tokens, c.server_params.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for (mt, sp) in keys {
+        let mut pts: Vec<&CellView> = cells
+            .iter()
+            .filter(|c| c.max_tokens == mt && c.server_params == sp && c.request_rate.is_none() && c.throughput_tok_s.is_some_and(|t| t > 0.0))
+            .collect();
+        if pts.len() < 2 {
+            continue;
+        }
+        pts.sort_by_key(|c| c.concurrency);
+        let tp = |c: &CellView| c.throughput_tok_s.unwrap_or(0.0);
+        let peak = pts.iter().copied().max_by(|a, b| tp(a).total_cmp(&tp(b))).expect("two points");
+        let knee = pts.iter().find(|c| tp(c) >= 0.9 * tp(peak)).copied().unwrap_or(peak);
+        // Saturation: the first concurrency from which no further step adds 5% or more.
+        let saturation = (0..pts.len() - 1)
+            .find(|&i| pts[i..].windows(2).all(|w| tp(w[1]) < tp(w[0]) * 1.05))
+            .map(|i| pts[i].concurrency);
+        let base = pts[0].p95_e2e_ms;
+        out.push(Curve {
+            max_tokens: mt,
+            server_params: sp,
+            peak_tok_s: tp(peak),
+            peak_concurrency: peak.concurrency,
+            knee_concurrency: knee.concurrency,
+            saturation_concurrency: saturation,
+            latency_factor_at_knee: match (knee.p95_e2e_ms, base) {
+                (Some(k), Some(b)) if b > 0.0 => Some(k / b),
+                _ => None,
+            },
+        });
+    }
+    out
+}
+
+/// Cells whose tail is unstable: p95 / p50 of E2E (or TTFT) above `factor`.
+pub fn jitter_zone(cells: &[CellView], factor: f64) -> Vec<(CellView, f64)> {
+    cells
+        .iter()
+        .filter_map(|c| {
+            let ratio = |p95: Option<f64>, p50: Option<f64>| match (p95, p50) {
+                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                _ => None,
+            };
+            let r = ratio(c.p95_e2e_ms, c.p50_e2e_ms).into_iter().chain(ratio(c.p95_ttft_ms, c.p50_ttft_ms)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))?;
+            (r > factor).then(|| (c.clone(), r))
+        })
+        .collect()
+}
+
+/// Streaming is ineffective when the first token arrives close to the end (TTFT ~ E2E).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamingCheck {
+    pub checked_cells: usize,
+    /// Cells with more than one output token whose p50 TTFT is at least 90% of p50 E2E.
+    pub ineffective_cells: Vec<String>,
+    pub median_ttft_share: Option<f64>,
+}
+
+pub fn streaming(results: &[&CellResult]) -> StreamingCheck {
+    let mut shares = Vec::new();
+    let mut bad = Vec::new();
+    for r in results {
+        let Some(s) = r.summary.as_ref().filter(|s| s.streamed && s.ok > 0) else { continue };
+        let (Some(t), Some(e)) = (s.ttft_ms.as_ref(), s.e2e_ms.as_ref()) else { continue };
+        if e.p50 <= 0.0 || s.output_tokens <= s.ok as u64 {
+            continue;
+        }
+        let share = t.p50 / e.p50;
+        shares.push(share);
+        if share >= 0.9 {
+            bad.push(r.cell.id.clone());
+        }
+    }
+    shares.sort_by(f64::total_cmp);
+    StreamingCheck { checked_cells: shares.len(), ineffective_cells: bad, median_ttft_share: shares.get(shares.len() / 2).copied() }
+}

@@ -1,0 +1,332 @@
+//! The report model: everything the templates show, computed from stored runs (one or several
+//! machines). Pure: stored runs in, a serializable `ReportData` out.
+
+use super::capacity::{self, CellView, Curve, Pick, StreamingCheck};
+use super::kv::{self, KvScaling, UtilRow};
+use super::sequential::{self, Comparison};
+use crate::scenario::schema::{Scenario, Slo};
+use crate::store::read::StoredRun;
+use crate::store::records::{CellResult, CellStatus};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub scenario: String,
+    pub gpu: String,
+    pub gpu_name: Option<String>,
+    pub host: String,
+    pub cpu: Option<String>,
+    pub memory_source: String,
+    pub started_at: String,
+    pub status: String,
+    pub cells: usize,
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloView {
+    pub p95_ttft_ms: Option<f64>,
+    pub p95_e2e_ms: Option<f64>,
+    pub p95_tpot_ms: Option<f64>,
+    pub max_error_rate: f64,
+}
+
+/// What a run's user sees of one request's life at this operating point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Life {
+    /// (concurrency, p50 TTFT, p95 TTFT) for the max_tokens of the sweet spot.
+    pub ttft_by_concurrency: Vec<(u32, Option<f64>, Option<f64>)>,
+    /// First concurrency whose p50 TTFT is more than twice the lowest concurrency's.
+    pub queueing_starts_at: Option<u32>,
+    /// Largest number of requests the engine itself reported waiting.
+    pub engine_waiting_max: Option<f64>,
+    /// Client-side split at the sweet spot: p50 TTFT (queue + prefill) and p50 decode (E2E - TTFT).
+    pub ttft_p50_ms: Option<f64>,
+    pub decode_p50_ms: Option<f64>,
+    /// Engine-side prefill / decode seconds during the sweet-spot cell (llama.cpp counters).
+    pub engine_prefill_s: Option<f64>,
+    pub engine_decode_s: Option<f64>,
+    pub mean_prompt_tokens: Option<f64>,
+    pub kv_cache_tokens: Option<u64>,
+    pub kv_cache_gib: Option<f64>,
+    pub max_concurrency: Option<f64>,
+    pub max_concurrency_tokens: Option<u64>,
+    pub ready_s: Option<f64>,
+    pub kv_usage_max: Option<f64>,
+    pub cached_share: Option<f64>,
+}
+
+/// One (GPU, server, workload): its cells and what they mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub gpu: String,
+    pub server: String,
+    pub engine: String,
+    pub model: String,
+    pub workload: String,
+    pub workload_kind: String,
+    pub run_id: String,
+    pub slo: Option<SloView>,
+    pub cells: Vec<CellView>,
+    pub sweet_spot: Option<Pick>,
+    pub runners_up: Vec<Pick>,
+    pub best_throughput: Option<CellView>,
+    pub curves: Vec<Curve>,
+    pub jitter: Vec<(CellView, f64)>,
+    pub streaming: StreamingCheck,
+    pub failed_cells: Vec<CellView>,
+    pub command: Option<String>,
+    pub vllm_yaml: Option<String>,
+    pub life: Life,
+    pub practice: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceRow {
+    pub launch_id: String,
+    pub server_params: String,
+    /// `feasible`, `slo_fail` (started, but no cell met the SLO) or `infeasible`.
+    pub outcome: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Surface {
+    pub gpu: String,
+    pub server: String,
+    pub rows: Vec<SurfaceRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontierRow {
+    pub workload: String,
+    pub gpu: String,
+    pub model: String,
+    pub sweet_spot: Option<Pick>,
+    pub best_throughput: Option<CellView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportData {
+    pub generated_at: String,
+    pub runner_version: String,
+    pub runs: Vec<RunInfo>,
+    pub groups: Vec<Group>,
+    pub frontier: Vec<FrontierRow>,
+    pub kv_scaling: Vec<KvScaling>,
+    pub util_tables: Vec<(String, Vec<UtilRow>)>,
+    pub surfaces: Vec<Surface>,
+    pub comparisons: Vec<Comparison>,
+    /// What was not measured in these runs, and why.
+    pub not_measured: Vec<String>,
+}
+
+fn server_axes(s: Option<&Scenario>) -> Vec<String> {
+    s.map(|s| s.grid.server.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn slo_view(s: &Slo) -> SloView {
+    SloView { p95_ttft_ms: s.p95_ttft_ms, p95_e2e_ms: s.p95_e2e_ms, p95_tpot_ms: s.p95_tpot_ms, max_error_rate: s.max_error_rate }
+}
+
+pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
+    let mut data = ReportData {
+        generated_at: generated_at.into(),
+        runner_version: env!("CARGO_PKG_VERSION").into(),
+        runs: Vec::new(),
+        groups: Vec::new(),
+        frontier: Vec::new(),
+        kv_scaling: Vec::new(),
+        util_tables: Vec::new(),
+        surfaces: Vec::new(),
+        comparisons: Vec::new(),
+        not_measured: Vec::new(),
+    };
+    for run in runs {
+        let m = &run.manifest;
+        let scenario: Option<Scenario> = toml::from_str(&m.scenario_text).ok();
+        data.runs.push(RunInfo {
+            run_id: m.run_id.clone(),
+            scenario: m.scenario_name.clone(),
+            gpu: m.gpu_label.clone(),
+            gpu_name: m.telemetry.gpu.as_ref().map(|g| g.name.clone()),
+            host: m.host.hostname.clone(),
+            cpu: m.host.cpu_model.clone(),
+            memory_source: m.telemetry.memory_source.clone(),
+            started_at: m.started_at.clone(),
+            status: m.status.clone(),
+            cells: run.cells.len(),
+            dir: run.dir.display().to_string(),
+        });
+        if m.telemetry.memory_source != "nvml" {
+            data.not_measured.push(format!(
+                "GPU memory in run {} ({}): {}; memory figures are the engine process tree's resident memory (RSS).",
+                m.run_id,
+                m.gpu_label,
+                m.telemetry.nvml_note.clone().unwrap_or_else(|| "NVML was not available".into())
+            ));
+        }
+        let results: Vec<&CellResult> = run.cells.iter().filter(|c| c.status != CellStatus::Interrupted).collect();
+        if results.len() < run.cells.len() {
+            data.not_measured.push(format!("{} interrupted cell(s) of run {} are left out.", run.cells.len() - results.len(), m.run_id));
+        }
+        groups(&mut data, run, scenario.as_ref(), &results);
+        if let Some(k) = kv::kv_scaling(run) {
+            data.kv_scaling.push(k);
+        }
+        let u = kv::util_table(run);
+        if !u.is_empty() {
+            data.util_tables.push((format!("{} / {}", m.gpu_label, m.scenario_name), u));
+        }
+        if let Some(s) = surface(run, scenario.as_ref()) {
+            data.surfaces.push(s);
+        }
+        let owned: Vec<CellResult> = results.iter().map(|r| (*r).clone()).collect();
+        data.comparisons.extend(sequential::compare(&owned));
+    }
+    for g in &data.groups {
+        data.frontier.push(FrontierRow {
+            workload: g.workload.clone(),
+            gpu: g.gpu.clone(),
+            model: g.model.clone(),
+            sweet_spot: g.sweet_spot.clone(),
+            best_throughput: g.best_throughput.clone(),
+        });
+    }
+    data.frontier.sort_by(|a, b| (a.workload.as_str(), a.gpu.as_str()).cmp(&(b.workload.as_str(), b.gpu.as_str())));
+    data
+}
+
+fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, results: &[&CellResult]) {
+    let axes = server_axes(scenario);
+    let mut keys: Vec<(String, String)> = results.iter().filter(|r| !r.cell.probe).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
+    keys.dedup();
+    keys.sort();
+    keys.dedup();
+    for (server, workload) in keys {
+        let rs: Vec<&CellResult> = results.iter().copied().filter(|r| r.server == server && r.cell.workload == workload).collect();
+        let cells: Vec<CellView> = rs.iter().map(|r| CellView::of(r, &axes)).collect();
+        let slo = scenario.and_then(|s| s.slo.get(&workload));
+        let (sweet_spot, runners_up) = capacity::sweet_spot(&cells, slo);
+        let best_throughput = cells
+            .iter()
+            .filter(|c| c.throughput_tok_s.is_some_and(|t| t > 0.0))
+            .max_by(|a, b| a.throughput_tok_s.unwrap_or(0.0).total_cmp(&b.throughput_tok_s.unwrap_or(0.0)))
+            .cloned();
+        let launch = sweet_spot.as_ref().and_then(|p| run.launches.iter().find(|l| l.id == p.cell.launch_id)).or_else(|| run.launches.iter().find(|l| l.server == server && l.failure.is_none()));
+        let vllm_yaml = launch.and_then(|l| run.recipes.get(&l.id).cloned());
+        let kind = scenario
+            .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
+            .map_or("chat".to_string(), |w| w.kind.as_str().to_string());
+        let life = life(&rs, sweet_spot.as_ref());
+        let practice = practice(&rs, scenario, &server, &life);
+        let first = rs.first().copied();
+        data.groups.push(Group {
+            gpu: run.manifest.gpu_label.clone(),
+            server: server.clone(),
+            engine: first.map_or(String::new(), |r| r.engine.clone()),
+            model: first.and_then(|r| r.model.clone()).unwrap_or_default(),
+            workload: workload.clone(),
+            workload_kind: kind,
+            run_id: run.manifest.run_id.clone(),
+            slo: slo.map(slo_view),
+            curves: capacity::curves(&cells),
+            jitter: capacity::jitter_zone(&cells, 2.0),
+            streaming: capacity::streaming(&rs),
+            failed_cells: cells.iter().filter(|c| c.status == "failed" || c.status == "infeasible").cloned().collect(),
+            command: launch.and_then(|l| l.command.clone()),
+            vllm_yaml,
+            sweet_spot,
+            runners_up,
+            best_throughput,
+            cells,
+            life,
+            practice,
+        });
+    }
+}
+
+fn life(rs: &[&CellResult], spot: Option<&Pick>) -> Life {
+    let mt = spot.map(|p| p.cell.max_tokens).or_else(|| rs.first().map(|r| r.cell.max_tokens));
+    let mut series: Vec<&CellResult> = rs.iter().copied().filter(|r| Some(r.cell.max_tokens) == mt && r.cell.request_rate.is_none() && r.summary.is_some()).collect();
+    series.sort_by_key(|r| r.cell.concurrency);
+    let ttft = |r: &CellResult| r.summary.as_ref().and_then(|s| s.ttft_ms.as_ref()).map(|d| (d.p50, d.p95));
+    let base = series.first().and_then(|r| ttft(r)).map(|t| t.0);
+    let queueing_starts_at = series.iter().find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b)).map(|r| r.cell.concurrency);
+    let at = spot.and_then(|p| rs.iter().find(|r| r.cell.id == p.cell.cell_id)).copied().or_else(|| rs.first().copied());
+    let s = at.and_then(|r| r.summary.as_ref());
+    let st = at.and_then(|r| r.startup.as_ref());
+    let eng = at.and_then(|r| r.telemetry.as_ref()).map(|t| &t.engine);
+    Life {
+        ttft_by_concurrency: series.iter().map(|r| (r.cell.concurrency, ttft(r).map(|t| t.0), ttft(r).map(|t| t.1))).collect(),
+        queueing_starts_at,
+        engine_waiting_max: rs.iter().filter_map(|r| r.telemetry.as_ref().and_then(|t| t.engine.waiting_max)).reduce(f64::max),
+        ttft_p50_ms: s.and_then(|s| s.ttft_ms.as_ref().map(|d| d.p50)),
+        decode_p50_ms: match (s.and_then(|s| s.e2e_ms.as_ref()), s.and_then(|s| s.ttft_ms.as_ref())) {
+            (Some(e), Some(t)) => Some(e.p50 - t.p50),
+            _ => None,
+        },
+        engine_prefill_s: eng.and_then(|e| e.prefill_seconds),
+        engine_decode_s: eng.and_then(|e| e.decode_seconds),
+        mean_prompt_tokens: s.and_then(|s| s.prompt_tokens_per_request.as_ref().map(|d| d.mean)),
+        kv_cache_tokens: st.and_then(|s| s.facts.kv_cache_tokens),
+        kv_cache_gib: st.and_then(|s| s.facts.kv_cache_gib),
+        max_concurrency: st.and_then(|s| s.facts.max_concurrency),
+        max_concurrency_tokens: st.and_then(|s| s.facts.max_concurrency_tokens_per_request),
+        ready_s: st.and_then(|s| s.ready_s),
+        kv_usage_max: eng.and_then(|e| e.kv_cache_usage_max),
+        cached_share: s.and_then(|s| s.cached_share),
+    }
+}
+
+/// Practice notes derived from this run's data (never generic advice without a number).
+fn practice(rs: &[&CellResult], scenario: Option<&Scenario>, server: &str, life: &Life) -> Vec<String> {
+    let mut out = Vec::new();
+    let flags = scenario.and_then(|s| s.servers.iter().find(|x| x.name == server)).map(|x| x.flags.clone()).unwrap_or_default();
+    if let Some(share) = life.cached_share {
+        let pc = flags.get("enable_prefix_caching").map(|v| v.label());
+        out.push(format!(
+            "Prefix caching: {:.0}% of prompt tokens at the recommended point were served from the prefix cache{}.",
+            share * 100.0,
+            pc.map_or(String::new(), |v| format!(" (enable-prefix-caching = {v})"))
+        ));
+    }
+    if let Some(v) = flags.get("enable_chunked_prefill") {
+        out.push(format!("Chunked prefill was {} for these measurements; compare TTFT under load before changing it.", if v.label() == "true" { "on" } else { "off" }));
+    }
+    if let (Some(mc), Some(tok), Some(kv)) = (life.max_concurrency, life.max_concurrency_tokens, life.kv_cache_tokens) {
+        out.push(format!(
+            "max-model-len is a VRAM reservation: the KV cache holds {kv} tokens, i.e. {mc:.2} concurrent requests of the full {tok} tokens; shorter real requests fit more."
+        ));
+    }
+    let errors: usize = rs.iter().filter_map(|r| r.summary.as_ref()).map(|s| s.errors).sum();
+    if errors > 0 {
+        out.push(format!("{errors} request(s) failed across this workload's cells: see the reasons in capacity.csv before trusting the tail."));
+    }
+    out
+}
+
+fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
+    let axes = server_axes(scenario);
+    if axes.is_empty() || run.launches.len() < 2 {
+        return None;
+    }
+    let rows = run
+        .launches
+        .iter()
+        .map(|l| {
+            let cells: Vec<&CellResult> = run.cells.iter().filter(|c| c.launch_id == l.id).collect();
+            let params = cells.first().map_or(String::new(), |c| axes.iter().filter_map(|k| c.cell.params.get(k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(" "));
+            let (outcome, reason) = if let Some(f) = &l.failure {
+                ("infeasible", Some(format!("{}{}", f.reason, f.estimated_max_model_len.map_or(String::new(), |n| format!(" (engine estimates max model len {n})")))))
+            } else if cells.iter().any(|c| c.status == CellStatus::Ok || c.cell.probe) {
+                ("feasible", None)
+            } else {
+                ("slo_fail", cells.iter().find_map(|c| c.reason.clone()))
+            };
+            SurfaceRow { launch_id: l.id.clone(), server_params: params, outcome: outcome.into(), reason }
+        })
+        .collect();
+    Some(Surface { gpu: run.manifest.gpu_label.clone(), server: run.launches[0].server.clone(), rows })
+}

@@ -1,0 +1,165 @@
+//! SVG charts for the HTML report, drawn with plotters' SVG backend (no fonts needed: text stays text).
+//! Every label is reduced to safe characters first, so user-given names cannot inject markup.
+
+use crate::analysis::capacity::CellView;
+use crate::analysis::kv::KvScaling;
+use crate::analysis::report::{Group, ReportData, Surface};
+use plotters::prelude::*;
+
+const W: u32 = 640;
+const H: u32 = 360;
+
+/// Keeps letters, digits and a few punctuation marks; everything else becomes a space.
+pub fn safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_alphanumeric() || " .,:;=+-_/()%#".contains(c) { c } else { ' ' }).collect()
+}
+
+fn palette(i: usize) -> RGBColor {
+    const C: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+    C[i % C.len()]
+}
+
+type Series = Vec<(String, Vec<(f64, f64)>)>;
+
+fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: Option<(f64, &str)>) -> Option<String> {
+    let pts: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    if pts.is_empty() {
+        return None;
+    }
+    let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let mut y1 = pts.iter().fold(0.0f64, |a, p| a.max(p.1));
+    if let Some((h, _)) = hline {
+        y1 = y1.max(h);
+    }
+    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x1 + 1.0) };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(safe(title), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1 + (x1 - x0) * 0.05, 0.0..y1 * 1.1 + 1e-9)
+            .ok()?;
+        chart.configure_mesh().x_desc(safe(x_desc)).y_desc(safe(y_desc)).draw().ok()?;
+        for (i, (name, p)) in series.iter().enumerate() {
+            let color = palette(i);
+            chart
+                .draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+                .ok()?
+                .label(safe(name))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart.draw_series(p.iter().map(|q| Circle::new(*q, 3, color.filled()))).ok()?;
+        }
+        if let Some((h, label)) = hline {
+            chart
+                .draw_series(LineSeries::new(vec![(x0, h), (x1, h)], RED.stroke_width(1)))
+                .ok()?
+                .label(safe(label))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+fn by_max_tokens(cells: &[CellView], y: fn(&CellView) -> Option<f64>) -> Series {
+    let mut mts: Vec<(u32, String)> = cells.iter().filter(|c| c.request_rate.is_none()).map(|c| (c.max_tokens, c.server_params.clone())).collect();
+    mts.sort();
+    mts.dedup();
+    mts.into_iter()
+        .map(|(mt, sp)| {
+            let mut p: Vec<(f64, f64)> = cells
+                .iter()
+                .filter(|c| c.max_tokens == mt && c.server_params == sp && c.request_rate.is_none())
+                .filter_map(|c| y(c).map(|v| (f64::from(c.concurrency), v)))
+                .collect();
+            p.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (format!("max_tokens {mt} {sp}"), p)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect()
+}
+
+pub fn throughput(g: &Group) -> Option<String> {
+    line_chart(&format!("{} / {}: output tok/s vs concurrency", g.gpu, g.workload), "concurrency", "tok/s", &by_max_tokens(&g.cells, |c| c.throughput_tok_s), None)
+}
+
+pub fn latency(g: &Group) -> Option<String> {
+    let slo = g.slo.as_ref().and_then(|s| s.p95_e2e_ms).map(|v| (v, "SLO p95 E2E"));
+    line_chart(&format!("{} / {}: p95 E2E vs concurrency", g.gpu, g.workload), "concurrency", "p95 E2E ms", &by_max_tokens(&g.cells, |c| c.p95_e2e_ms), slo)
+}
+
+/// Throughput vs concurrency of every GPU for one workload, at each GPU's sweet-spot max_tokens.
+pub fn frontier(data: &ReportData, workload: &str) -> Option<String> {
+    let series: Series = data
+        .groups
+        .iter()
+        .filter(|g| g.workload == workload)
+        .map(|g| {
+            let mt = g.sweet_spot.as_ref().map(|p| p.cell.max_tokens).or_else(|| g.cells.first().map(|c| c.max_tokens));
+            let mut p: Vec<(f64, f64)> = g
+                .cells
+                .iter()
+                .filter(|c| Some(c.max_tokens) == mt && c.request_rate.is_none())
+                .filter_map(|c| c.throughput_tok_s.map(|t| (f64::from(c.concurrency), t)))
+                .collect();
+            p.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (format!("{} ({})", g.gpu, g.run_id), p)
+        })
+        .collect();
+    line_chart(&format!("frontier: {workload}"), "concurrency", "tok/s", &series, None)
+}
+
+pub fn kv(k: &KvScaling) -> Option<String> {
+    let mib = 1024.0 * 1024.0;
+    let mut series: Series = vec![("memory at ready (MiB)".into(), k.points.iter().map(|p| (p.tokens, p.memory_bytes / mib)).collect())];
+    if let Some(f) = k.memory_fit {
+        let (a, b) = (k.points.first()?.tokens, k.points.last()?.tokens);
+        series.push((format!("fit: {:.0} B/token, R2 {:.3}", f.slope, f.r2), vec![(a, (f.slope * a + f.intercept) / mib), (b, (f.slope * b + f.intercept) / mib)]));
+    }
+    if k.points.iter().all(|p| p.engine_kv_bytes.is_some()) {
+        series.push(("engine-reported KV (MiB)".into(), k.points.iter().map(|p| (p.tokens, p.engine_kv_bytes.unwrap_or(0.0) / mib)).collect()));
+    }
+    line_chart(&format!("{} / {}: memory vs {}", k.gpu, k.server, k.axis), &k.axis, "MiB", &series, None)
+}
+
+/// OOM surface for two numeric server axes: feasible (green), SLO-failing (orange), infeasible (red).
+pub fn surface(s: &Surface) -> Option<String> {
+    let parse = |r: &str| -> Option<(f64, f64)> {
+        let v: Vec<f64> = r.split_whitespace().filter_map(|kv| kv.split_once('=')?.1.parse().ok()).collect();
+        (v.len() == 2).then(|| (v[0], v[1]))
+    };
+    let pts: Vec<((f64, f64), &str)> = s.rows.iter().filter_map(|r| parse(&r.server_params).map(|p| (p, r.outcome.as_str()))).collect();
+    if pts.len() < 2 {
+        return None;
+    }
+    let names: Vec<String> = s.rows[0].server_params.split_whitespace().filter_map(|kv| kv.split_once('=').map(|x| x.0.to_string())).collect();
+    let (x1, y1) = pts.iter().fold((0.0f64, 0.0f64), |(a, b), ((x, y), _)| (a.max(*x), b.max(*y)));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(safe(&format!("{} / {}: OOM surface", s.gpu, s.server)), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x1 * 1.15, 0.0..y1 * 1.15)
+            .ok()?;
+        chart.configure_mesh().x_desc(safe(names.first().map_or("", |s| s))).y_desc(safe(names.get(1).map_or("", |s| s))).draw().ok()?;
+        for (outcome, color) in [("feasible", RGBColor(44, 160, 44)), ("slo_fail", RGBColor(255, 127, 14)), ("infeasible", RGBColor(214, 39, 40))] {
+            chart
+                .draw_series(pts.iter().filter(|(_, o)| *o == outcome).map(|(p, _)| Circle::new(*p, 7, color.filled())))
+                .ok()?
+                .label(outcome)
+                .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}

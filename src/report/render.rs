@@ -1,0 +1,114 @@
+//! Rendering the report model with minijinja. Templates are embedded (from `templates/`) and a user may
+//! point `--templates DIR` at copies: a file of the same name there replaces the embedded one.
+
+use super::charts;
+use crate::analysis::report::ReportData;
+use anyhow::{Context, Result};
+use minijinja::{Environment, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// (template file, output file, embedded text)
+pub const TEMPLATES: &[(&str, &str, &str)] = &[
+    ("capacity_frontier.md.j2", "capacity_frontier.md", include_str!("../../templates/capacity_frontier.md.j2")),
+    ("playbook.md.j2", "playbook.md", include_str!("../../templates/playbook.md.j2")),
+    ("life_of_request.md.j2", "life_of_request.md", include_str!("../../templates/life_of_request.md.j2")),
+    ("kv_scaling.md.j2", "kv_scaling.md", include_str!("../../templates/kv_scaling.md.j2")),
+    ("capacity_notes.md.j2", "capacity_notes.md", include_str!("../../templates/capacity_notes.md.j2")),
+    ("report.html.j2", "report.html", include_str!("../../templates/report.html.j2")),
+];
+
+fn num(v: Value, digits: Option<usize>) -> String {
+    match f64::try_from(v.clone()) {
+        Ok(x) if x.is_finite() && !v.is_none() && !v.is_undefined() => format!("{:.*}", digits.unwrap_or(1), x),
+        _ => "not measured".into(),
+    }
+}
+
+fn pct(v: Value) -> String {
+    match f64::try_from(v.clone()) {
+        Ok(x) if !v.is_none() && !v.is_undefined() => format!("{:.1}%", x * 100.0),
+        _ => "not measured".into(),
+    }
+}
+
+fn mib(v: Value) -> String {
+    match f64::try_from(v.clone()) {
+        Ok(x) if !v.is_none() && !v.is_undefined() => format!("{:.1} MiB", x / 1048576.0),
+        _ => "not measured".into(),
+    }
+}
+
+/// Makes a value safe inside a Markdown table cell.
+fn cell(v: Value) -> String {
+    let s = if v.is_none() || v.is_undefined() { String::new() } else { v.to_string() };
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.add_filter("num", num);
+    env.add_filter("pct", pct);
+    env.add_filter("mib", mib);
+    env.add_filter("cell", cell);
+    for (name, _, text) in TEMPLATES {
+        let custom = templates_dir.map(|d| d.join(name)).filter(|p| p.is_file());
+        let source = match custom {
+            Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading template {}", p.display()))?,
+            None => (*text).to_string(),
+        };
+        env.add_template_owned(*name, source).with_context(|| format!("template {name} does not parse"))?;
+    }
+    Ok(env)
+}
+
+/// The SVG charts, by name, for the HTML template.
+fn charts_for(data: &ReportData) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    let groups: Vec<Value> = data
+        .groups
+        .iter()
+        .map(|g| {
+            Value::from_serialize(BTreeMap::from([
+                ("throughput", charts::throughput(g).unwrap_or_default()),
+                ("latency", charts::latency(g).unwrap_or_default()),
+            ]))
+        })
+        .collect();
+    m.insert("groups".to_string(), Value::from(groups));
+    let mut workloads: Vec<&str> = data.groups.iter().map(|g| g.workload.as_str()).collect();
+    workloads.sort();
+    workloads.dedup();
+    let frontier: BTreeMap<String, String> = workloads.iter().filter_map(|w| charts::frontier(data, w).map(|s| (w.to_string(), s))).collect();
+    m.insert("frontier".into(), Value::from_serialize(frontier));
+    m.insert("kv".into(), Value::from_serialize(data.kv_scaling.iter().map(|k| charts::kv(k).unwrap_or_default()).collect::<Vec<_>>()));
+    m.insert("surfaces".into(), Value::from_serialize(data.surfaces.iter().map(|s| charts::surface(s).unwrap_or_default()).collect::<Vec<_>>()));
+    m
+}
+
+/// Renders every template: (output file name, text).
+pub fn render_all(data: &ReportData, templates_dir: Option<&Path>) -> Result<Vec<(String, String)>> {
+    let env = environment(templates_dir)?;
+    let charts = charts_for(data);
+    let mut out = Vec::new();
+    for (name, file, _) in TEMPLATES {
+        let t = env.get_template(name)?;
+        let ctx = minijinja::context! { data => Value::from_serialize(data), charts => Value::from_serialize(&charts) };
+        out.push((file.to_string(), t.render(ctx).with_context(|| format!("rendering {name}"))?));
+    }
+    Ok(out)
+}
+
+/// Renders and writes every report into `dir` (atomically); returns the paths written.
+pub fn write_reports(data: &ReportData, dir: &Path, templates_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for (file, text) in render_all(data, templates_dir)? {
+        let p = dir.join(file);
+        crate::store::atomic_write(&p, text.as_bytes())?;
+        paths.push(p);
+    }
+    crate::store::write_json(&dir.join("report_data.json"), data)?;
+    Ok(paths)
+}

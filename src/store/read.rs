@@ -1,0 +1,78 @@
+//! Reading a stored run back (for `runner report`, resume and merges across machines).
+
+use super::manifest::Manifest;
+use super::records::{CellResult, LaunchRecord};
+use super::{read_json, RunStore};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// One run folder as stored: its manifest, launches and finished cells (in cell order).
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub launches: Vec<LaunchRecord>,
+    pub cells: Vec<CellResult>,
+    /// `vllm serve --config` recipes by launch id.
+    pub recipes: std::collections::BTreeMap<String, String>,
+}
+
+fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub fn read_run(dir: &Path) -> Result<StoredRun> {
+    let store = RunStore::open(dir.to_path_buf());
+    if !store.manifest_path().is_file() {
+        bail!("{} is not a run folder (no manifest.json); pass results/<scenario>/<run-id>", dir.display());
+    }
+    let manifest: Manifest = read_json(&store.manifest_path())?;
+    let mut launches: Vec<LaunchRecord> = Vec::new();
+    let mut recipes = std::collections::BTreeMap::new();
+    for d in sorted_dirs(&dir.join("launches")) {
+        let p = d.join("launch.json");
+        if p.is_file() {
+            let l: LaunchRecord = read_json(&p)?;
+            if let Ok(y) = std::fs::read_to_string(d.join("vllm-config.yaml")) {
+                recipes.insert(l.id.clone(), y);
+            }
+            launches.push(l);
+        }
+    }
+    let mut cells: Vec<CellResult> = Vec::new();
+    for d in sorted_dirs(&dir.join("cells")) {
+        let p = d.join("summary.json");
+        if p.is_file() {
+            cells.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
+        }
+    }
+    cells.sort_by_key(|c| c.cell.index);
+    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, recipes })
+}
+
+/// Expands arguments into run folders: a run folder itself, or a folder holding run folders
+/// (`results/<scenario>`), or a results root (`results`).
+pub fn find_runs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.join("manifest.json").is_file() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        for d in sorted_dirs(p) {
+            if d.join("manifest.json").is_file() {
+                found.push(d);
+            } else {
+                found.extend(sorted_dirs(&d).into_iter().filter(|x| x.join("manifest.json").is_file()));
+            }
+        }
+        if found.is_empty() {
+            bail!("no run folder (with manifest.json) in {}", p.display());
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}

@@ -60,7 +60,7 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
                 .label(safe(label))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
         root.present().ok()?;
     }
     Some(svg)
@@ -158,7 +158,7 @@ pub fn surface(s: &Surface) -> Option<String> {
                 .label(outcome)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
         root.present().ok()?;
     }
     Some(svg)

@@ -49,6 +49,7 @@ fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
     env.add_filter("num", num);
     env.add_filter("pct", pct);
     env.add_filter("mib", mib);

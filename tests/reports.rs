@@ -1,0 +1,125 @@
+//! Reports rendered from committed result fixtures (a real CPU quickstart run and a real KV-scaling
+//! run, per-request logs left out): Markdown snapshots, numbers that match capacity.csv, no
+//! placeholders, HTML with charts, merged runs, template overrides.
+
+mod common;
+
+use runner::analysis::report::build;
+use runner::report::render::render_all;
+use runner::store::read::read_run;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(format!("{}/tests/fixtures/results/{name}/run", env!("CARGO_MANIFEST_DIR")))
+}
+
+fn rendered(runs: &[&str]) -> Vec<(String, String)> {
+    let runs: Vec<_> = runs.iter().map(|r| read_run(&fixture(r)).unwrap()).collect();
+    let data = build(&runs, "2026-01-01T00:00:00Z");
+    render_all(&data, None).unwrap()
+}
+
+fn get<'a>(r: &'a [(String, String)], file: &str) -> &'a str {
+    &r.iter().find(|(f, _)| f == file).unwrap().1
+}
+
+#[test]
+fn markdown_snapshots() {
+    let r = rendered(&["quickstart_cpu"]);
+    for file in ["capacity_frontier.md", "playbook.md", "life_of_request.md", "capacity_notes.md"] {
+        insta::assert_snapshot!(format!("quickstart_{file}"), get(&r, file));
+    }
+    let k = rendered(&["kv_scaling_cpu"]);
+    insta::assert_snapshot!("kv_scaling_cpu_kv_scaling.md", get(&k, "kv_scaling.md"));
+}
+
+#[test]
+fn no_placeholders_and_numbers_match_the_csv() {
+    let r = rendered(&["quickstart_cpu", "kv_scaling_cpu"]);
+    let placeholder = regex::Regex::new(r"\[[A-Z][A-Z _]+\]|\{\{|\}\}|TODO|TBD").unwrap();
+    for (file, text) in &r {
+        assert!(!placeholder.is_match(text), "{file} holds a placeholder: {:?}", placeholder.find(text));
+        assert!(!text.contains("| |\n"), "{file} has an empty table row");
+    }
+    // The sweet spot in the frontier is the highest-throughput ok row of capacity.csv.
+    let rows = common::read_csv(&fixture("quickstart_cpu").join("capacity.csv"));
+    let best = rows
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .max_by(|a, b| a["throughput_tok_s"].parse::<f64>().unwrap().total_cmp(&b["throughput_tok_s"].parse::<f64>().unwrap()))
+        .unwrap();
+    let frontier = get(&r, "capacity_frontier.md");
+    let tok: f64 = best["throughput_tok_s"].parse().unwrap();
+    assert!(frontier.contains(&format!("concurrency {}, max_tokens {}", best["concurrency"], best["max_tokens"])), "{frontier}");
+    assert!(frontier.contains(&format!("{tok:.1}")), "{frontier}");
+    let p95: f64 = best["p95_e2e_ms"].parse().unwrap();
+    assert!(get(&r, "playbook.md").contains(&format!("| p95 E2E | {p95:.0} ms |")));
+}
+
+#[test]
+fn html_report_is_self_contained_with_charts() {
+    let r = rendered(&["quickstart_cpu", "kv_scaling_cpu"]);
+    let html = get(&r, "report.html");
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.matches("<svg").count() >= 4, "frontier, throughput, latency and KV charts");
+    assert!(html.contains("<polyline") || html.contains("<path"), "charts have lines");
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "nothing external");
+}
+
+#[test]
+fn html_escapes_user_text() {
+    let run = read_run(&fixture("quickstart_cpu")).unwrap();
+    let mut evil = run.clone();
+    evil.manifest.gpu_label = "<script>alert(1)</script>".into();
+    let data = build(&[evil], "2026-01-01T00:00:00Z");
+    let out = render_all(&data, None).unwrap();
+    let html = get(&out, "report.html");
+    assert!(!html.contains("<script>"), "user text must be escaped");
+    assert!(html.contains("&lt;script&gt;"));
+}
+
+#[test]
+fn report_merges_two_machines_into_one_frontier() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, gpu) in [("a", "rtx16-demo"), ("b", "a100-demo")] {
+        let dst = dir.path().join(name);
+        copy_dir(&fixture("quickstart_cpu"), &dst);
+        let m = dst.join("manifest.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+        v["gpu_label"] = gpu.into();
+        v["run_id"] = format!("run-{name}").into();
+        std::fs::write(&m, serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+    let out = dir.path().join("merged");
+    assert_cmd::Command::cargo_bin("runner")
+        .unwrap()
+        .args(["report", dir.path().join("a").to_str().unwrap(), dir.path().join("b").to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .success();
+    let frontier = std::fs::read_to_string(out.join("capacity_frontier.md")).unwrap();
+    assert!(frontier.contains("| chat | a100-demo |") && frontier.contains("| chat | rtx16-demo |"), "{frontier}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("frontier: chat"));
+}
+
+#[test]
+fn user_templates_override_embedded_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("playbook.md.j2"), "custom playbook for {{ data.groups | length }} group(s)\n").unwrap();
+    let runs = vec![read_run(&fixture("quickstart_cpu")).unwrap()];
+    let out = render_all(&build(&runs, "t"), Some(dir.path())).unwrap();
+    assert_eq!(get(&out, "playbook.md"), "custom playbook for 1 group(s)\n");
+    assert!(get(&out, "capacity_frontier.md").starts_with("# Capacity frontier"));
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}

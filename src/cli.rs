@@ -44,6 +44,9 @@ pub enum Command {
         /// Folder with your own copies of the report templates (same file names).
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// Finish an earlier run of the same scenario: only cells without a complete result run.
+        #[arg(long, conflicts_with_all = ["output", "run_id"])]
+        resume: Option<PathBuf>,
     },
     /// Render the reports (Markdown + HTML) from stored results; several folders merge into one
     /// frontier (e.g. an RTX run and an A100 run of the same scenarios).
@@ -118,10 +121,10 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { file, output, run_id, templates } => {
+        Command::Run { file, output, run_id, templates, resume } => {
             let l = load(&file)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(run(l, output, run_id, templates))
+            rt.block_on(run(l, output, run_id, templates, resume))
         }
         Command::Report { dirs, out, templates } => {
             let runs = crate::store::read::find_runs(&dirs)?;
@@ -160,13 +163,27 @@ fn watch_signals(cancel: CancellationToken) {
     });
 }
 
-async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>, templates: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn run(
+    l: Loaded,
+    output: Option<PathBuf>,
+    run_id: Option<String>,
+    templates: Option<PathBuf>,
+    resume: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let p = plan::expand(&l.scenario);
-    let run_id = run_id.unwrap_or_else(execute::new_run_id);
-    let root = output.unwrap_or_else(|| PathBuf::from(&l.scenario.scenario.output_dir));
-    let dir = root.join(&l.scenario.scenario.name).join(&run_id);
+    let target = match resume {
+        Some(dir) => execute::RunTarget::Resume { dir },
+        None => {
+            let run_id = run_id.unwrap_or_else(execute::new_run_id);
+            let root = output.unwrap_or_else(|| PathBuf::from(&l.scenario.scenario.output_dir));
+            execute::RunTarget::New { dir: root.join(&l.scenario.scenario.name).join(&run_id), run_id }
+        }
+    };
+    let dir = match &target {
+        execute::RunTarget::New { dir, .. } | execute::RunTarget::Resume { dir } => dir.clone(),
+    };
     eprintln!(
         "runner: {} cells on {} launches -> {}",
         p.cells.len(),
@@ -174,7 +191,7 @@ async fn run(l: Loaded, output: Option<PathBuf>, run_id: Option<String>, templat
         dir.display()
     );
     let mut reporter = Terminal::new();
-    let outcome = execute::run(&l, &p, dir, &run_id, &mut reporter, &cancel).await?;
+    let outcome = execute::run(&l, &p, target, &mut reporter, &cancel).await?;
     println!("{}", table::grid_table(&outcome.results));
     let comparisons = crate::analysis::sequential::compare(&outcome.results);
     if let Some(t) = table::comparison_table(&comparisons) {

@@ -280,3 +280,63 @@ fn engine_killed_during_a_cell_fails_that_cell_and_the_run_goes_on() {
     assert!(requests.contains("\"error\":\"connect\"") || requests.contains("connection_reset") || requests.contains("truncated_stream"));
     assert_no_engine_left(&run);
 }
+
+#[test]
+fn sigterm_then_resume_ends_with_exactly_the_planned_cells() {
+    if common::engine().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "resume.toml", &scenario("resume", GOOD, "[1, 2]", "[8, 16]", 60));
+    let out = dir.path().join("results");
+    let run_id = "r1";
+    let child = std::process::Command::new(runner_bin())
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap(), "--run-id", run_id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = out.join("resume").join(run_id);
+    // Interrupt once the first cell is on disk.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while read_rows(&run).is_empty() {
+        assert!(Instant::now() < deadline, "no cell finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let first = child.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(130), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_no_engine_left(&run);
+    let before = read_rows(&run);
+    assert!(!before.is_empty() && before.len() < 4, "interrupted mid-run: {} cells", before.len());
+    // A changed scenario is refused.
+    let changed = common::write_scenario(dir.path(), "changed.toml", &scenario("resume", GOOD, "[1, 2]", "[8, 16]", 61));
+    let refused = std::process::Command::new(runner_bin()).args(["run", changed.to_str().unwrap(), "--resume", run.to_str().unwrap()]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("changed since the run started"));
+    // The same scenario resumes and finishes only what is missing.
+    let resumed = std::process::Command::new(runner_bin()).args(["run", path.to_str().unwrap(), "--resume", run.to_str().unwrap()]).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let rows = read_rows(&run);
+    let ids: Vec<String> = rows.iter().map(|r| r["cell_id"].clone()).collect();
+    assert_eq!(ids, ["c000-l00-chat-conc1-mt8", "c001-l00-chat-conc1-mt16", "c002-l00-chat-conc2-mt8", "c003-l00-chat-conc2-mt16"]);
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["requests"] == "60"), "{rows:?}");
+    // Cells finished before the interruption were kept as they were, not measured again.
+    for b in &before {
+        let a = rows.iter().find(|r| r["cell_id"] == b["cell_id"]).unwrap();
+        assert_eq!(a["p50_e2e_ms"], b["p50_e2e_ms"]);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["resumed_at"].as_array().unwrap().len(), 1);
+    assert_no_engine_left(&run);
+}
+
+fn read_rows(run: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    if run.join("capacity.csv").is_file() {
+        read_csv(&run.join("capacity.csv"))
+    } else {
+        vec![]
+    }
+}

@@ -47,7 +47,8 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     if let Some(yaml) = recipe::vllm_config_yaml(&launch.server, &target) {
         store::atomic_write(&dir.join("vllm-config.yaml"), yaml.as_bytes())?;
     }
-    let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).collect();
+    let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
+    keep_earlier_log(&log_path);
     reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), cells: cells.len() });
     let mut eng = match engine::start(launch, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
         Ok(e) => e,
@@ -186,4 +187,18 @@ async fn engine_version(base_url: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// A resumed run starts the engine again: the earlier attempt's log is kept as server-<n>.log.
+fn keep_earlier_log(log_path: &std::path::Path) {
+    if !log_path.exists() {
+        return;
+    }
+    for n in 1.. {
+        let old = log_path.with_file_name(format!("server-{n}.log"));
+        if !old.exists() {
+            let _ = std::fs::rename(log_path, old);
+            return;
+        }
+    }
 }

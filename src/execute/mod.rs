@@ -3,6 +3,7 @@
 
 mod cell;
 mod launch;
+mod resume;
 
 use crate::plan::{Cell, Launch, Plan};
 use crate::progress::Reporter;
@@ -41,6 +42,8 @@ pub(crate) struct Ctx<'a> {
     pub store: &'a RunStore,
     pub probe: Arc<MemoryProbe>,
     pub cancel: &'a CancellationToken,
+    /// Cells that already have a complete result (resume): not run again.
+    pub skip: std::collections::HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -52,6 +55,7 @@ impl Ctx<'_> {
     pub fn save(&self, results: &mut Vec<CellResult>, result: CellResult) -> Result<()> {
         store::write_json(&self.store.cell_dir(&result.cell.id).join("summary.json"), &result)?;
         results.push(result);
+        results.sort_by_key(|r| r.cell.index);
         let s = self.scenario();
         let axes: Vec<String> = s.grid.server.keys().cloned().collect();
         let csv = csv_export::capacity_csv(&gpu_label(s), &axes, results)?;
@@ -80,18 +84,54 @@ pub(crate) fn unmeasured(cell: &Cell, launch: &Launch, status: CellStatus, reaso
 }
 
 /// Runs every cell of `plan` into a new run folder `dir`.
+/// Where a run goes: a new folder, or an earlier run to finish.
+pub enum RunTarget {
+    New { dir: std::path::PathBuf, run_id: String },
+    Resume { dir: std::path::PathBuf },
+}
+
+/// Runs the cells of `plan` that have no complete result yet.
 pub async fn run(
     loaded: &Loaded,
     plan: &Plan,
-    dir: std::path::PathBuf,
-    run_id: &str,
+    target: RunTarget,
     reporter: &mut dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<RunOutcome> {
-    let s = &loaded.scenario;
-    let store = RunStore::create(dir)?;
     let probe = Arc::new(tokio::task::spawn_blocking(MemoryProbe::new).await?);
-    let mut manifest = Manifest {
+    let (store, mut manifest, done) = match target {
+        RunTarget::New { dir, run_id } => {
+            let store = RunStore::create(dir)?;
+            let manifest = new_manifest(loaded, plan, &run_id, &probe);
+            (store, manifest, Vec::new())
+        }
+        RunTarget::Resume { dir } => resume::open(loaded, plan, &dir)?,
+    };
+    manifest.status = "running".into();
+    store::write_json(&store.manifest_path(), &manifest)?;
+    let skip: std::collections::HashSet<String> = done.iter().map(|r: &CellResult| r.cell.id.clone()).collect();
+    let ctx = Ctx { loaded, plan, store: &store, probe, cancel, skip };
+    let mut results = done;
+    for l in &plan.launches {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if plan.cells_of(l.index).all(|c| ctx.skip.contains(&c.id)) {
+            continue;
+        }
+        launch::run(&ctx, l, &mut results, reporter).await?;
+    }
+    let interrupted = cancel.is_cancelled();
+    manifest.finished_at = Some(now());
+    manifest.status = if interrupted { "interrupted" } else { "complete" }.into();
+    store::write_json(&store.manifest_path(), &manifest)?;
+    results.sort_by_key(|r| r.cell.index);
+    Ok(RunOutcome { store, results, interrupted })
+}
+
+fn new_manifest(loaded: &Loaded, plan: &Plan, run_id: &str, probe: &MemoryProbe) -> Manifest {
+    let s = &loaded.scenario;
+    Manifest {
         runner_version: env!("CARGO_PKG_VERSION").to_string(),
         git_revision: manifest::git_revision(),
         run_id: run_id.to_string(),
@@ -112,19 +152,6 @@ pub async fn run(
         status: "running".into(),
         launches: plan.launches.len(),
         cells: plan.cells.len(),
-    };
-    store::write_json(&store.manifest_path(), &manifest)?;
-    let ctx = Ctx { loaded, plan, store: &store, probe, cancel };
-    let mut results = Vec::new();
-    for l in &plan.launches {
-        if cancel.is_cancelled() {
-            break;
-        }
-        launch::run(&ctx, l, &mut results, reporter).await?;
+        resumed_at: Vec::new(),
     }
-    let interrupted = cancel.is_cancelled();
-    manifest.finished_at = Some(now());
-    manifest.status = if interrupted { "interrupted" } else { "complete" }.into();
-    store::write_json(&store.manifest_path(), &manifest)?;
-    Ok(RunOutcome { store, results, interrupted })
 }

@@ -43,6 +43,9 @@ pub struct Manifest {
     pub status: String,
     pub launches: usize,
     pub cells: usize,
+    /// When the run was resumed (`runner run --resume`).
+    #[serde(default)]
+    pub resumed_at: Vec<String>,
 }
 
 pub fn sha256_hex(text: &str) -> String {

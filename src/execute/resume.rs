@@ -1,0 +1,35 @@
+//! Resuming a run: the scenario must be byte-for-byte the one the run started with (same SHA-256);
+//! cells with a complete result are kept, interrupted or missing ones are run again.
+
+use crate::plan::Plan;
+use crate::scenario::Loaded;
+use crate::store::manifest::{sha256_hex, Manifest};
+use crate::store::read::read_run;
+use crate::store::records::{CellResult, CellStatus};
+use crate::store::RunStore;
+use anyhow::{bail, Result};
+
+pub(super) fn open(loaded: &Loaded, plan: &Plan, dir: &std::path::Path) -> Result<(RunStore, Manifest, Vec<CellResult>)> {
+    let stored = read_run(dir)?;
+    let mut manifest = stored.manifest;
+    let hash = sha256_hex(&loaded.text);
+    if hash != manifest.scenario_sha256 {
+        bail!(
+            "cannot resume {}: {} changed since the run started (SHA-256 {} now, {} then); \
+             resume with the original file (its text is in manifest.json, `scenario_text`) or start a new run",
+            dir.display(),
+            loaded.path.display(),
+            &hash[..12],
+            &manifest.scenario_sha256[..12.min(manifest.scenario_sha256.len())]
+        );
+    }
+    let done: Vec<CellResult> = stored
+        .cells
+        .into_iter()
+        .filter(|c| c.status != CellStatus::Interrupted)
+        .filter(|c| plan.cells.iter().any(|p| p.id == c.cell.id && *p == c.cell))
+        .collect();
+    manifest.resumed_at.push(super::now());
+    manifest.finished_at = None;
+    Ok((RunStore::open(dir.to_path_buf()), manifest, done))
+}

@@ -88,7 +88,11 @@ fn install_panic_cleanup() {
 }
 
 fn load(file: &std::path::Path) -> anyhow::Result<Loaded> {
-    Ok(scenario::load(file)?)
+    let l = scenario::load(file)?;
+    for w in crate::scenario::validate::warnings(&l.scenario) {
+        eprintln!("{w}");
+    }
+    Ok(l)
 }
 
 fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
@@ -170,6 +174,10 @@ async fn run(
     templates: Option<PathBuf>,
     resume: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
+    let missing: Vec<String> = l.scenario.servers.iter().filter_map(|s| crate::engine::api_key(s).err()).collect();
+    if !missing.is_empty() {
+        anyhow::bail!("{}; export it before running (nothing was started)", missing.join("; "));
+    }
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
     let p = plan::expand(&l.scenario);

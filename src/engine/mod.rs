@@ -20,6 +20,8 @@ pub struct RunningEngine {
     pub port: u16,
     pub argv: Option<Vec<String>>,
     pub ready_s: f64,
+    /// Sent as a bearer token; never stored.
+    pub api_key: Option<String>,
 }
 
 /// Why a launch did not produce a ready engine. The run records it and goes on.
@@ -76,11 +78,34 @@ fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
 }
 
 pub fn http_client() -> reqwest::Client {
+    client_with_key(None)
+}
+
+/// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
+pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(k) = key {
+        if let Ok(mut v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")) {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+    }
     reqwest::Client::builder()
         .pool_max_idle_per_host(4096)
         .tcp_nodelay(true)
+        .default_headers(headers)
         .build()
         .expect("reqwest client with default TLS settings")
+}
+
+/// The API key named by the server's `api_key_env`, read from the runner's environment.
+pub fn api_key(server: &crate::scenario::schema::Server) -> Result<Option<String>, String> {
+    match &server.api_key_env {
+        None => Ok(None),
+        Some(name) => std::env::var(name)
+            .map(Some)
+            .map_err(|_| format!("server `{}`: api_key_env names {name}, which is not set in the environment", server.name)),
+    }
 }
 
 /// Launches (or, for `external`, checks) the server of `launch`; its log goes to `log_path`.
@@ -91,14 +116,15 @@ pub async fn start(
     cancel: &CancellationToken,
 ) -> Result<RunningEngine, StartFailure> {
     let srv = &launch.server;
-    let client = http_client();
+    let key = api_key(srv).map_err(|m| failure("api_key_missing", m, None))?;
+    let client = client_with_key(key.as_deref());
     let deadline = Duration::from_secs_f64(srv.ready_timeout_s);
     if srv.engine == EngineKind::External {
         let base_url = srv.url.clone().unwrap_or_default().trim_end_matches('/').to_string();
         let t0 = Instant::now();
         let url = format!("{base_url}{}", argv::health_path(srv.engine));
         return match wait_ready(&client, &url, deadline, None, cancel).await {
-            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64() }),
+            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64(), api_key: key }),
             Err(f) => Err(f),
         };
     }
@@ -113,7 +139,16 @@ pub async fn start(
     let target = resolve::target_for_launch(srv, base, port).map_err(|e| failure("engine_missing", format!("{e:#}"), None))?;
     let argv = argv::argv(srv, &target).expect("launched engines have an argv");
     let grace = Duration::from_secs_f64(srv.stop_grace_s);
-    let proc = EngineProcess::spawn(&argv, &srv.env, log_path, grace).map_err(|e| failure("spawn_failed", format!("{e:#}"), None))?;
+    let mut env = srv.env.clone();
+    if let Some(k) = &key {
+        // Through the environment, never the argv (visible in `ps` and stored as command.txt).
+        let var = match srv.engine {
+            EngineKind::Vllm => "VLLM_API_KEY",
+            _ => "LLAMA_API_KEY",
+        };
+        env.insert(var.to_string(), k.clone());
+    }
+    let proc = EngineProcess::spawn(&argv, &env, log_path, grace).map_err(|e| failure("spawn_failed", format!("{e:#}"), None))?;
     let base_url = format!("http://{}:{port}", connect_host(&srv.host));
     let url = format!("{base_url}{}", argv::health_path(srv.engine));
     match wait_ready(&client, &url, deadline, Some(&proc), cancel).await {
@@ -124,6 +159,7 @@ pub async fn start(
             host: srv.host.clone(),
             port,
             argv: Some(argv),
+            api_key: key,
         }),
         Err(f) => {
             let mut proc = proc;
@@ -189,6 +225,11 @@ impl RunningEngine {
         let outcome = p.stop();
         process::wait_port_free(&self.host, self.port, Duration::from_secs(30));
         Some(outcome)
+    }
+
+    /// An HTTP client for this engine (with its API key, if any).
+    pub fn client(&self) -> reqwest::Client {
+        client_with_key(self.api_key.as_deref())
     }
 
     pub fn pgid(&self) -> Option<i32> {

@@ -58,6 +58,7 @@ mod tests {
             binary: None,
             flags,
             env: Default::default(),
+            api_key_env: None,
             ready_timeout_s: 600.0,
             stop_grace_s: 15.0,
         };

@@ -3,7 +3,7 @@
 
 use super::{now, Ctx};
 use crate::analysis::{slo, summary};
-use crate::engine::{self, RunningEngine};
+use crate::engine::RunningEngine;
 use crate::load::driver::{self, Schedule};
 use crate::load::workload::{self, Inputs};
 use crate::plan::{self, Cell, Launch};
@@ -20,6 +20,7 @@ fn target(ctx: &Ctx<'_>, eng: &RunningEngine) -> Target {
         pgid: eng.pgid(),
         metrics_url: Some(format!("{}/metrics", eng.base_url)),
         interval: Duration::from_millis(500),
+        client: eng.client(),
     }
 }
 
@@ -68,7 +69,7 @@ pub(super) async fn run(
     }
     let s = ctx.scenario();
     let w = plan::workload(s, &cell.workload).context("cell of an unknown workload")?;
-    let client = engine::http_client();
+    let client = eng.client();
     let inputs = Inputs {
         workload: w,
         cell,

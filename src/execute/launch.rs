@@ -58,7 +58,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     rec.command = eng.argv.as_ref().map(|a| argv::display(a));
     rec.base_url = Some(eng.base_url.clone());
     rec.ready_s = Some(eng.ready_s);
-    rec.engine_version = engine_version(&eng.base_url).await;
+    rec.engine_version = engine_version(&eng.client(), &eng.base_url).await;
     rec.facts = facts::parse(launch.server.engine, &read_log(&log_path));
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
     rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
@@ -167,15 +167,14 @@ async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
     }
     let url = format!("{}/v1/models", eng.base_url);
     let first = async {
-        let v: serde_json::Value = engine::http_client().get(&url).send().await.ok()?.json().await.ok()?;
+        let v: serde_json::Value = eng.client().get(&url).send().await.ok()?.json().await.ok()?;
         v["data"][0]["id"].as_str().map(str::to_string)
     };
     first.await.unwrap_or_else(|| "default".into())
 }
 
 /// The engine's own version report: vLLM/SGLang `/version`, llama-server `/props` build_info.
-async fn engine_version(base_url: &str) -> Option<String> {
-    let client = engine::http_client();
+async fn engine_version(client: &reqwest::Client, base_url: &str) -> Option<String> {
     for path in ["/version", "/props"] {
         let Ok(resp) = client.get(format!("{base_url}{path}")).timeout(Duration::from_secs(3)).send().await else { continue };
         if !resp.status().is_success() {

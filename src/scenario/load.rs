@@ -101,6 +101,9 @@ fn deserialize_all(text: &str) -> (Option<Scenario>, Vec<Issue>) {
                         return (None, issues);
                     }
                 } else {
+                    if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+                        path.push(Seg::Key(field.to_string()));
+                    }
                     let help = type_help(&message);
                     let mut issue = Issue::new(path, message);
                     if let Some(h) = help {
@@ -143,6 +146,8 @@ fn type_help(message: &str) -> Option<String> {
     } else if message.starts_with("unknown variant") {
         let names = expected_names(message);
         Some(format!("use one of: {}", names.join(", ")))
+    } else if message.starts_with("invalid value") {
+        Some("use a value in the allowed range (counts cannot be negative); see docs/scenario.md".into())
     } else if message.starts_with("invalid type") {
         Some("change the value to the type named above; see docs/scenario.md".into())
     } else {

@@ -131,6 +131,11 @@ pub struct Server {
     pub flags: IndexMap<String, FlagValue>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Name of an environment variable of the runner that holds the API key. The key is sent as
+    /// `Authorization: Bearer`, handed to launched engines through their environment (VLLM_API_KEY,
+    /// LLAMA_API_KEY), and never written anywhere.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout_s: f64,
     /// SIGTERM grace period before SIGKILL.

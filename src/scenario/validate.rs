@@ -110,6 +110,7 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
         if !(srv.stop_grace_s >= 0.0 && srv.stop_grace_s <= 3600.0) {
             out.push(Issue::new(kp!["servers", i, "stop_grace_s"], format!("stop_grace_s = {} is out of range", srv.stop_grace_s)).help("use a number of seconds between 0 and 3600"));
         }
+        secrets(srv, i, out);
         for (k, v) in &srv.flags {
             flag_name(k, kp!["servers", i, "flags", k], out);
             flag_value(v, kp!["servers", i, "flags", k], out);
@@ -123,6 +124,41 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
             out.push(Issue::new(kp!["grid", "server"], format!("server `{}` is external, so server-flag axes cannot apply to it", srv.name)).help("remove [grid.server] or use a launched engine"));
         }
     }
+}
+
+fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"].iter().any(|s| n.contains(s))
+}
+
+/// Secrets never go into a scenario: it is copied into every results folder (manifest.json).
+fn secrets(srv: &super::schema::Server, i: usize, out: &mut Vec<Issue>) {
+    for k in srv.flags.keys().filter(|k| looks_secret(k)) {
+        out.push(Issue::new(kp!["servers", i, "flags", k], format!("flag `{k}` looks like a secret; it would be visible in command lines and stored in results"))
+            .help("keep the key in an environment variable and name it with api_key_env = \"MY_KEY_VAR\""));
+    }
+    for k in srv.env.keys().filter(|k| looks_secret(k)) {
+        out.push(Issue::new(kp!["servers", i, "env", k], format!("env `{k}` looks like a secret; scenario files are stored in every results folder"))
+            .help("export it in the runner's environment instead (engines inherit it), or use api_key_env for the API key"));
+    }
+    if let Some(name) = &srv.api_key_env {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            out.push(Issue::new(kp!["servers", i, "api_key_env"], format!("{name:?} is not an environment variable name")).help("e.g. api_key_env = \"OPENAI_API_KEY\""));
+        }
+        if srv.engine == EngineKind::Sglang {
+            out.push(Issue::new(kp!["servers", i, "api_key_env"], "SGLang takes its API key only on the command line, where it would be exposed").help("launch SGLang yourself and use engine = \"external\" with api_key_env"));
+        }
+    }
+}
+
+/// Things worth saying that do not stop a run.
+pub fn warnings(s: &Scenario) -> Vec<String> {
+    s.servers
+        .iter()
+        .filter(|srv| srv.engine != EngineKind::External && !matches!(srv.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]"))
+        .map(|srv| format!("warning: server `{}` binds {}: the engine is reachable from the network, not only from this machine", srv.name, srv.host))
+        .collect()
 }
 
 fn flag_name(k: &str, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
@@ -183,9 +219,10 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
         for (j, sv) in w.servers.iter().enumerate() {
             if !server_names.contains(&sv.as_str()) {
                 let mut issue = Issue::new(kp!["workloads", i, "servers", j], format!("unknown server `{sv}`"));
-                if let Some(sg) = suggest(sv, server_names.iter().copied()) {
-                    issue = issue.help(format!("did you mean `{sg}`?"));
-                }
+                issue = match suggest(sv, server_names.iter().copied()) {
+                    Some(sg) => issue.help(format!("did you mean `{sg}`?")),
+                    None => issue.help(format!("servers are: {}", server_names.join(", "))),
+                };
                 out.push(issue);
             }
         }
@@ -323,7 +360,7 @@ fn slos(s: &Scenario, out: &mut Vec<Issue>) {
             }
         }
         if !(0.0..=1.0).contains(&slo.max_error_rate) {
-            out.push(Issue::new(kp!["slo", name, "max_error_rate"], "max_error_rate must be between 0.0 and 1.0"));
+            out.push(Issue::new(kp!["slo", name, "max_error_rate"], "max_error_rate must be between 0.0 and 1.0").help("a share of requests, e.g. 0.01 for 1%"));
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct Target {
     pub pgid: Option<i32>,
     pub metrics_url: Option<String>,
     pub interval: Duration,
+    pub client: reqwest::Client,
 }
 
 async fn scrape(client: &reqwest::Client, url: &str) -> Option<std::collections::BTreeMap<String, f64>> {
@@ -67,7 +68,7 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
     let t = target.clone();
     let stop2 = stop.clone();
     let sampler = tokio::spawn(async move {
-        let client = crate::engine::http_client();
+        let client = t.client.clone();
         let ms = || t0.elapsed().as_secs_f64() * 1000.0;
         let (mut mem, mut met) = (Vec::new(), Vec::new());
         loop {

@@ -65,6 +65,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     install_panic_cleanup();
+    raise_open_files_limit();
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -75,6 +76,16 @@ pub fn main() -> ExitCode {
             }
             eprintln!("Error: {e:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// High concurrency needs one socket per stream: lift the soft open-files limit to the hard one.
+pub fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
         }
     }
 }

@@ -26,14 +26,88 @@ pub struct Chunk {
     pub done: bool,
 }
 
+/// The fields of a chunk that matter, borrowed from the payload (no tree of values per chunk: this
+/// runs for every streamed token, hundreds of thousands of times a second).
+#[derive(serde::Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<WireChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    timings: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<WireText<'a>>,
+    #[serde(borrow, default)]
+    message: Option<WireText<'a>>,
+    #[serde(borrow, default)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireText<'a> {
+    #[serde(borrow, default)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// Parses one SSE `data` payload. `Err` means the payload is not JSON (a malformed stream).
 pub fn parse_data(data: &str) -> Result<Chunk, String> {
     let data = data.trim();
     if data == "[DONE]" {
         return Ok(Chunk { done: true, ..Chunk::default() });
     }
-    let v: Value = serde_json::from_str(data).map_err(|e| format!("malformed SSE data ({e}): {}", truncate(data, 120)))?;
-    Ok(from_json(&v))
+    let w: Wire<'_> = match serde_json::from_str(data) {
+        Ok(w) => w,
+        // Valid JSON of another shape still goes through the general path.
+        Err(_) => {
+            let v: Value = serde_json::from_str(data).map_err(|e| format!("malformed SSE data ({e}): {}", truncate(data, 120)))?;
+            return Ok(from_json(&v));
+        }
+    };
+    let mut chunk = Chunk::default();
+    if let Some(choice) = w.choices.as_ref().and_then(|c| c.first()) {
+        let mut text = String::new();
+        for holder in [&choice.delta, &choice.message].into_iter().flatten() {
+            for part in [&holder.content, &holder.reasoning_content, &holder.reasoning].into_iter().flatten() {
+                text.push_str(part);
+            }
+        }
+        if let Some(t) = &choice.text {
+            text.push_str(t);
+        }
+        if !text.is_empty() {
+            chunk.text = Some(text);
+        }
+        chunk.finish_reason = choice.finish_reason.as_ref().map(|s| s.to_string());
+    }
+    if w.usage.is_some() || w.error.is_some() {
+        let mut v = serde_json::Map::new();
+        if let Some(u) = w.usage {
+            v.insert("usage".into(), u);
+        }
+        if let Some(e) = w.error {
+            v.insert("error".into(), e);
+        }
+        if let Some(t) = w.timings {
+            v.insert("timings".into(), t);
+        }
+        let rest = from_json(&Value::Object(v));
+        chunk.usage = rest.usage;
+        chunk.error = rest.error;
+    }
+    Ok(chunk)
 }
 
 /// Interprets a whole (non-streaming) response or a streaming chunk, which share their shape.

@@ -24,6 +24,11 @@ pub struct MemorySample {
     pub gpu_process_bytes: Option<u64>,
     pub gpu_util_pct: Option<u32>,
     pub power_w: Option<f64>,
+    /// The runner's own open file descriptors and resident memory (leak checks in soak runs).
+    #[serde(default)]
+    pub runner_fds: Option<u64>,
+    #[serde(default)]
+    pub runner_rss_bytes: Option<u64>,
 }
 
 impl MemorySample {
@@ -75,7 +80,13 @@ impl MemoryProbe {
     /// One sample; `pgid` is the engine's process group (None for external endpoints).
     pub fn sample(&self, pgid: Option<i32>, t_ms: f64) -> MemorySample {
         let pids = pgid.map(group_pids).unwrap_or_default();
-        let mut s = MemorySample { t_ms, rss_bytes: pgid.map(|_| rss_of(&pids)), ..MemorySample::default() };
+        let mut s = MemorySample {
+            t_ms,
+            rss_bytes: pgid.map(|_| rss_of(&pids)),
+            runner_fds: std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as u64),
+            runner_rss_bytes: Some(rss_of(&[std::process::id()])),
+            ..MemorySample::default()
+        };
         if let Some(n) = &self.nvml {
             let count = n.device_count().unwrap_or(0);
             let (mut used, mut proc_bytes, mut util, mut power) = (0u64, 0u64, None, None);

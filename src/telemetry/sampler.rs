@@ -18,6 +18,10 @@ pub struct MemorySummary {
     pub peak_gpu_process_bytes: Option<u64>,
     pub mean_gpu_util_pct: Option<f64>,
     pub mean_power_w: Option<f64>,
+    #[serde(default)]
+    pub runner_fds_max: Option<u64>,
+    #[serde(default)]
+    pub runner_rss_max_bytes: Option<u64>,
 }
 
 pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary {
@@ -31,6 +35,8 @@ pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary
         peak_gpu_process_bytes: peak(|s| s.gpu_process_bytes),
         mean_gpu_util_pct: mean(samples.iter().filter_map(|s| s.gpu_util_pct.map(f64::from)).collect()),
         mean_power_w: mean(samples.iter().filter_map(|s| s.power_w).collect()),
+        runner_fds_max: peak(|s| s.runner_fds),
+        runner_rss_max_bytes: peak(|s| s.runner_rss_bytes),
     }
 }
 

@@ -135,13 +135,25 @@ struct Server {
 }
 
 impl Server {
-    fn start(delay_ms: u64, gap_ms: u64, chunks: usize) -> Server {
+    /// `cpu`: pin the server to that core (taskset) instead of lowering its priority.
+    fn start(delay_ms: u64, gap_ms: u64, chunks: usize, cpu: Option<usize>) -> Server {
         let port_file = std::env::temp_dir().join(format!("runner-bench-port-{}-{delay_ms}", std::process::id()));
         let _ = std::fs::remove_file(&port_file);
         // The server runs at the lowest CPU priority: on a 2-core machine it must not take the cores
         // from the client, whose speed and accuracy are what is measured (a real engine runs elsewhere).
-        let child = std::process::Command::new("nice")
-            .args(["-n", "19"])
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut c2 = std::process::Command::new("taskset");
+                c2.args(["-c", &c.to_string()]);
+                c2
+            }
+            None => {
+                let mut n = std::process::Command::new("nice");
+                n.args(["-n", "19"]);
+                n
+            }
+        };
+        let child = cmd
             .arg(std::env::current_exe().unwrap())
             .args(["--serve", port_file.to_str().unwrap(), &delay_ms.to_string(), &gap_ms.to_string(), &chunks.to_string()])
             .spawn()
@@ -233,7 +245,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("harness benchmark: {CHUNKS} chunks per stream, server in a separate process, {cores} cores");
-    let server = Server::start(0, 0, CHUNKS);
+    let server = Server::start(0, 0, CHUNKS, None);
     rt.block_on(async {
         let _ = phase(&server.url, 64, 256).await; // warm up
         for (c, n) in [(64usize, 2_000usize), (512, 4_000), (2048, 8_192)] {
@@ -245,7 +257,13 @@ fn main() {
     drop(server);
     // TTFT accuracy under realistic pacing: 20 ms to the first token, then 30 tokens 20 ms apart
     // (50 tokens/s per stream, ~25,000 chunks/s over 512 streams).
-    let delayed = Server::start(20, 20, 30);
+    // Client and server get a core each (as on two machines), so neither preempts the other between
+    // the server's timestamp and its write, or between the client's receive and its timestamp.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let delayed = Server::start(20, 20, 30, (cores >= 2).then_some(cores - 1));
+    if cores >= 2 {
+        let _ = std::process::Command::new("taskset").args(["-a", "-p", "-c", &format!("0-{}", cores - 2), &std::process::id().to_string()]).output();
+    }
     rt.block_on(async {
         let _ = phase(&delayed.url, 512, 1_024).await; // open the 512 connections first
         let (_, _, errors, ttft) = phase(&delayed.url, 512, 2_048).await;

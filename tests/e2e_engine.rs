@@ -158,25 +158,7 @@ fn ctrl_c_mid_run_stops_the_engine_and_keeps_results() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "long.toml", &scenario("long", GOOD, "[1, 2]", "[32]", 400));
-    let out = dir.path().join("results");
-    let mut child = std::process::Command::new(runner_bin())
-        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the engine is ready and the first cell is under way.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let run = loop {
-        assert!(Instant::now() < deadline, "engine never became ready");
-        if let Some(run) = std::fs::read_dir(out.join("long")).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path()) {
-            if run.join("launches/l00-tiny/launch.json").exists() {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (mut child, run) = start_until_ready(&path, &dir.path().join("results"), "long");
     std::thread::sleep(Duration::from_millis(1500));
     let ports = launch_ports(&run);
     assert_eq!(ports.len(), 1);
@@ -245,24 +227,7 @@ fn engine_killed_during_a_cell_fails_that_cell_and_the_run_goes_on() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "kill.toml", &scenario("kill", GOOD, "[1, 2]", "[64]", 300));
-    let out = dir.path().join("results");
-    let child = std::process::Command::new(runner_bin())
-        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let run = loop {
-        assert!(Instant::now() < deadline, "engine never became ready");
-        if let Some(run) = std::fs::read_dir(out.join("kill")).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path()) {
-            if run.join("launches/l00-tiny/launch.json").exists() {
-                break run;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (child, run) = start_until_ready(&path, &dir.path().join("results"), "kill");
     std::thread::sleep(Duration::from_millis(1000));
     let port = launch_ports(&run).remove(0);
     let pids = common::processes_with(&["llama-server", &format!("--port {port}")]);
@@ -338,5 +303,26 @@ fn read_rows(run: &std::path::Path) -> Vec<std::collections::HashMap<String, Str
         read_csv(&run.join("capacity.csv"))
     } else {
         vec![]
+    }
+}
+
+/// Starts `runner run` in the background and waits until its engine is ready (launch.json written).
+fn start_until_ready(path: &std::path::Path, out: &std::path::Path, name: &str) -> (std::process::Child, std::path::PathBuf) {
+    let child = std::process::Command::new(runner_bin())
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "engine never became ready");
+        if let Some(run) = std::fs::read_dir(out.join(name)).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path()) {
+            if run.join("launches/l00-tiny/launch.json").exists() {
+                return (child, run);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -182,11 +182,14 @@ pub struct StreamingCheck {
     /// Cells with more than one output token whose p50 TTFT is at least 90% of p50 E2E.
     pub ineffective_cells: Vec<String>,
     pub median_ttft_share: Option<f64>,
+    /// Cells sent without streaming: their TTFT equals E2E and says nothing of prefill.
+    pub non_streamed_cells: usize,
 }
 
 pub fn streaming(results: &[&CellResult]) -> StreamingCheck {
     let mut shares = Vec::new();
     let mut bad = Vec::new();
+    let non_streamed_cells = results.iter().filter(|r| r.summary.as_ref().is_some_and(|s| !s.streamed && s.requests > 0)).count();
     for r in results {
         let Some(s) = r.summary.as_ref().filter(|s| s.streamed && s.ok > 0) else { continue };
         let (Some(t), Some(e)) = (s.ttft_ms.as_ref(), s.e2e_ms.as_ref()) else { continue };
@@ -200,5 +203,5 @@ pub fn streaming(results: &[&CellResult]) -> StreamingCheck {
         }
     }
     shares.sort_by(f64::total_cmp);
-    StreamingCheck { checked_cells: shares.len(), ineffective_cells: bad, median_ttft_share: shares.get(shares.len() / 2).copied() }
+    StreamingCheck { checked_cells: shares.len(), ineffective_cells: bad, median_ttft_share: shares.get(shares.len() / 2).copied(), non_streamed_cells }
 }

@@ -122,6 +122,20 @@ pub async fn run(
         launch::run(&ctx, l, &mut results, reporter).await?;
     }
     let interrupted = cancel.is_cancelled();
+    if let Ok(stored) = crate::store::read::read_run(&store.dir) {
+        manifest.engines = stored
+            .launches
+            .iter()
+            .map(|l| crate::store::manifest::EngineInfo {
+                launch_id: l.id.clone(),
+                engine: l.engine.clone(),
+                command: l.command.clone(),
+                version: l.engine_version.clone().or_else(|| l.facts.engine_version.clone()),
+                ready_s: l.ready_s,
+                failure: l.failure.as_ref().map(|f| f.reason.clone()),
+            })
+            .collect();
+    }
     manifest.finished_at = Some(now());
     manifest.status = if interrupted { "interrupted" } else { "complete" }.into();
     store::write_json(&store.manifest_path(), &manifest)?;
@@ -153,5 +167,6 @@ fn new_manifest(loaded: &Loaded, plan: &Plan, run_id: &str, probe: &MemoryProbe)
         launches: plan.launches.len(),
         cells: plan.cells.len(),
         resumed_at: Vec::new(),
+        engines: Vec::new(),
     }
 }

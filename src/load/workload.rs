@@ -171,6 +171,16 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
             )
         }
     };
+    let mut jobs = jobs;
+    if let Some(len) = w.output_tokens {
+        // Output lengths drawn per request (seeded), never above the cell's max_tokens.
+        let mut orng = rand::rngs::StdRng::seed_from_u64(i.seed ^ 0x07);
+        for j in &mut jobs {
+            for s in &mut j.specs {
+                s.max_tokens = (sample(len, &mut orng) as u32).clamp(1, s.max_tokens.max(1));
+            }
+        }
+    }
     Ok((jobs, note))
 }
 

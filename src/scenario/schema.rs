@@ -246,6 +246,10 @@ pub struct Workload {
     /// prompts instead of the prompt set; batch: synthetic documents; prefix: the user turn.
     #[serde(default)]
     pub prompt_tokens: Option<TokenLen>,
+    /// Output length per request: fixed or { min, max } (uniform), capped by the cell's max_tokens.
+    /// Absent: every request asks for the cell's max_tokens.
+    #[serde(default)]
+    pub output_tokens: Option<TokenLen>,
     /// chat: turns per conversation (history carried from turn to turn).
     #[serde(default = "one")]
     pub turns: u32,

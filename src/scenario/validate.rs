@@ -241,6 +241,9 @@ fn workload_kind(w: &Workload, i: usize, base: &Path, out: &mut Vec<Issue>) {
     if let Some(len) = &w.prompt_tokens {
         token_len(len, kp!["workloads", i, "prompt_tokens"], out);
     }
+    if let Some(len) = &w.output_tokens {
+        token_len(len, kp!["workloads", i, "output_tokens"], out);
+    }
     if w.kind == WorkloadKind::Dataset && w.prompt_tokens.is_some() {
         out.push(Issue::new(kp!["workloads", i, "prompt_tokens"], "a dataset workload takes its prompts from the dataset").help("remove prompt_tokens"));
     }

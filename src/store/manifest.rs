@@ -43,9 +43,23 @@ pub struct Manifest {
     pub status: String,
     pub launches: usize,
     pub cells: usize,
+    /// Each launch's exact command, the engine's version report and how it started.
+    #[serde(default)]
+    pub engines: Vec<EngineInfo>,
     /// When the run was resumed (`runner run --resume`).
     #[serde(default)]
     pub resumed_at: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub launch_id: String,
+    pub engine: String,
+    pub command: Option<String>,
+    pub version: Option<String>,
+    pub ready_s: Option<f64>,
+    /// The failure reason when the launch did not start.
+    pub failure: Option<String>,
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -116,12 +116,14 @@ async fn exchange(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, 
     let mut attempt = client.post(&url).json(&body).send().await;
     // A pooled keep-alive connection that the server closed just before reuse fails without the
     // request having been read (hyper: "connection closed before message completed"); like browsers,
-    // retry such a request once on a fresh connection, and keep a note of it in the record.
-    if let Err(e) = &attempt {
-        if chain(e).contains("connection closed before message completed") {
-            rec.connection_retries += 1;
-            attempt = client.post(&url).json(&body).send().await;
+    // retry such a request (up to 3 times: the pool may hold more than one stale connection), and
+    // keep a note of it in the record.
+    while let Err(e) = &attempt {
+        if rec.connection_retries >= 3 || !chain(e).contains("connection closed before message completed") {
+            break;
         }
+        rec.connection_retries += 1;
+        attempt = client.post(&url).json(&body).send().await;
     }
     let resp = match attempt {
         Ok(r) => r,

@@ -60,6 +60,11 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     rec.ready_s = Some(eng.ready_s);
     rec.engine_version = engine_version(&eng.client(), &eng.base_url).await;
     rec.facts = facts::parse(launch.server.engine, &read_log(&log_path));
+    if rec.facts.n_layer.is_none() {
+        if let Some(m) = &launch.server.model {
+            crate::telemetry::arch::fill_from_local_config(&mut rec.facts, m, &ctx.loaded.base_dir());
+        }
+    }
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
     rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
     if let Some(cmd) = &rec.command {

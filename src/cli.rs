@@ -217,7 +217,7 @@ async fn run(
         println!("sequential vs concurrent (same requests):\n{t}");
     }
     let reports = outcome.store.dir.join("reports");
-    match crate::report::report_runs(&[outcome.store.dir.clone()], &reports, templates.as_deref()) {
+    match crate::report::report_runs(std::slice::from_ref(&outcome.store.dir), &reports, templates.as_deref()) {
         Ok(_) => println!("reports: {}/ (playbook.md, capacity_frontier.md, life_of_request.md, kv_scaling.md, capacity_notes.md, report.html)", reports.display()),
         Err(e) => eprintln!("warning: the reports could not be rendered ({e:#}); results are intact, retry with `runner report {}`", outcome.store.dir.display()),
     }

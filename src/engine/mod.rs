@@ -238,6 +238,6 @@ impl RunningEngine {
 
     /// True while the launched engine is running (always true for external endpoints).
     pub fn alive(&self) -> bool {
-        self.process.as_ref().map_or(true, |p| p.exit_status().is_none())
+        self.process.as_ref().is_none_or(|p| p.exit_status().is_none())
     }
 }

@@ -115,5 +115,5 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
         ]);
         w.write_record(&row)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
 }

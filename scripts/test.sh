@@ -8,7 +8,9 @@ while IFS='=' read -r key value; do export "$key=$value"; done < <(scripts/setup
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+# Release mode: the timing-accuracy tests hold p99 errors to 2 ms, which a debug build cannot promise
+# on 2 shared cores (the measuring client is the product, so it is tested as shipped).
+cargo test --release --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (every test binary prints its own "test result" line).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

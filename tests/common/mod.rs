@@ -204,3 +204,75 @@ pub fn assert_no_engine_left(run: &std::path::Path) {
     }
 }
 
+
+/// A raw HTTP/1.1 keep-alive SSE server on its own thread for timing truth: each chunk's instant is
+/// taken immediately before the `write` that sends it (no framework between the stamp and the socket).
+/// Keyed by the request's first message content. Returns the base URL and the stamps.
+pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunks: usize) -> (String, Emitted) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emitted = Emitted::default();
+    let stamps = emitted.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+            tx.send(listener.local_addr().expect("addr")).expect("report address");
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let stamps = stamps.clone();
+                tokio::spawn(async move {
+                    let _ = sock.set_nodelay(true);
+                    let mut buf: Vec<u8> = Vec::new();
+                    loop {
+                        let head_end = loop {
+                            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break p + 4;
+                            }
+                            let mut tmp = [0u8; 8192];
+                            match sock.read(&mut tmp).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                        let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                        while buf.len() < head_end + len {
+                            let mut tmp = [0u8; 8192];
+                            match sock.read(&mut tmp).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                            }
+                        }
+                        let body: serde_json::Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or_default();
+                        buf.drain(..head_end + len);
+                        let key = body["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+                        let frame = |payload: String| format!("{:x}\r\n{payload}\r\n", payload.len());
+                        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n".to_string()
+                            + &frame(chunk(None, true));
+                        if sock.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(first_delay).await;
+                        for i in 0..chunks {
+                            if i > 0 {
+                                tokio::time::sleep(chunk_delay).await;
+                            }
+                            let bytes = frame(chunk(Some("tok"), false));
+                            stamps.lock().unwrap().entry(key.clone()).or_default().push(std::time::Instant::now());
+                            if sock.write_all(bytes.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": chunks}});
+                        let tail = frame(format!("data: {usage}\n\n")) + &frame("data: [DONE]\n\n".to_string()) + "0\r\n\r\n";
+                        if sock.write_all(tail.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (format!("http://{}", rx.recv().expect("mock address")), emitted)
+}

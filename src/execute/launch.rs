@@ -28,6 +28,7 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         facts: Default::default(),
         memory_at_ready: None,
         memory_source: ctx.probe.source().into(),
+        gpu_memory_released_s: None,
     }
 }
 
@@ -50,6 +51,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
     keep_earlier_log(&log_path);
     reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), cells: cells.len() });
+    let gpu_before = ctx.probe.gpu_used_bytes();
     let mut eng = match engine::start(launch, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
         Ok(e) => e,
         Err(failure) => return failed(ctx, launch, &cells, rec, failure, results, reporter),
@@ -80,6 +82,11 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     };
     let outcome = run_cells(ctx, launch, &cells, &eng, &startup, &log_path, results, reporter).await;
     rec.stop = tokio::task::block_in_place(|| eng.stop());
+    // The next launch needs the GPU memory back, not only the port.
+    if eng.process.is_some() {
+        let probe = ctx.probe.clone();
+        rec.gpu_memory_released_s = tokio::task::block_in_place(|| probe.wait_gpu_released(gpu_before, std::time::Duration::from_secs(60)));
+    }
     store::write_json(&dir.join("launch.json"), &rec)?;
     reporter.event(Event::LaunchStopped { launch });
     outcome

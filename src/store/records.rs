@@ -64,6 +64,10 @@ pub struct LaunchRecord {
     pub memory_at_ready: Option<MemorySample>,
     #[serde(default)]
     pub memory_source: String,
+    /// Seconds until GPU memory was back to its level before the launch, after the stop (NVML only;
+    /// None without a GPU or when it did not come back within 60 s).
+    #[serde(default)]
+    pub gpu_memory_released_s: Option<f64>,
 }
 
 /// What a cell's launch looked like when it became ready (copied into every cell of the launch).

@@ -77,6 +77,28 @@ impl MemoryProbe {
         })
     }
 
+    /// GPU memory in use on all devices now (None without NVML).
+    pub fn gpu_used_bytes(&self) -> Option<u64> {
+        let n = self.nvml.as_ref()?;
+        let count = n.device_count().ok()?;
+        Some((0..count).filter_map(|i| n.device_by_index(i).ok()?.memory_info().ok().map(|m| m.used)).sum())
+    }
+
+    /// After an engine stopped: waits until GPU memory is back within 256 MiB of `before` (what was in
+    /// use before the launch), up to `timeout`. Returns the seconds it took, None without NVML or on
+    /// timeout.
+    pub fn wait_gpu_released(&self, before: Option<u64>, timeout: std::time::Duration) -> Option<f64> {
+        let before = before?;
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < timeout {
+            if self.gpu_used_bytes()? <= before + 256 * 1024 * 1024 {
+                return Some(t0.elapsed().as_secs_f64());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        None
+    }
+
     /// One sample; `pgid` is the engine's process group (None for external endpoints).
     pub fn sample(&self, pgid: Option<i32>, t_ms: f64) -> MemorySample {
         let pids = pgid.map(group_pids).unwrap_or_default();

@@ -242,7 +242,11 @@ fn main() {
         return; // `cargo test --benches` probes bench targets; nothing to list.
     }
     runner::cli::raise_open_files_limit();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // The same runtime as `runner run` (set BENCH_WORKERS to try another worker count).
+    let rt = match std::env::var("BENCH_WORKERS").ok().and_then(|v| v.parse::<usize>().ok()) {
+        Some(w) => tokio::runtime::Builder::new_multi_thread().worker_threads(w).enable_all().build().unwrap(),
+        None => runner::cli::runtime().unwrap(),
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("harness benchmark: {CHUNKS} chunks per stream, server in a separate process, {cores} cores");
     let server = Server::start(0, 0, CHUNKS, None);

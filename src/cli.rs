@@ -80,6 +80,22 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The runtime of the load generator: at least 4 workers even on 2 cores. When hundreds of streams
+/// deliver a token in the same instant, more workers than cores let the burst be drained in parallel
+/// with whatever else holds a core, which halves the TTFT tail at concurrency 512 on 2 cores
+/// (docs/performance.md).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // glibc gives every thread that allocates its own arena; with more workers than cores that only
+    // adds resident memory (thousands of open streams are allocated and freed across threads).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; it is called before the runtime's threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);
+    }
+    tokio::runtime::Builder::new_multi_thread().worker_threads(cores.max(4)).enable_all().build()
+}
+
 /// High concurrency needs one socket per stream: lift the soft open-files limit to the hard one.
 pub fn raise_open_files_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -138,8 +154,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Run { file, output, run_id, templates, resume } => {
             let l = load(&file)?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(run(l, output, run_id, templates, resume))
+            runtime()?.block_on(run(l, output, run_id, templates, resume))
         }
         Command::Report { dirs, out, templates } => {
             let runs = crate::store::read::find_runs(&dirs)?;

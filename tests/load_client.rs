@@ -50,7 +50,7 @@ fn assert_near(what: &str, got: f64, want: f64, tol: f64) {
     assert!((got - want).abs() <= tol, "{what}: got {got:.3} ms, want {want:.3} ± {tol} ms");
 }
 
-/// Timing tests run one at a time so they do not share the 2 cores with each other.
+/// Every test of this file runs alone: the timing tests must not share the 2 cores with the others.
 static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn accuracy_at(concurrency: u32, n: usize) {
@@ -111,6 +111,7 @@ async fn timing_accuracy_concurrency_64() {
 
 #[tokio::test]
 async fn role_only_first_chunk_is_not_the_first_token() {
+    let _serial = TIMING.lock().await;
     let r = one(Mock { role_chunk: true, first_token_delay: Duration::from_millis(40), chunks: 3, ..Mock::default() }).await;
     assert!(r.ok());
     assert!(r.ttft_ms().unwrap() >= 39.9, "ttft {:?}", r.ttft_ms());
@@ -119,6 +120,7 @@ async fn role_only_first_chunk_is_not_the_first_token() {
 
 #[tokio::test]
 async fn multi_token_chunks_use_usage_counts() {
+    let _serial = TIMING.lock().await;
     let r = one(Mock { chunks: 5, tokens_per_chunk: 3, chunk_delay: Duration::from_millis(10), ..Mock::default() }).await;
     assert_eq!(r.output_tokens, Some(15));
     assert_eq!(r.chunk_offsets_ms.len(), 5);
@@ -128,6 +130,7 @@ async fn multi_token_chunks_use_usage_counts() {
 
 #[tokio::test]
 async fn failures_are_classified_records() {
+    let _serial = TIMING.lock().await;
     let cases = [
         (Mock { error_after: Some(2), ..Mock::default() }, "stream_error"),
         (Mock { status: Some(503), ..Mock::default() }, "http_5xx"),
@@ -169,6 +172,7 @@ async fn replay(fixture: &str, endpoint: Endpoint) -> RequestRecord {
 
 #[tokio::test]
 async fn llamacpp_fixture_stream() {
+    let _serial = TIMING.lock().await;
     let r = replay("llamacpp-b11434-chat-stream.sse", Endpoint::Chat).await;
     assert!(r.ok(), "{:?}", r.error_detail);
     // Six "\n" content chunks after a role-only chunk (content null); usage says 6 and 19.
@@ -183,6 +187,7 @@ async fn llamacpp_fixture_stream() {
 
 #[tokio::test]
 async fn vllm_fixture_streams() {
+    let _serial = TIMING.lock().await;
     let r = replay("vllm-0.33-chat-stream.sse", Endpoint::Chat).await;
     assert!(r.ok(), "{:?}", r.error_detail);
     assert_eq!((r.output_tokens, r.prompt_tokens), (Some(8), Some(31)));

@@ -201,7 +201,6 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
 fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, results: &[&CellResult]) {
     let axes = server_axes(scenario);
     let mut keys: Vec<(String, String)> = results.iter().filter(|r| !r.cell.probe).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
-    keys.dedup();
     keys.sort();
     keys.dedup();
     for (server, workload) in keys {

@@ -23,8 +23,8 @@ pub fn judge(s: &CellSummary, slo: Option<&Slo>) -> Verdict {
     }
     // TTFT and E2E from the scheduled send: client-side queueing (open loop) counts against the SLO.
     let checks = [
-        ("p95 TTFT", slo.p95_ttft_ms, s.ttft_from_scheduled_ms.as_ref().or(s.ttft_ms.as_ref()).map(|d| d.p95)),
-        ("p95 E2E", slo.p95_e2e_ms, s.e2e_from_scheduled_ms.as_ref().or(s.e2e_ms.as_ref()).map(|d| d.p95)),
+        ("p95 TTFT", slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
+        ("p95 E2E", slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
         ("p95 TPOT", slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
     ];
     for (name, limit, value) in checks {

@@ -104,6 +104,17 @@ pub struct CellSummary {
     pub excluded: usize,
 }
 
+impl CellSummary {
+    /// TTFT as the user sees it: from the scheduled send (open loop), else from the actual send.
+    pub fn ttft_seen(&self) -> Option<&Dist> {
+        self.ttft_from_scheduled_ms.as_ref().or(self.ttft_ms.as_ref())
+    }
+    /// E2E as the user sees it: from the scheduled send (open loop), else from the actual send.
+    pub fn e2e_seen(&self) -> Option<&Dist> {
+        self.e2e_from_scheduled_ms.as_ref().or(self.e2e_ms.as_ref())
+    }
+}
+
 /// Whether one request meets every per-request threshold of `slo` (ttft_ms / tpot_ms / e2e_ms, or
 /// the p95 thresholds when those are not set). TTFT and E2E count from the *scheduled* send, as the
 /// user waits from then (in a closed loop the two instants coincide).
@@ -135,6 +146,7 @@ pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> C
     let errors = measured.len() - ok.len();
     let per_s = |x: f64| if wall_s > 0.0 { x / wall_s } else { 0.0 };
     let user = Dist::of(ok.iter().filter_map(|r| r.user_tok_s()));
+    let good = slo.map(|s| ok.iter().filter(|r| request_is_good(r, s)).count());
     CellSummary {
         requests: measured.len(),
         ok: ok.len(),
@@ -156,10 +168,8 @@ pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> C
         ttft_from_scheduled_ms: Dist::of(ok.iter().filter_map(|r| r.ttft_from_scheduled_ms())),
         e2e_from_scheduled_ms: Dist::of(ok.iter().filter_map(|r| r.e2e_from_scheduled_ms())),
         queue_delay_ms: Dist::of(measured.iter().map(|r| r.sent_ms - r.scheduled_ms)),
-        goodput_rps: slo.map(|s| per_s(ok.iter().filter(|r| request_is_good(r, s)).count() as f64)),
-        good_share: slo.filter(|_| !measured.is_empty()).map(|s| {
-            ok.iter().filter(|r| request_is_good(r, s)).count() as f64 / measured.len() as f64
-        }),
+        goodput_rps: good.map(|g| per_s(g as f64)),
+        good_share: good.filter(|_| !measured.is_empty()).map(|g| g as f64 / measured.len() as f64),
         cached_tokens: ok.iter().filter_map(|r| r.cached_tokens).sum(),
         cached_share: (prompt_tokens > 0 && ok.iter().any(|r| r.cached_tokens.is_some()))
             .then(|| ok.iter().filter_map(|r| r.cached_tokens).sum::<u64>() as f64 / prompt_tokens as f64),

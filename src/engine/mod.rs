@@ -64,7 +64,7 @@ fn failure(reason: &str, message: impl Into<String>, log: Option<&Path>) -> Star
 
 /// Refines a `crashed`/`ready_timeout` failure with the signature found in the engine's log.
 fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
-    let log = std::fs::read(log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let log = process::read_log(log_path);
     let c = crate::telemetry::failure::classify(&log);
     if c.reason != "crashed" {
         f.message = format!("{} ({})", f.message, c.reason);

@@ -141,9 +141,14 @@ impl Drop for EngineProcess {
     }
 }
 
+/// A log file as text (invalid UTF-8 replaced; empty when it cannot be read).
+pub fn read_log(path: &Path) -> String {
+    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
 /// The last `n` lines of a log file (for error messages when an engine dies).
 pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = read_log(path);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect()
 }

@@ -2,6 +2,7 @@
 //! stop it. A launch that does not start becomes a recorded failure and infeasible cells.
 
 use super::{cell, unmeasured, Ctx};
+use crate::engine::process::read_log;
 use crate::engine::{self, argv, recipe, resolve, RunningEngine, StartFailure};
 use crate::plan::{Cell, Launch};
 use crate::progress::{Event, Reporter};
@@ -30,10 +31,6 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         memory_source: ctx.probe.source().into(),
         gpu_memory_released_s: None,
     }
-}
-
-fn read_log(path: &std::path::Path) -> String {
-    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {

@@ -122,9 +122,9 @@ pub async fn run(
         launch::run(&ctx, l, &mut results, reporter).await?;
     }
     let interrupted = cancel.is_cancelled();
-    if let Ok(stored) = crate::store::read::read_run(&store.dir) {
-        manifest.engines = stored
-            .launches
+    // Only the launch records (not every cell) are read back: resumed runs have launches from earlier.
+    if let Ok((launches, _)) = crate::store::read::read_launches(&store.dir) {
+        manifest.engines = launches
             .iter()
             .map(|l| crate::store::manifest::EngineInfo {
                 launch_id: l.id.clone(),

@@ -92,31 +92,14 @@ pub fn parse_data(data: &str) -> Result<Chunk, String> {
         }
         chunk.finish_reason = choice.finish_reason.as_ref().map(|s| s.to_string());
     }
-    if w.usage.is_some() || w.error.is_some() {
-        let mut v = serde_json::Map::new();
-        if let Some(u) = w.usage {
-            v.insert("usage".into(), u);
-        }
-        if let Some(e) = w.error {
-            v.insert("error".into(), e);
-        }
-        if let Some(t) = w.timings {
-            v.insert("timings".into(), t);
-        }
-        let rest = from_json(&Value::Object(v));
-        chunk.usage = rest.usage;
-        chunk.error = rest.error;
-    }
+    chunk.usage = w.usage.as_ref().and_then(|u| usage_of(u, w.timings.as_ref()));
+    chunk.error = w.error.as_ref().map(error_message);
     Ok(chunk)
 }
 
 /// Interprets a whole (non-streaming) response or a streaming chunk, which share their shape.
 pub fn from_json(v: &Value) -> Chunk {
-    let mut chunk = Chunk::default();
-    if let Some(err) = v.get("error") {
-        let msg = err.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| err.to_string());
-        chunk.error = Some(msg);
-    }
+    let mut chunk = Chunk { error: v.get("error").map(error_message), usage: v.get("usage").and_then(|u| usage_of(u, v.get("timings"))), ..Chunk::default() };
     if let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
         let mut text = String::new();
         for holder in [choice.get("delta"), choice.get("message")].into_iter().flatten() {
@@ -134,18 +117,28 @@ pub fn from_json(v: &Value) -> Chunk {
         }
         chunk.finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
     }
-    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-        chunk.usage = Some(Usage {
-            prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64),
-            completion_tokens: u.get("completion_tokens").and_then(Value::as_u64),
-            cached_tokens: u
-                .get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens"))
-                .and_then(Value::as_u64)
-                .or_else(|| v.get("timings").and_then(|t| t.get("cache_n")).and_then(Value::as_u64)),
-        });
-    }
     chunk
+}
+
+/// The message of an `error` object (or the object itself as text).
+fn error_message(err: &Value) -> String {
+    err.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| err.to_string())
+}
+
+/// Token counts of a `usage` object (cached tokens also from llama-server's `timings`).
+fn usage_of(u: &Value, timings: Option<&Value>) -> Option<Usage> {
+    if !u.is_object() {
+        return None;
+    }
+    Some(Usage {
+        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64),
+        completion_tokens: u.get("completion_tokens").and_then(Value::as_u64),
+        cached_tokens: u
+            .get("prompt_tokens_details")
+            .and_then(|d| d.get("cached_tokens"))
+            .and_then(Value::as_u64)
+            .or_else(|| timings.and_then(|t| t.get("cache_n")).and_then(Value::as_u64)),
+    })
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -21,8 +21,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Peak memory of a cell from the configured source: the engine's GPU memory, else all GPU memory,
 /// else the process group's RSS.
 pub fn peak_memory_bytes(r: &CellResult) -> Option<u64> {
-    let m = &r.telemetry.as_ref()?.memory;
-    m.peak_gpu_process_bytes.filter(|b| *b > 0).or(m.peak_gpu_used_bytes).or(m.peak_rss_bytes)
+    r.telemetry.as_ref()?.memory.primary_peak_bytes()
 }
 
 fn num(v: Option<f64>) -> String {

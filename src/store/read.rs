@@ -29,6 +29,20 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
         bail!("{} is not a run folder (no manifest.json); pass results/<scenario>/<run-id>", dir.display());
     }
     let manifest: Manifest = read_json(&store.manifest_path())?;
+    let (launches, recipes) = read_launches(dir)?;
+    let mut cells: Vec<CellResult> = Vec::new();
+    for d in sorted_dirs(&dir.join("cells")) {
+        let p = d.join("summary.json");
+        if p.is_file() {
+            cells.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
+        }
+    }
+    cells.sort_by_key(|c| c.cell.index);
+    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, recipes })
+}
+
+/// The launch records of a run folder, and the `vllm serve --config` recipes by launch id.
+pub fn read_launches(dir: &Path) -> Result<(Vec<LaunchRecord>, std::collections::BTreeMap<String, String>)> {
     let mut launches: Vec<LaunchRecord> = Vec::new();
     let mut recipes = std::collections::BTreeMap::new();
     for d in sorted_dirs(&dir.join("launches")) {
@@ -41,15 +55,7 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
             launches.push(l);
         }
     }
-    let mut cells: Vec<CellResult> = Vec::new();
-    for d in sorted_dirs(&dir.join("cells")) {
-        let p = d.join("summary.json");
-        if p.is_file() {
-            cells.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
-        }
-    }
-    cells.sort_by_key(|c| c.cell.index);
-    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, recipes })
+    Ok((launches, recipes))
 }
 
 /// Expands arguments into run folders: a run folder itself, or a folder holding run folders

@@ -24,6 +24,14 @@ pub struct MemorySummary {
     pub runner_rss_max_bytes: Option<u64>,
 }
 
+impl MemorySummary {
+    /// Peak of the memory figure the analysis uses (same order as `MemorySample::primary_bytes`):
+    /// the engine's GPU memory, else all GPU memory, else RSS.
+    pub fn primary_peak_bytes(&self) -> Option<u64> {
+        self.peak_gpu_process_bytes.filter(|b| *b > 0).or(self.peak_gpu_used_bytes).or(self.peak_rss_bytes)
+    }
+}
+
 pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary {
     let peak = |f: fn(&MemorySample) -> Option<u64>| samples.iter().filter_map(f).max();
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);

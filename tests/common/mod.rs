@@ -33,10 +33,9 @@ pub struct Mock {
     pub malformed: bool,
     /// Close the connection after this many content chunks without [DONE].
     pub cut_after: Option<usize>,
-    /// The instant each content chunk was handed to the connection, by the request's first message.
-    pub emitted: Emitted,
 }
 
+/// Instants each content chunk was written, by the request's first message (raw timing mock).
 pub type Emitted = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>>;
 
 impl Default for Mock {
@@ -51,7 +50,6 @@ impl Default for Mock {
             status: None,
             malformed: false,
             cut_after: None,
-            emitted: Emitted::default(),
         }
     }
 }
@@ -65,8 +63,7 @@ fn chunk(content: Option<&str>, role: bool) -> String {
     format!("data: {v}\n\n")
 }
 
-async fn completions(State(m): State<Arc<Mock>>, axum::Json(req): axum::Json<serde_json::Value>) -> Response {
-    let key = req["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+async fn completions(State(m): State<Arc<Mock>>) -> Response {
     if let Some(code) = m.status {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "injected failure").into_response();
@@ -94,7 +91,6 @@ async fn completions(State(m): State<Arc<Mock>>, axum::Json(req): axum::Json<ser
                 let _ = tx.send(Ok("data: {this is not json\n\n".into())).await;
                 return;
             }
-            m.emitted.lock().unwrap().entry(key.clone()).or_default().push(std::time::Instant::now());
             if tx.send(Ok(chunk(Some("tok"), false))).await.is_err() {
                 return;
             }

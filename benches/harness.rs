@@ -8,6 +8,9 @@
 //!   (delivery + parsing + scheduling), apart from the server's timer lateness, printed beside it.
 //! Run: cargo bench --bench harness   (targets and results: docs/performance.md)
 
+#[path = "../tests/common/raw_http.rs"]
+mod raw_http;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
@@ -64,32 +67,14 @@ async fn sse(State(cfg): State<Arc<Cfg>>) -> Response {
 /// A raw HTTP/1.1 keep-alive server for the TTFT phase: the send time is stamped right before the
 /// `write` of the first token, so the measured error is the client's alone.
 async fn raw_conn(mut sock: tokio::net::TcpStream, cfg: Arc<Cfg>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let _ = sock.set_nodelay(true);
     let mut buf = Vec::with_capacity(4096);
     loop {
-        // Read one request: headers, then Content-Length bytes of body.
-        let header_end = loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p + 4;
-            }
-            let mut tmp = [0u8; 4096];
-            match sock.read(&mut tmp).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-        let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-        while buf.len() < header_end + len {
-            let mut tmp = [0u8; 4096];
-            match sock.read(&mut tmp).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
+        if raw_http::read_request(&mut sock, &mut buf).await.is_none() {
+            return;
         }
-        buf.drain(..header_end + len);
-        let chunk = |payload: &str| format!("{:x}\r\n{payload}\r\n", payload.len());
+        let chunk = raw_http::chunk_frame;
         if sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await.is_err() {
             return;
         }

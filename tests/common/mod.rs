@@ -2,6 +2,8 @@
 //! location, and process-table checks.
 #![allow(dead_code)]
 
+pub mod raw_http;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -207,7 +209,7 @@ pub fn assert_no_engine_left(run: &std::path::Path) {
 /// spread over 5 phases (first token after `first_delay` + 0..4 ms), so 64 streams do not all fire in
 /// the same millisecond: the burst case is the harness benchmark's job; this one measures accuracy.
 pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunks: usize) -> (String, Emitted) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let emitted = Emitted::default();
     let stamps = emitted.clone();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -225,29 +227,10 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
                     let _ = sock.set_nodelay(true);
                     let mut buf: Vec<u8> = Vec::new();
                     loop {
-                        let head_end = loop {
-                            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break p + 4;
-                            }
-                            let mut tmp = [0u8; 8192];
-                            match sock.read(&mut tmp).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                        let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-                        while buf.len() < head_end + len {
-                            let mut tmp = [0u8; 8192];
-                            match sock.read(&mut tmp).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                            }
-                        }
-                        let body: serde_json::Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or_default();
-                        buf.drain(..head_end + len);
+                        let Some(body) = raw_http::read_request(&mut sock, &mut buf).await else { return };
+                        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                         let key = body["messages"][0]["content"].as_str().unwrap_or_default().to_string();
-                        let frame = |payload: String| format!("{:x}\r\n{payload}\r\n", payload.len());
+                        let frame = |payload: String| raw_http::chunk_frame(&payload);
                         let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n".to_string()
                             + &frame(chunk(None, true));
                         if sock.write_all(head.as_bytes()).await.is_err() {

@@ -5,8 +5,12 @@
 //! - peak RSS (VmHWM) with 2048 streams open,
 //! - TTFT error against an injected 20 ms first-token delay at concurrency 512 (p50 / p99): the first
 //!   chunk carries the server's wall-clock send time, so the error is the client's own lateness
-//!   (delivery + parsing + scheduling), apart from the server's timer lateness, printed beside it.
+//!   (delivery + parsing + scheduling), apart from the server's timer lateness, printed beside it,
+//! - first, the machine's own scheduling noise (how long a spinning thread loses its core), which
+//!   bounds any client-side timing on that machine.
 //! Run: cargo bench --bench harness   (targets and results: docs/performance.md)
+//! Knobs: BENCH_WORKERS=N (another client worker count), BENCH_TTFT_ONLY=1 (skip the throughput
+//! phases), BENCH_DUMP=FILE (write client ns, server ns, sent ns per first token as CSV).
 
 #[path = "../tests/common/raw_http.rs"]
 mod raw_http;
@@ -98,7 +102,14 @@ async fn raw_conn(mut sock: tokio::net::TcpStream, cfg: Arc<Cfg>) {
 }
 
 fn serve(port_file: &str, delay_ms: u64, gap_ms: u64, chunks: usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // The paced TTFT server runs on one thread: it needs little CPU, and without cross-thread
+    // wake-ups it takes less of it from the client on a small machine (p50 error 0.3 -> 0.02 ms on
+    // 2 cores). The throughput server keeps every core so that it is not the bottleneck.
+    let rt = if delay_ms > 0 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    };
     rt.block_on(async {
         let cfg = Arc::new(Cfg { first_delay: Duration::from_millis(delay_ms), chunk_delay: Duration::from_millis(gap_ms), chunks });
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -196,12 +207,11 @@ fn jobs(n: usize) -> Vec<Job> {
 }
 
 /// (chunks/s, CPU s per million chunks, errors, [(client first-token wall ns, server stamp ns, sent wall ns)])
-async fn phase(url: &str, concurrency: u32, requests: usize) -> (f64, f64, usize, Vec<(f64, f64, f64)>) {
-    let client = runner::engine::http_client();
+async fn phase(client: &reqwest::Client, url: &str, concurrency: u32, requests: usize) -> (f64, f64, usize, Vec<(f64, f64, f64)>) {
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let t0_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as f64;
-    let p = drive(&client, url, jobs(requests), Schedule::Closed { concurrency }, None, t0, &CancellationToken::new(), |_| {}).await;
+    let p = drive(client, url, jobs(requests), Schedule::Closed { concurrency }, None, t0, &CancellationToken::new(), |_| {}).await;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let errors = p.records.iter().filter(|r| !r.ok()).count();
@@ -215,6 +225,48 @@ async fn phase(url: &str, concurrency: u32, requests: usize) -> (f64, f64, usize
         })
         .collect();
     (chunks as f64 / wall, cpu / (chunks as f64 / 1e6), errors, ttft)
+}
+
+/// The machine's own scheduling noise, which bounds any client-side timing on it: one thread per
+/// core spins for `secs` and counts how often it lost the CPU (for a virtual machine, also the
+/// host's doing); then a thread is woken 5,000 times from another one (wake-up latency).
+fn noise_floor(secs: f64) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spins: Vec<_> = (0..cores)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let (t0, mut prev) = (Instant::now(), Instant::now());
+                let (mut over_half, mut over_2, mut max) = (0u32, 0u32, Duration::ZERO);
+                while t0.elapsed().as_secs_f64() < secs {
+                    let now = Instant::now();
+                    let gap = now - prev;
+                    prev = now;
+                    over_half += u32::from(gap > Duration::from_micros(500));
+                    over_2 += u32::from(gap > Duration::from_millis(2));
+                    max = max.max(gap);
+                }
+                (over_half, over_2, max)
+            })
+        })
+        .collect();
+    let lost: Vec<(u32, u32, Duration)> = spins.into_iter().map(|h| h.join().unwrap()).collect();
+    let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+    let waker = std::thread::spawn(move || rx.iter().map(|sent| sent.elapsed().as_secs_f64() * 1e3).collect::<Vec<f64>>());
+    for _ in 0..5_000 {
+        std::thread::sleep(Duration::from_micros(200));
+        tx.send(Instant::now()).unwrap();
+    }
+    drop(tx);
+    let wake = Dist::of(waker.join().unwrap()).unwrap();
+    println!(
+        "machine noise: a spinning thread per core lost the CPU for > 0.5 ms {} times, > 2 ms {} times in {secs} s (longest {:.2} ms); thread wake-up latency p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms",
+        lost.iter().map(|l| l.0).sum::<u32>(),
+        lost.iter().map(|l| l.1).sum::<u32>(),
+        lost.iter().map(|l| l.2).max().unwrap_or_default().as_secs_f64() * 1e3,
+        wake.p50,
+        wake.p99,
+        wake.max
+    );
 }
 
 fn main() {
@@ -234,25 +286,41 @@ fn main() {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("harness benchmark: {CHUNKS} chunks per stream, server in a separate process, {cores} cores");
+    noise_floor(5.0);
+    let ttft_only = std::env::var_os("BENCH_TTFT_ONLY").is_some();
     let server = Server::start(0, 0, CHUNKS, None);
+    // One client per server, as `runner run` keeps one per launch: its connections stay open
+    // from phase to phase.
+    let client = rt.block_on(async { runner::engine::http_client() });
     rt.block_on(async {
-        let _ = phase(&server.url, 64, 256).await; // warm up
+        if ttft_only {
+            return;
+        }
+        let _ = phase(&client, &server.url, 64, 256).await; // warm up
         for (c, n) in [(64usize, 2_000usize), (512, 4_000), (2048, 8_192)] {
-            let (rate, cpu_per_m, errors, _) = phase(&server.url, c as u32, n).await;
+            let (rate, cpu_per_m, errors, _) = phase(&client, &server.url, c as u32, n).await;
             println!("concurrency {c:>5}: {rate:>10.0} chunks/s | client CPU {cpu_per_m:.2} s per million chunks | errors {errors} | peak RSS so far {:.1} MB", vm_hwm_mb());
         }
     });
     println!("peak RSS (VmHWM) after 2048 open streams: {:.1} MB", vm_hwm_mb());
     drop(server);
     // TTFT accuracy under realistic pacing: 20 ms to the first token, then 30 tokens 20 ms apart
-    // (50 tokens/s per stream, ~25,000 chunks/s over 512 streams).
+    // (50 tokens/s per stream, ~25,000 chunks/s over 512 streams). Every stream has the same length,
+    // so the 512 requests end, and their successors start, within a few ms of each other: the
+    // client sends hundreds of requests while first tokens arrive (the worst case of a closed loop).
     // Pinning client and server to a core each (`Some(core)`) measured worse on 2 cores (p99 5.4 ms:
     // the client then has one core); the niced server on shared cores is the default.
     let delayed = Server::start(20, 20, 30, None);
+    let client = rt.block_on(async { runner::engine::http_client() });
     rt.block_on(async {
-        let _ = phase(&delayed.url, 512, 1_024).await; // open the 512 connections first
-        let (_, _, errors, ttft) = phase(&delayed.url, 512, 2_048).await;
+        let _ = phase(&client, &delayed.url, 512, 1_024).await; // open the 512 connections first
+        let (_, cpu_m, errors, ttft) = phase(&client, &delayed.url, 512, 4_096).await;
+        println!("TTFT phase: client CPU {:.1} µs per chunk (each chunk its own wake-up)", cpu_m);
         let err = Dist::of(ttft.iter().map(|(client, stamp, _)| (client - stamp) / 1e6)).unwrap();
+        if let Some(p) = std::env::var_os("BENCH_DUMP") {
+            let lines: String = ttft.iter().map(|(c, s, t)| format!("{c},{s},{t}\n")).collect();
+            std::fs::write(p, lines).unwrap();
+        }
         let server_late = Dist::of(ttft.iter().map(|(_, stamp, sent)| (stamp - sent) / 1e6 - 20.0)).unwrap();
         println!(
             "TTFT error vs injected 20 ms at concurrency 512 (client receive - server send of the first token): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} requests (errors {errors})",

@@ -31,10 +31,9 @@ fn spec(i: usize, endpoint: Endpoint) -> RequestSpec {
     }
 }
 
-async fn run_at(base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
-    let client = runner::engine::http_client();
+async fn run_with(client: &reqwest::Client, base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
     let specs = (0..n).map(|i| spec(i, Endpoint::Chat)).collect();
-    let p = closed_loop(&client, base, specs, concurrency, t0, &CancellationToken::new(), |_| {}).await;
+    let p = closed_loop(client, base, specs, concurrency, t0, &CancellationToken::new(), |_| {}).await;
     (p.records, p.wall_s)
 }
 
@@ -56,11 +55,18 @@ static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// One measurement; Err describes the first bound it broke.
 async fn accuracy_at(concurrency: u32, n: usize) -> Result<(), String> {
     let _serial = TIMING.lock().await;
-    let (base, emitted) = common::start_raw_timing_mock(Duration::from_millis(20), Duration::from_millis(10), 10);
-    let _ = run_at(&base, 4, 4, Instant::now()).await; // warm the connection pool
+    let mock = common::start_raw_timing_mock(Duration::from_millis(20), Duration::from_millis(10), 10, Duration::from_millis(3));
+    let (base, emitted) = (&mock.url, &mock.emitted);
+    let client = runner::engine::http_client();
+    let _ = run_with(&client, base, concurrency as usize, concurrency, Instant::now()).await; // open the connections
     emitted.lock().unwrap().clear();
     let t0 = Instant::now();
-    let (records, wall) = run_at(&base, n, concurrency, t0).await;
+    let (records, wall) = run_with(&client, base, n, concurrency, t0).await;
+    // Every stream is read to the end of its body, so its connection goes back to the pool and the
+    // next request reuses it (a body dropped at [DONE] closes it: one connection per request). The
+    // pool may still open a few: hyper connects while it waits for an idle connection to come back.
+    let accepted = mock.accepted.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(accepted <= 2 * concurrency as usize, "{} requests at concurrency {concurrency} opened {accepted} connections", n + concurrency as usize);
     assert!(records.iter().all(|r| r.ok()), "errors: {:?}", records.iter().filter(|r| !r.ok()).map(|r| &r.error_detail).collect::<Vec<_>>());
     let s = summarize(&records, wall, None);
     // Token counts are the server's usage, not a guess from the chunk count.
@@ -129,6 +135,19 @@ fn timing_accuracy_concurrency_1() {
 #[test]
 fn timing_accuracy_concurrency_64() {
     accuracy(64, 256);
+}
+
+/// A server that keeps the body open after `[DONE]` holds up neither the request's times nor the
+/// next request of the closed loop.
+#[tokio::test]
+async fn body_held_open_after_done_does_not_delay_the_loop() {
+    let _serial = TIMING.lock().await;
+    let mock = common::start_raw_timing_mock(Duration::from_millis(5), Duration::from_millis(1), 3, Duration::from_secs(3));
+    let t0 = Instant::now();
+    let (records, wall) = run_with(&runner::engine::http_client(), &mock.url, 4, 1, t0).await;
+    assert!(records.iter().all(|r| r.ok()), "{:?}", records.iter().map(|r| &r.error_detail).collect::<Vec<_>>());
+    assert!(wall < 1.0, "4 requests took {wall:.2} s: the loop waited for the held-open bodies");
+    assert!(records.iter().all(|r| r.e2e_ms().unwrap() < 500.0));
 }
 
 #[tokio::test]

@@ -20,8 +20,9 @@ pub struct RunningEngine {
     pub port: u16,
     pub argv: Option<Vec<String>>,
     pub ready_s: f64,
-    /// Sent as a bearer token; never stored.
-    pub api_key: Option<String>,
+    /// The one HTTP client of this launch (sending its API key, if any), so that every cell reuses
+    /// the same keep-alive connections instead of opening a burst of new ones.
+    client: reqwest::Client,
 }
 
 /// Why a launch did not produce a ready engine. The run records it and goes on.
@@ -124,7 +125,7 @@ pub async fn start(
         let t0 = Instant::now();
         let url = format!("{base_url}{}", argv::health_path(srv.engine));
         return match wait_ready(&client, &url, deadline, None, cancel).await {
-            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64(), api_key: key }),
+            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64(), client }),
             Err(f) => Err(f),
         };
     }
@@ -159,7 +160,7 @@ pub async fn start(
             host: srv.host.clone(),
             port,
             argv: Some(argv),
-            api_key: key,
+            client,
         }),
         Err(f) => {
             let mut proc = proc;
@@ -227,9 +228,9 @@ impl RunningEngine {
         Some(outcome)
     }
 
-    /// An HTTP client for this engine (with its API key, if any).
+    /// The HTTP client for this engine (with its API key, if any); clones share one connection pool.
     pub fn client(&self) -> reqwest::Client {
-        client_with_key(self.api_key.as_deref())
+        self.client.clone()
     }
 
     pub fn pgid(&self) -> Option<i32> {

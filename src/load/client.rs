@@ -101,16 +101,47 @@ pub async fn send(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, 
     };
     let sent = Instant::now();
     rec.sent_ms = ms(t0, sent);
-    let work = exchange(client, base_url, spec, t0, sent, &mut rec);
+    let mut rest = None;
+    let work = exchange(client, base_url, spec, t0, sent, &mut rec, &mut rest);
     if tokio::time::timeout(spec.timeout, work).await.is_err() {
         rec.error = Some("timeout".into());
         rec.error_detail = Some(format!("no complete response within {:.0} s (request_timeout_s)", spec.timeout.as_secs_f64()));
     }
     rec.end_ms = ms(t0, Instant::now());
+    if let Some(rest) = rest {
+        finish_body(rest).await;
+    }
     rec
 }
 
-async fn exchange(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, t0: Instant, sent: Instant, rec: &mut RequestRecord) {
+/// The body left after `[DONE]`. It is read to its end so that the keep-alive connection goes back
+/// to the pool: a body dropped unfinished closes its connection, and the next request pays for a new
+/// one inside its TTFT (and a burst of reconnects can overflow the server's listen queue: 1 s SYN
+/// retries). The request's times are already final.
+type Rest = std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>>;
+
+async fn finish_body(mut rest: Rest) {
+    async fn to_end(rest: &mut Rest) {
+        while rest.next().await.is_some() {}
+    }
+    // Engines end the body right after [DONE], mostly in the same packet. One that keeps it open
+    // must not hold up the next request of a closed loop: the rest is read in the background.
+    if tokio::time::timeout(Duration::from_millis(10), to_end(&mut rest)).await.is_err() {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), to_end(&mut rest)).await;
+        });
+    }
+}
+
+async fn exchange(
+    client: &reqwest::Client,
+    base_url: &str,
+    spec: &RequestSpec,
+    t0: Instant,
+    sent: Instant,
+    rec: &mut RequestRecord,
+    rest: &mut Option<Rest>,
+) {
     let url = format!("{base_url}{}", spec.path());
     let body = spec.body();
     let mut attempt = client.post(&url).json(&body).send().await;
@@ -142,7 +173,7 @@ async fn exchange(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, 
         return;
     }
     if spec.stream {
-        stream_body(resp, t0, sent, rec).await;
+        *rest = stream_body(resp, t0, sent, rec).await;
     } else {
         match resp.json::<Value>().await {
             Ok(v) => {
@@ -186,24 +217,25 @@ fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut Requ
     }
 }
 
-async fn stream_body(resp: reqwest::Response, t0: Instant, sent: Instant, rec: &mut RequestRecord) {
+/// Reads the event stream into `rec`; on `[DONE]`, hands back the rest of the body (see `finish_body`).
+async fn stream_body(resp: reqwest::Response, t0: Instant, sent: Instant, rec: &mut RequestRecord) -> Option<Rest> {
     let mut events = resp.bytes_stream().eventsource();
     while let Some(ev) = events.next().await {
         let now = Instant::now();
         match ev {
             Ok(ev) => match sse::parse_data(&ev.data) {
-                Ok(chunk) if chunk.done => return,
+                Ok(chunk) if chunk.done => return Some(Box::pin(events.map(|_| ()))),
                 Ok(chunk) => apply(&chunk, now, t0, sent, rec),
                 Err(detail) => {
                     rec.error = Some("malformed_sse".into());
                     rec.error_detail = Some(detail);
-                    return;
+                    return None;
                 }
             },
             Err(e) => {
                 rec.error = Some("connection_reset".into());
                 rec.error_detail = Some(format!("stream broke off: {e}"));
-                return;
+                return None;
             }
         }
     }
@@ -211,4 +243,5 @@ async fn stream_body(resp: reqwest::Response, t0: Instant, sent: Instant, rec: &
         rec.error = Some("truncated_stream".into());
         rec.error_detail = Some("the stream ended without [DONE]".into());
     }
+    None
 }

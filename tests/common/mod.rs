@@ -205,14 +205,24 @@ pub fn assert_no_engine_left(run: &std::path::Path) {
 
 /// A raw HTTP/1.1 keep-alive SSE server on its own thread for timing truth: each chunk's instant is
 /// taken immediately before the `write` that sends it (no framework between the stamp and the socket).
-/// Keyed by the request's first message content. Returns the base URL and the stamps. Requests are
-/// spread over 5 phases (first token after `first_delay` + 0..4 ms), so 64 streams do not all fire in
-/// the same millisecond: the burst case is the harness benchmark's job; this one measures accuracy.
-pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunks: usize) -> (String, Emitted) {
+/// Keyed by the request's first message content. Requests are spread over 5 phases (first token
+/// after `first_delay` + 0..4 ms), so 64 streams do not all fire in the same millisecond: the burst
+/// case is the harness benchmark's job; this one measures accuracy. Like a web framework closing a
+/// generator, the end of the chunked body follows `[DONE]` in a separate write, `end_pause` later.
+pub struct RawMock {
+    pub url: String,
+    pub emitted: Emitted,
+    /// Connections accepted so far.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunks: usize, end_pause: Duration) -> RawMock {
     use tokio::io::AsyncWriteExt;
     let emitted = Emitted::default();
     let stamps = emitted.clone();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepts = accepted.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -221,6 +231,7 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
             tx.send(listener.local_addr().expect("addr")).expect("report address");
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else { continue };
+                accepts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let stamps = stamps.clone();
                 let counter = counter.clone();
                 tokio::spawn(async move {
@@ -249,8 +260,12 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
                             }
                         }
                         let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": chunks}});
-                        let tail = frame(format!("data: {usage}\n\n")) + &frame("data: [DONE]\n\n".to_string()) + "0\r\n\r\n";
+                        let tail = frame(format!("data: {usage}\n\n")) + &frame("data: [DONE]\n\n".to_string());
                         if sock.write_all(tail.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(end_pause).await;
+                        if sock.write_all(b"0\r\n\r\n").await.is_err() {
                             return;
                         }
                     }
@@ -258,5 +273,5 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
             }
         });
     });
-    (format!("http://{}", rx.recv().expect("mock address")), emitted)
+    RawMock { url: format!("http://{}", rx.recv().expect("mock address")), emitted, accepted }
 }

@@ -8,6 +8,7 @@
 //!   (delivery + parsing + scheduling), apart from the server's timer lateness, printed beside it,
 //! - first, the machine's own scheduling noise (how long a spinning thread loses its core), which
 //!   bounds any client-side timing on that machine.
+//!
 //! Run: cargo bench --bench harness   (targets and results: docs/performance.md)
 //! Knobs: BENCH_WORKERS=N (another client worker count), BENCH_TTFT_ONLY=1 (skip the throughput
 //! phases), BENCH_DUMP=FILE (write client ns, server ns, sent ns per first token as CSV).
@@ -304,6 +305,24 @@ fn main() {
     });
     println!("peak RSS (VmHWM) after 2048 open streams: {:.1} MB", vm_hwm_mb());
     drop(server);
+    // Per-request cost: one-token streams, so sending, response heads, SSE framing, the record and
+    // its collection dominate.
+    let short = Server::start(0, 0, 1, None);
+    let client = rt.block_on(async { runner::engine::http_client() });
+    rt.block_on(async {
+        if ttft_only {
+            return;
+        }
+        let _ = phase(&client, &short.url, 64, 2_000).await;
+        for c in [64u32, 512] {
+            let cpu0 = cpu_seconds();
+            let t = Instant::now();
+            let (_, _, errors, _) = phase(&client, &short.url, c, 20_000).await;
+            let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+            println!("one-token requests at concurrency {c:>3}: {:>6.0} requests/s | client CPU {:.0} µs per request | errors {errors}", 20_000.0 / wall, cpu / 20_000.0 * 1e6);
+        }
+    });
+    drop(short);
     // TTFT accuracy under realistic pacing: 20 ms to the first token, then 30 tokens 20 ms apart
     // (50 tokens/s per stream, ~25,000 chunks/s over 512 streams). Every stream has the same length,
     // so the 512 requests end, and their successors start, within a few ms of each other: the

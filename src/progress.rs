@@ -13,7 +13,8 @@ pub enum Event<'a> {
     LaunchFailed { launch: &'a Launch, failure: &'a StartFailure },
     LaunchStopped { launch: &'a Launch },
     CellStarted { cell: &'a Cell, requests: u64 },
-    RequestDone,
+    /// This many more requests of the running cell finished.
+    RequestsDone(u64),
     CellFinished { result: &'a CellResult },
 }
 
@@ -91,9 +92,9 @@ impl Reporter for Terminal {
                 bar.set_prefix(cell.id.clone());
                 self.bar = Some(bar);
             }
-            Event::RequestDone => {
+            Event::RequestsDone(n) => {
                 if let Some(b) = &self.bar {
-                    b.inc(1);
+                    b.inc(n);
                 }
             }
             Event::CellFinished { result } => {

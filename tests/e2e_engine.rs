@@ -307,6 +307,8 @@ fn read_rows(run: &std::path::Path) -> Vec<std::collections::HashMap<String, Str
 }
 
 /// Starts `runner run` in the background and waits until its engine is ready (launch.json written).
+/// The caller signals and waits for the child.
+#[allow(clippy::zombie_processes)]
 fn start_until_ready(path: &std::path::Path, out: &std::path::Path, name: &str) -> (std::process::Child, std::path::PathBuf) {
     let child = std::process::Command::new(runner_bin())
         .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])

@@ -101,7 +101,7 @@ pub(super) async fn run(
     if !warm.is_empty() {
         // Warm-up runs closed-loop at the cell's concurrency (at least 1), outside the measurement.
         let conc = cell.concurrency.clamp(1, 1024);
-        let p = driver::drive(&client, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |_| reporter.event(Event::RequestDone)).await;
+        let p = driver::drive(&client, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))).await;
         records.extend(p.records);
     }
     let deadline = w.duration_s.map(Duration::from_secs_f64);
@@ -109,7 +109,7 @@ pub(super) async fn run(
     let (phase, tel) = sampler::during(
         &target(ctx, eng),
         t0,
-        driver::drive(&client, &eng.base_url, measured, schedule, deadline, t0, ctx.cancel, |_| reporter.event(Event::RequestDone)),
+        driver::drive(&client, &eng.base_url, measured, schedule, deadline, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))),
     )
     .await;
     let mut measured_records = phase.records;

@@ -6,7 +6,8 @@ use super::sse::{self, Chunk};
 use crate::scenario::schema::Endpoint;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Everything needed to send one request.
@@ -30,33 +31,88 @@ pub struct RequestSpec {
 
 impl RequestSpec {
     pub fn path(&self) -> &'static str {
-        match self.endpoint {
-            Endpoint::Chat => "/v1/chat/completions",
-            Endpoint::Completions => "/v1/completions",
-        }
+        path(self.endpoint)
     }
 
-    pub fn body(&self) -> Value {
-        let mut b = json!({
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "stream": self.stream,
-        });
-        match self.endpoint {
-            Endpoint::Chat => b["messages"] = serde_json::to_value(&self.prompt.messages).unwrap_or(Value::Null),
-            Endpoint::Completions => b["prompt"] = Value::String(self.prompt.as_text()),
+    /// The JSON request body, serialized straight from the spec. A key of `extra` (the workload's
+    /// `extra_body`) replaces the standard field of the same name.
+    pub fn body(&self) -> Vec<u8> {
+        let own = |key: &str| !self.extra.contains_key(key);
+        let text;
+        let body = Body {
+            model: own("model").then_some(self.model.as_str()),
+            max_tokens: own("max_tokens").then_some(self.max_tokens),
+            temperature: own("temperature").then_some(self.temperature),
+            stream: own("stream").then_some(self.stream),
+            messages: (self.endpoint == Endpoint::Chat && own("messages")).then_some(self.prompt.messages.as_slice()),
+            prompt: if self.endpoint == Endpoint::Completions && own("prompt") {
+                text = self.prompt.as_text();
+                Some(text.as_str())
+            } else {
+                None
+            },
+            stream_options: (self.stream && own("stream_options")).then_some(StreamOptions { include_usage: true }),
+            ignore_eos: (self.ignore_eos && own("ignore_eos")).then_some(true),
+            extra: &self.extra,
+        };
+        serde_json::to_vec(&body).expect("a request body always serializes")
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<&'a [super::prompts::Message]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_eos: Option<bool>,
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// A server's endpoint URLs, parsed once rather than for every request.
+#[derive(Debug, Clone)]
+pub struct Target {
+    base: String,
+    chat: Option<reqwest::Url>,
+    completions: Option<reqwest::Url>,
+}
+
+impl Target {
+    pub fn new(base_url: &str) -> Target {
+        let parse = |endpoint: Endpoint| reqwest::Url::parse(&format!("{base_url}{}", path(endpoint))).ok();
+        Target { base: base_url.to_string(), chat: parse(Endpoint::Chat), completions: parse(Endpoint::Completions) }
+    }
+
+    fn url(&self, endpoint: Endpoint) -> Result<&reqwest::Url, String> {
+        match endpoint {
+            Endpoint::Chat => self.chat.as_ref(),
+            Endpoint::Completions => self.completions.as_ref(),
         }
-        if self.stream {
-            b["stream_options"] = json!({"include_usage": true});
-        }
-        if self.ignore_eos {
-            b["ignore_eos"] = Value::Bool(true);
-        }
-        for (k, v) in &self.extra {
-            b[k] = v.clone();
-        }
-        b
+        .ok_or_else(|| format!("not a valid URL: {}{}", self.base, path(endpoint)))
+    }
+}
+
+fn path(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Chat => "/v1/chat/completions",
+        Endpoint::Completions => "/v1/completions",
     }
 }
 
@@ -90,6 +146,11 @@ fn classify(e: &reqwest::Error) -> &'static str {
 
 /// Sends `spec` to `base_url`; `t0` is the cell's time origin, `scheduled` when the request was due.
 pub async fn send(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
+    send_to(client, &Target::new(base_url), spec, t0, scheduled).await
+}
+
+/// `send` with the URLs parsed beforehand (the load driver's path).
+pub async fn send_to(client: &reqwest::Client, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     let mut rec = RequestRecord {
         index: spec.index,
         warmup: spec.warmup,
@@ -102,7 +163,7 @@ pub async fn send(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, 
     let sent = Instant::now();
     rec.sent_ms = ms(t0, sent);
     let mut rest = None;
-    let work = exchange(client, base_url, spec, t0, sent, &mut rec, &mut rest);
+    let work = exchange(client, target, spec, t0, sent, &mut rec, &mut rest);
     if tokio::time::timeout(spec.timeout, work).await.is_err() {
         rec.error = Some("timeout".into());
         rec.error_detail = Some(format!("no complete response within {:.0} s (request_timeout_s)", spec.timeout.as_secs_f64()));
@@ -135,16 +196,24 @@ async fn finish_body(mut rest: Rest) {
 
 async fn exchange(
     client: &reqwest::Client,
-    base_url: &str,
+    target: &Target,
     spec: &RequestSpec,
     t0: Instant,
     sent: Instant,
     rec: &mut RequestRecord,
     rest: &mut Option<Rest>,
 ) {
-    let url = format!("{base_url}{}", spec.path());
-    let body = spec.body();
-    let mut attempt = client.post(&url).json(&body).send().await;
+    let url = match target.url(spec.endpoint) {
+        Ok(u) => u,
+        Err(detail) => {
+            rec.error = Some("request_error".into());
+            rec.error_detail = Some(detail);
+            return;
+        }
+    };
+    let body = bytes::Bytes::from(spec.body());
+    let post = || client.post(url.clone()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+    let mut attempt = post().send().await;
     // A pooled keep-alive connection that the server closed just before reuse fails without the
     // request having been read (hyper: "connection closed before message completed"); like browsers,
     // retry such a request (up to 3 times: the pool may hold more than one stale connection), and
@@ -154,7 +223,7 @@ async fn exchange(
             break;
         }
         rec.connection_retries += 1;
-        attempt = client.post(&url).json(&body).send().await;
+        attempt = post().send().await;
     }
     let resp = match attempt {
         Ok(r) => r,

@@ -3,7 +3,7 @@
 //! flight); *what* it sends is the job. One collector receives every record over a channel.
 //! Cancellation stops new sends and marks requests in flight as `interrupted`.
 
-use super::client::{send, RequestSpec};
+use super::client::{send_to, RequestSpec, Target};
 use super::prompts::Message;
 use super::record::RequestRecord;
 use super::workload::Job;
@@ -59,7 +59,8 @@ pub fn arrivals(n: usize, rate: f64, arrival: Arrival, burstiness: f64, seed: u6
     out
 }
 
-/// Runs every job (each job's turns in order, carrying the conversation).
+/// Runs every job (each job's turns in order, carrying the conversation). `on_done(n)` reports
+/// progress: n more requests finished (called every 100 ms at most, and at the end).
 #[allow(clippy::too_many_arguments)]
 pub async fn drive(
     client: &reqwest::Client,
@@ -69,18 +70,21 @@ pub async fn drive(
     deadline: Option<Duration>,
     t0: Instant,
     cancel: &CancellationToken,
-    mut on_record: impl FnMut(&RequestRecord),
+    mut on_done: impl FnMut(u64),
 ) -> PhaseResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let start = Instant::now();
     let jobs = Arc::new(jobs);
+    let target = Arc::new(Target::new(base_url));
     let mut handles = Vec::new();
     match schedule {
         Schedule::Closed { concurrency } => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..(concurrency as usize).min(jobs.len()).max(1) {
-                let (jobs, next, tx, cancel) = (jobs.clone(), next.clone(), tx.clone(), cancel.clone());
-                let (client, base_url) = (client.clone(), base_url.to_string());
+                // Each task watches its own child token: thousands of tasks polling one shared
+                // token would all lock the same mutex on every wake-up.
+                let (jobs, next, tx, cancel) = (jobs.clone(), next.clone(), tx.clone(), cancel.child_token());
+                let (client, target) = (client.clone(), target.clone());
                 handles.push(tokio::spawn(async move {
                     loop {
                         if cancel.is_cancelled() || deadline.is_some_and(|d| start.elapsed() >= d) {
@@ -88,7 +92,7 @@ pub async fn drive(
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
-                        if !run_job(&client, &base_url, job, t0, Instant::now(), &cancel, &tx).await {
+                        if !run_job(&client, &target, job, t0, Instant::now(), &cancel, &tx).await {
                             break;
                         }
                     }
@@ -107,32 +111,55 @@ pub async fn drive(
                     _ = tokio::time::sleep_until(due.into()) => {}
                     _ = cancel.cancelled() => break,
                 }
-                let (jobs, tx, cancel, permits) = (jobs.clone(), tx.clone(), cancel.clone(), permits.clone());
-                let (client, base_url) = (client.clone(), base_url.to_string());
+                let (jobs, tx, cancel, permits) = (jobs.clone(), tx.clone(), cancel.child_token(), permits.clone());
+                let (client, target) = (client.clone(), target.clone());
                 handles.push(tokio::spawn(async move {
                     let Ok(_permit) = permits.acquire_owned().await else { return };
-                    run_job(&client, &base_url, &jobs[i], t0, due, &cancel, &tx).await;
+                    run_job(&client, &target, &jobs[i], t0, due, &cancel, &tx).await;
                 }));
             }
         }
     }
     drop(tx);
-    let mut records = Vec::new();
-    while let Some(rec) = rx.recv().await {
-        on_record(&rec);
-        records.push(rec);
-    }
+    // Records are collected on a runtime worker: the caller may run on the thread that blocks on
+    // the runtime, and waking that thread for every record costs the client ~20% more CPU per
+    // request (benches/harness.rs, BENCH_REQS). The caller hears of progress every 100 ms.
+    let finished = Arc::new(AtomicUsize::new(0));
+    let count = finished.clone();
+    let mut collector = tokio::spawn(async move {
+        let mut records = Vec::new();
+        while let Some(rec) = rx.recv().await {
+            records.push(rec);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        (records, start.elapsed().as_secs_f64())
+    });
+    let mut reported = 0;
+    let report = |on_done: &mut dyn FnMut(u64), reported: &mut usize| {
+        let now = finished.load(Ordering::Relaxed);
+        if now > *reported {
+            on_done((now - *reported) as u64);
+            *reported = now;
+        }
+    };
+    let (mut records, wall_s) = loop {
+        tokio::select! {
+            done = &mut collector => break done.unwrap_or_default(),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => report(&mut on_done, &mut reported),
+        }
+    };
+    report(&mut on_done, &mut reported);
     for h in handles {
         let _ = h.await;
     }
     records.sort_by_key(|r| r.index);
-    PhaseResult { records, wall_s: start.elapsed().as_secs_f64(), interrupted: cancel.is_cancelled() }
+    PhaseResult { records, wall_s, interrupted: cancel.is_cancelled() }
 }
 
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
 async fn run_job(
     client: &reqwest::Client,
-    base_url: &str,
+    target: &Target,
     job: &Job,
     t0: Instant,
     scheduled: Instant,
@@ -149,7 +176,7 @@ async fn run_job(
             spec.prompt.messages = messages;
         }
         let rec = tokio::select! {
-            r = send(client, base_url, &spec, t0, scheduled) => r,
+            r = send_to(client, target, &spec, t0, scheduled) => r,
             _ = cancel.cancelled() => interrupted(&spec, t0, scheduled),
         };
         let ok = rec.ok();
@@ -192,10 +219,10 @@ pub async fn closed_loop(
     concurrency: u32,
     t0: Instant,
     cancel: &CancellationToken,
-    on_record: impl FnMut(&RequestRecord),
+    on_done: impl FnMut(u64),
 ) -> PhaseResult {
     let jobs = specs.into_iter().map(|s| Job { specs: vec![s] }).collect();
-    drive(client, base_url, jobs, Schedule::Closed { concurrency }, None, t0, cancel, on_record).await
+    drive(client, base_url, jobs, Schedule::Closed { concurrency }, None, t0, cancel, on_done).await
 }
 
 #[cfg(test)]

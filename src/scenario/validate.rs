@@ -202,7 +202,7 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
         if !(w.temperature >= 0.0 && w.temperature <= 10.0) {
             out.push(Issue::new(kp!["workloads", i, "temperature"], format!("temperature {} is out of range", w.temperature)).help("use a value between 0.0 and 2.0"));
         }
-        if !(w.request_timeout_s > 0.0) {
+        if w.request_timeout_s.is_nan() || w.request_timeout_s <= 0.0 {
             out.push(Issue::new(kp!["workloads", i, "request_timeout_s"], "request_timeout_s must be positive"));
         }
         workload_kind(w, i, base, out);
@@ -357,7 +357,7 @@ fn slos(s: &Scenario, out: &mut Vec<Issue>) {
             ("e2e_ms", slo.e2e_ms),
         ] {
             if let Some(v) = v {
-                if !(v > 0.0) {
+                if v.is_nan() || v <= 0.0 {
                     out.push(Issue::new(kp!["slo", name, key], format!("{key} = {v} must be positive")).help("a threshold in milliseconds, e.g. 1500"));
                 }
             }

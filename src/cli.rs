@@ -86,9 +86,9 @@ pub fn main() -> ExitCode {
 /// (docs/performance.md).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // glibc gives every thread that allocates its own arena; with more workers than cores that only
-    // adds resident memory (thousands of open streams are allocated and freed across threads).
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // Without jemalloc (the default allocator): glibc gives every thread that allocates its own
+    // arena; with more workers than cores that only adds resident memory.
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "jemalloc")))]
     // SAFETY: mallopt only changes allocator tuning; it is called before the runtime's threads start.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);

@@ -3,6 +3,12 @@
 //! The flow is one-directional: scenario (parse, validate) -> plan (expand) -> execute (engine, load)
 //! -> store (results folder) -> analysis -> report.
 
+// Declared in the library so that the binary, the benchmark and the timing tests all run on the
+// allocator that ships.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod analysis;
 pub mod cli;
 pub mod engine;

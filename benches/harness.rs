@@ -3,15 +3,18 @@
 //! - sustained streamed chunks/s at concurrency 64 / 512 / 2048,
 //! - client CPU seconds per million chunks (getrusage of this process only; the server is another),
 //! - peak RSS (VmHWM) with 2048 streams open,
-//! - TTFT error against an injected 20 ms first-token delay at concurrency 512 (p50 / p99): the first
-//!   chunk carries the server's wall-clock send time, so the error is the client's own lateness
-//!   (delivery + parsing + scheduling), apart from the server's timer lateness, printed beside it,
+//! - client CPU per request (one-token streams),
+//! - TTFT error against an injected 20 ms first-token delay at concurrency 512 (p50 / p99), with
+//!   varied stream lengths and with synchronized ones: the first chunk carries the server's
+//!   wall-clock send time, so the error is the client's own lateness (delivery + parsing +
+//!   scheduling), apart from the server's timer lateness, printed beside it,
 //! - first, the machine's own scheduling noise (how long a spinning thread loses its core), which
 //!   bounds any client-side timing on that machine.
 //!
 //! Run: cargo bench --bench harness   (targets and results: docs/performance.md)
 //! Knobs: BENCH_WORKERS=N (another client worker count), BENCH_TTFT_ONLY=1 (skip the throughput
-//! phases), BENCH_DUMP=FILE (write client ns, server ns, sent ns per first token as CSV).
+//! phases), BENCH_DUMP=FILE (write client ns, server ns, sent ns per first token as CSV, to FILE.20
+//! for varied stream lengths and FILE.0 for synchronized ones).
 
 #[path = "../tests/common/raw_http.rs"]
 mod raw_http;
@@ -39,6 +42,8 @@ struct Cfg {
     /// Pause between chunks (0: as fast as possible, for throughput).
     chunk_delay: Duration,
     chunks: usize,
+    /// Paced server: stream k has `chunks + (7 k mod (spread + 1))` tokens (0: all the same length).
+    spread: usize,
 }
 
 async fn sse(State(cfg): State<Arc<Cfg>>) -> Response {
@@ -69,6 +74,8 @@ async fn sse(State(cfg): State<Arc<Cfg>>) -> Response {
     Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(stream)).unwrap()
 }
 
+static STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A raw HTTP/1.1 keep-alive server for the TTFT phase: the send time is stamped right before the
 /// `write` of the first token, so the measured error is the client's alone.
 async fn raw_conn(mut sock: tokio::net::TcpStream, cfg: Arc<Cfg>) {
@@ -83,26 +90,27 @@ async fn raw_conn(mut sock: tokio::net::TcpStream, cfg: Arc<Cfg>) {
         if sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await.is_err() {
             return;
         }
+        let n = cfg.chunks + STREAMS.fetch_add(7, std::sync::atomic::Ordering::Relaxed) % (cfg.spread + 1);
         tokio::time::sleep(cfg.first_delay).await;
         let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let first = chunk(&format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{ns};\"}}}}]}}\n\n"));
         if sock.write_all(first.as_bytes()).await.is_err() {
             return;
         }
-        for _ in 1..cfg.chunks {
+        for _ in 1..n {
             tokio::time::sleep(cfg.chunk_delay).await;
             if sock.write_all(chunk("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n").as_bytes()).await.is_err() {
                 return;
             }
         }
-        let tail = chunk(&format!("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":{}}}}}\n\ndata: [DONE]\n\n", cfg.chunks)) + "0\r\n\r\n";
+        let tail = chunk(&format!("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":{}}}}}\n\ndata: [DONE]\n\n", n)) + "0\r\n\r\n";
         if sock.write_all(tail.as_bytes()).await.is_err() {
             return;
         }
     }
 }
 
-fn serve(port_file: &str, delay_ms: u64, gap_ms: u64, chunks: usize) {
+fn serve(port_file: &str, delay_ms: u64, gap_ms: u64, chunks: usize, spread: usize) {
     // The paced TTFT server runs on one thread: it needs little CPU, and without cross-thread
     // wake-ups it takes less of it from the client on a small machine (p50 error 0.3 -> 0.02 ms on
     // 2 cores). The throughput server keeps every core so that it is not the bottleneck.
@@ -112,7 +120,7 @@ fn serve(port_file: &str, delay_ms: u64, gap_ms: u64, chunks: usize) {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
     };
     rt.block_on(async {
-        let cfg = Arc::new(Cfg { first_delay: Duration::from_millis(delay_ms), chunk_delay: Duration::from_millis(gap_ms), chunks });
+        let cfg = Arc::new(Cfg { first_delay: Duration::from_millis(delay_ms), chunk_delay: Duration::from_millis(gap_ms), chunks, spread });
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         std::fs::write(port_file, l.local_addr().unwrap().port().to_string()).unwrap();
         if delay_ms > 0 {
@@ -133,7 +141,7 @@ struct Server {
 
 impl Server {
     /// `cpu`: pin the server to that core (taskset) instead of lowering its priority.
-    fn start(delay_ms: u64, gap_ms: u64, chunks: usize, cpu: Option<usize>) -> Server {
+    fn start(delay_ms: u64, gap_ms: u64, chunks: usize, spread: usize, cpu: Option<usize>) -> Server {
         let port_file = std::env::temp_dir().join(format!("runner-bench-port-{}-{delay_ms}", std::process::id()));
         let _ = std::fs::remove_file(&port_file);
         // The server runs at the lowest CPU priority: on a 2-core machine it must not take the cores
@@ -152,7 +160,7 @@ impl Server {
         };
         let child = cmd
             .arg(std::env::current_exe().unwrap())
-            .args(["--serve", port_file.to_str().unwrap(), &delay_ms.to_string(), &gap_ms.to_string(), &chunks.to_string()])
+            .args(["--serve", port_file.to_str().unwrap(), &delay_ms.to_string(), &gap_ms.to_string(), &chunks.to_string(), &spread.to_string()])
             .spawn()
             .unwrap();
         let t0 = Instant::now();
@@ -272,8 +280,8 @@ fn noise_floor(secs: f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() >= 6 && args[1] == "--serve" {
-        serve(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].parse().unwrap());
+    if args.len() >= 7 && args[1] == "--serve" {
+        serve(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap(), args[5].parse().unwrap(), args[6].parse().unwrap());
         return;
     }
     if args.iter().any(|a| a == "--list" || a == "--test") {
@@ -289,7 +297,7 @@ fn main() {
     println!("harness benchmark: {CHUNKS} chunks per stream, server in a separate process, {cores} cores");
     noise_floor(5.0);
     let ttft_only = std::env::var_os("BENCH_TTFT_ONLY").is_some();
-    let server = Server::start(0, 0, CHUNKS, None);
+    let server = Server::start(0, 0, CHUNKS, 0, None);
     // One client per server, as `runner run` keeps one per launch: its connections stay open
     // from phase to phase.
     let client = rt.block_on(async { runner::engine::http_client() });
@@ -307,7 +315,7 @@ fn main() {
     drop(server);
     // Per-request cost: one-token streams, so sending, response heads, SSE framing, the record and
     // its collection dominate.
-    let short = Server::start(0, 0, 1, None);
+    let short = Server::start(0, 0, 1, 0, None);
     let client = rt.block_on(async { runner::engine::http_client() });
     rt.block_on(async {
         if ttft_only {
@@ -323,31 +331,36 @@ fn main() {
         }
     });
     drop(short);
-    // TTFT accuracy under realistic pacing: 20 ms to the first token, then 30 tokens 20 ms apart
-    // (50 tokens/s per stream, ~25,000 chunks/s over 512 streams). Every stream has the same length,
-    // so the 512 requests end, and their successors start, within a few ms of each other: the
-    // client sends hundreds of requests while first tokens arrive (the worst case of a closed loop).
+    // TTFT accuracy under realistic pacing: 20 ms to the first token, then a token every 20 ms
+    // (50 tokens/s per stream, ~25,000 chunks/s over 512 streams), two ways:
+    // - streams of 20 to 40 tokens (mean 30): requests end at different times, as with EOS or
+    //   varied max_tokens, and the closed loop sends new requests all the time;
+    // - every stream 30 tokens: the 512 requests end, and their successors start, within a few ms
+    //   of each other (a fixed max_tokens with ignore_eos): the client sends hundreds of requests
+    //   while first tokens arrive, and on a small machine shares its cores with the server doing
+    //   the same. The worst case of a closed loop.
     // Pinning client and server to a core each (`Some(core)`) measured worse on 2 cores (p99 5.4 ms:
     // the client then has one core); the niced server on shared cores is the default.
-    let delayed = Server::start(20, 20, 30, None);
-    let client = rt.block_on(async { runner::engine::http_client() });
-    rt.block_on(async {
-        let _ = phase(&client, &delayed.url, 512, 1_024).await; // open the 512 connections first
-        let (_, cpu_m, errors, ttft) = phase(&client, &delayed.url, 512, 4_096).await;
-        println!("TTFT phase: client CPU {:.1} µs per chunk (each chunk its own wake-up)", cpu_m);
-        let err = Dist::of(ttft.iter().map(|(client, stamp, _)| (client - stamp) / 1e6)).unwrap();
-        if let Some(p) = std::env::var_os("BENCH_DUMP") {
-            let lines: String = ttft.iter().map(|(c, s, t)| format!("{c},{s},{t}\n")).collect();
-            std::fs::write(p, lines).unwrap();
-        }
-        let server_late = Dist::of(ttft.iter().map(|(_, stamp, sent)| (stamp - sent) / 1e6 - 20.0)).unwrap();
-        println!(
-            "TTFT error vs injected 20 ms at concurrency 512 (client receive - server send of the first token): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} requests (errors {errors})",
-            err.p50, err.p99, err.max, err.n
-        );
-        println!(
-            "  (the server's own lateness beyond 20 ms, not the client's: p50 {:.2} ms, p99 {:.2} ms)",
-            server_late.p50, server_late.p99
-        );
-    });
+    for (label, chunks, spread) in [("streams of 20-40 tokens", 20, 20), ("every stream 30 tokens, synchronized waves", 30, 0)] {
+        let delayed = Server::start(20, 20, chunks, spread, None);
+        let client = rt.block_on(async { runner::engine::http_client() });
+        rt.block_on(async {
+            let _ = phase(&client, &delayed.url, 512, 1_024).await; // open the 512 connections first
+            let (_, cpu_m, errors, ttft) = phase(&client, &delayed.url, 512, 4_096).await;
+            let err = Dist::of(ttft.iter().map(|(client, stamp, _)| (client - stamp) / 1e6)).unwrap();
+            if let Some(p) = std::env::var_os("BENCH_DUMP") {
+                let lines: String = ttft.iter().map(|(c, s, t)| format!("{c},{s},{t}\n")).collect();
+                std::fs::write(format!("{}.{spread}", p.to_string_lossy()), lines).unwrap();
+            }
+            let server_late = Dist::of(ttft.iter().map(|(_, stamp, sent)| (stamp - sent) / 1e6 - 20.0)).unwrap();
+            println!(
+                "TTFT error vs injected 20 ms at concurrency 512, {label} (client receive - server send of the first token): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} requests (errors {errors})",
+                err.p50, err.p99, err.max, err.n
+            );
+            println!(
+                "  client CPU {cpu_m:.1} µs per chunk (each chunk its own wake-up); the server's own lateness beyond 20 ms, not the client's: p50 {:.2} ms, p99 {:.2} ms",
+                server_late.p50, server_late.p99
+            );
+        });
+    }
 }

@@ -57,7 +57,7 @@ impl Default for Terminal {
 }
 
 fn describe(r: &CellResult) -> String {
-    match &r.summary {
+    let mut line = match &r.summary {
         Some(s) if s.ok > 0 => format!(
             "{} | p95 TTFT {} | p95 E2E {} | {:.1} tok/s | {} err",
             r.status.as_str(),
@@ -67,7 +67,20 @@ fn describe(r: &CellResult) -> String {
             s.errors
         ),
         _ => format!("{} ({})", r.status.as_str(), r.reason.clone().unwrap_or_default()),
+    };
+    if let Some(w) = r.telemetry.as_ref().and_then(|t| client_busy_warning(t.memory.runner_cpu_pct)) {
+        line.push_str(" | ");
+        line.push_str(&w);
     }
+    line
+}
+
+/// A note when the runner itself used half the machine's CPU or more during a cell: its timings
+/// may then include its own queueing (docs/performance.md).
+pub fn client_busy_warning(runner_cpu_pct: Option<f64>) -> Option<String> {
+    runner_cpu_pct
+        .filter(|p| *p >= 50.0)
+        .map(|p| format!("warning: the runner used {p:.0}% of this machine's CPU; TTFT/ITL tails may include client-side queueing"))
 }
 
 impl Reporter for Terminal {
@@ -105,5 +118,18 @@ impl Reporter for Terminal {
                 self.line(format!("    {} {}", result.cell.id, describe(result)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_busy_warning;
+
+    #[test]
+    fn a_busy_client_is_named_only_from_half_the_machine() {
+        assert_eq!(client_busy_warning(None), None);
+        assert_eq!(client_busy_warning(Some(49.9)), None);
+        let w = client_busy_warning(Some(73.4)).unwrap();
+        assert!(w.contains("73%") && w.contains("client-side queueing"), "{w}");
     }
 }

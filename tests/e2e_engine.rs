@@ -82,6 +82,9 @@ fn small_grid_end_to_end() {
             let v: f64 = r[k].parse().unwrap_or_else(|_| panic!("{k} = {:?}", r[k]));
             assert!(v > 0.0, "{k} = {v}");
         }
+        // The runner measured its own CPU share during the cell (a fraction of all cores).
+        let cpu: f64 = r["runner_cpu_pct"].parse().unwrap_or_else(|_| panic!("runner_cpu_pct = {:?}", r["runner_cpu_pct"]));
+        assert!(cpu > 0.0 && cpu <= 100.0, "runner_cpu_pct = {cpu}");
         // ignore_eos: every request generated exactly max_tokens, as the server's usage says.
         let mt: u64 = r["max_tokens"].parse().unwrap();
         assert_eq!(r["output_tokens"].parse::<u64>().unwrap(), 4 * mt);

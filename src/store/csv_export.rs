@@ -13,7 +13,7 @@ const TRAILING: &[&str] = &[
     "output_tokens", "wall_s", "request_rate", "goodput_rps", "good_share", "p95_ttft_from_scheduled_ms",
     "p95_e2e_from_scheduled_ms", "mean_prompt_tokens", "cached_share", "slo_pass", "reason", "ready_s", "kv_cache_gib", "kv_cache_tokens", "max_concurrency",
     "engine_max_model_len", "mem_source", "mem_at_ready_mib", "peak_mem_mib", "kv_usage_max", "engine_running_max",
-    "engine_waiting_max", "preemptions", "prefix_cache_hit_rate", "runner_fds_max", "runner_rss_max_mib", "cell_id",
+    "engine_waiting_max", "preemptions", "prefix_cache_hit_rate", "runner_fds_max", "runner_rss_max_mib", "runner_cpu_pct", "cell_id",
 ];
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -110,6 +110,7 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
             num(eng.and_then(|e| e.prefix_cache_hit_rate)),
             r.telemetry.as_ref().and_then(|t| t.memory.runner_fds_max).map_or(String::new(), |v| v.to_string()),
             num(r.telemetry.as_ref().and_then(|t| t.memory.runner_rss_max_bytes).map(|b| b as f64 / MIB)),
+            num(r.telemetry.as_ref().and_then(|t| t.memory.runner_cpu_pct)),
             r.cell.id.clone(),
         ]);
         w.write_record(&row)?;

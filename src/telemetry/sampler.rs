@@ -22,6 +22,10 @@ pub struct MemorySummary {
     pub runner_fds_max: Option<u64>,
     #[serde(default)]
     pub runner_rss_max_bytes: Option<u64>,
+    /// CPU the runner itself used while the cell ran, in percent of all the machine's cores. High
+    /// values mean the load generator may be the bottleneck (docs/performance.md).
+    #[serde(default)]
+    pub runner_cpu_pct: Option<f64>,
 }
 
 impl MemorySummary {
@@ -45,7 +49,20 @@ pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary
         mean_power_w: mean(samples.iter().filter_map(|s| s.power_w).collect()),
         runner_fds_max: peak(|s| s.runner_fds),
         runner_rss_max_bytes: peak(|s| s.runner_rss_bytes),
+        runner_cpu_pct: None,
     }
+}
+
+/// CPU seconds (user + system) this process has used so far.
+fn own_cpu_seconds() -> Option<f64> {
+    let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+    let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Some(s(r.user_time()) + s(r.system_time()))
+}
+
+/// Percent of all cores used between two readings of `own_cpu_seconds` `wall_s` apart.
+pub fn cpu_pct(cpu_s: f64, wall_s: f64, cores: usize) -> Option<f64> {
+    (wall_s > 0.0 && cores > 0).then(|| 100.0 * cpu_s / (wall_s * cores as f64))
 }
 
 /// Time series and summaries of one cell, stored as `telemetry.json`.
@@ -107,14 +124,31 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
         }
         (mem, met)
     });
+    let (cpu0, wall0) = (own_cpu_seconds(), Instant::now());
     let out = work.await;
+    let (cpu1, wall_s) = (own_cpu_seconds(), wall0.elapsed().as_secs_f64());
     stop.cancel();
     let (mem, met) = sampler.await.unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut memory = summarize_memory(target.probe.source(), &mem);
+    memory.runner_cpu_pct = cpu0.zip(cpu1).and_then(|(a, b)| cpu_pct(b - a, wall_s, cores));
     let tel = CellTelemetry {
-        memory: summarize_memory(target.probe.source(), &mem),
+        memory,
         engine: prom::summarize(&met),
         memory_series: mem,
         metrics_series: met,
     };
     (out, tel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_pct;
+
+    #[test]
+    fn cpu_share_is_of_all_cores() {
+        assert_eq!(cpu_pct(1.0, 2.0, 2), Some(25.0));
+        assert_eq!(cpu_pct(4.0, 2.0, 2), Some(100.0));
+        assert_eq!(cpu_pct(1.0, 0.0, 2), None);
+    }
 }

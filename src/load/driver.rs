@@ -168,20 +168,24 @@ async fn run_job(
 ) -> bool {
     let mut history: Vec<Message> = Vec::new();
     let mut scheduled = scheduled;
-    for spec in &job.specs {
-        let mut spec: RequestSpec = spec.clone();
-        if !history.is_empty() {
-            let mut messages = history.clone();
-            messages.extend(spec.prompt.messages.iter().cloned());
-            spec.prompt.messages = messages;
-        }
+    for (turn, spec) in job.specs.iter().enumerate() {
+        // Later turns carry the conversation so far; a single request is sent as it is.
+        let spec: std::borrow::Cow<RequestSpec> = if history.is_empty() {
+            std::borrow::Cow::Borrowed(spec)
+        } else {
+            let mut s = spec.clone();
+            s.prompt.messages = std::mem::take(&mut history).into_iter().chain(spec.prompt.messages.iter().cloned()).collect();
+            std::borrow::Cow::Owned(s)
+        };
         let rec = tokio::select! {
             r = send_to(client, target, &spec, t0, scheduled) => r,
             _ = cancel.cancelled() => interrupted(&spec, t0, scheduled),
         };
         let ok = rec.ok();
-        history = spec.prompt.messages.clone();
-        history.push(Message { role: "assistant".into(), content: rec.text.clone() });
+        if turn + 1 < job.specs.len() {
+            history = spec.prompt.messages.clone();
+            history.push(Message { role: "assistant".into(), content: rec.text.clone() });
+        }
         if tx.send(rec).is_err() || cancel.is_cancelled() {
             return false;
         }

@@ -10,9 +10,9 @@ run="$(ls -d results/soak_cpu/soak-* | tail -n 1)"
 python3 - "$run/capacity.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-print(f"{'cell':<36} {'requests':>8} {'errors':>6} {'runner fds':>10} {'runner RSS MiB':>14}")
+print(f"{'cell':<36} {'requests':>8} {'errors':>6} {'runner fds':>10} {'runner RSS MiB':>14} {'runner CPU %':>12}")
 for r in rows:
-    print(f"{r['cell_id']:<36} {r['requests']:>8} {r['errors']:>6} {r['runner_fds_max']:>10} {r['runner_rss_max_mib']:>14}")
+    print(f"{r['cell_id']:<36} {r['requests']:>8} {r['errors']:>6} {r['runner_fds_max']:>10} {r['runner_rss_max_mib']:>14} {r.get('runner_cpu_pct', ''):>12}")
 total = sum(int(r['requests'] or 0) for r in rows)
 fds = [int(r['runner_fds_max']) for r in rows if r['runner_fds_max']]
 rss = [float(r['runner_rss_max_mib']) for r in rows if r['runner_rss_max_mib']]

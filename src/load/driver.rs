@@ -74,6 +74,28 @@ pub async fn drive(
 ) -> PhaseResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let start = Instant::now();
+    // Records are collected on a runtime worker: the caller may run on the thread that blocks on
+    // the runtime, and waking that thread for every record costs the client ~20% more CPU per
+    // request (benches/harness.rs, client CPU per request). The caller hears of progress every
+    // 100 ms.
+    let finished = Arc::new(AtomicUsize::new(0));
+    let count = finished.clone();
+    let mut collector = tokio::spawn(async move {
+        let mut records = Vec::new();
+        while let Some(rec) = rx.recv().await {
+            records.push(rec);
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        (records, start.elapsed().as_secs_f64())
+    });
+    let mut reported = 0;
+    let report = |on_done: &mut dyn FnMut(u64), reported: &mut usize| {
+        let now = finished.load(Ordering::Relaxed);
+        if now > *reported {
+            on_done((now - *reported) as u64);
+            *reported = now;
+        }
+    };
     let jobs = Arc::new(jobs);
     let target = Arc::new(Target::new(base_url));
     let mut handles = Vec::new();
@@ -111,6 +133,7 @@ pub async fn drive(
                     _ = tokio::time::sleep_until(due.into()) => {}
                     _ = cancel.cancelled() => break,
                 }
+                report(&mut on_done, &mut reported);
                 let (jobs, tx, cancel, permits) = (jobs.clone(), tx.clone(), cancel.child_token(), permits.clone());
                 let (client, target) = (client.clone(), target.clone());
                 handles.push(tokio::spawn(async move {
@@ -121,27 +144,6 @@ pub async fn drive(
         }
     }
     drop(tx);
-    // Records are collected on a runtime worker: the caller may run on the thread that blocks on
-    // the runtime, and waking that thread for every record costs the client ~20% more CPU per
-    // request (benches/harness.rs, BENCH_REQS). The caller hears of progress every 100 ms.
-    let finished = Arc::new(AtomicUsize::new(0));
-    let count = finished.clone();
-    let mut collector = tokio::spawn(async move {
-        let mut records = Vec::new();
-        while let Some(rec) = rx.recv().await {
-            records.push(rec);
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-        (records, start.elapsed().as_secs_f64())
-    });
-    let mut reported = 0;
-    let report = |on_done: &mut dyn FnMut(u64), reported: &mut usize| {
-        let now = finished.load(Ordering::Relaxed);
-        if now > *reported {
-            on_done((now - *reported) as u64);
-            *reported = now;
-        }
-    };
     let (mut records, wall_s) = loop {
         tokio::select! {
             done = &mut collector => break done.unwrap_or_default(),

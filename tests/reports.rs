@@ -112,6 +112,26 @@ fn user_templates_override_embedded_ones() {
     assert!(get(&out, "capacity_frontier.md").starts_with("# Capacity frontier"));
 }
 
+/// A run that recorded the runner's own CPU share names it, per run, in the capacity notes; a cell
+/// at 50% or more makes the note say that the tails may include the client's queueing.
+#[test]
+fn capacity_notes_state_the_load_generators_cpu_share() {
+    let mut runs = vec![read_run(&fixture("quickstart_cpu")).unwrap()];
+    for (i, c) in runs[0].cells.iter_mut().enumerate() {
+        if let Some(t) = c.telemetry.as_mut() {
+            t.memory.runner_cpu_pct = Some(if i == 1 { 64.25 } else { 3.0 });
+        }
+    }
+    let data = build(&runs, "t");
+    assert_eq!(data.runs[0].runner_cpu_max_pct, Some(64.25));
+    assert!(data.runs[0].client_busy);
+    let notes = render_all(&data, None).unwrap();
+    let notes = get(&notes, "capacity_notes.md");
+    assert!(notes.contains("used at most 64.2% of the client machine's CPU") || notes.contains("used at most 64.3% of the client machine's CPU"), "{notes}");
+    assert!(notes.contains("may include the client's own queueing"), "{notes}");
+    assert!(!notes.contains("runner's own CPU share in run"), "{notes}");
+}
+
 fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap().flatten() {

@@ -22,6 +22,11 @@ pub struct RunInfo {
     pub status: String,
     pub cells: usize,
     pub dir: String,
+    /// The most CPU the runner itself used in any cell with load, in percent of all the client
+    /// machine's cores (None: not recorded in this run).
+    pub runner_cpu_max_pct: Option<f64>,
+    /// That share reached 50%: the client may have queued its own timings.
+    pub client_busy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +163,8 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             status: m.status.clone(),
             cells: run.cells.len(),
             dir: run.dir.display().to_string(),
+            runner_cpu_max_pct: None,
+            client_busy: false,
         });
         if m.telemetry.memory_source != "nvml" {
             data.not_measured.push(format!(
@@ -168,6 +175,14 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             ));
         }
         let results: Vec<&CellResult> = run.cells.iter().filter(|c| c.status != CellStatus::Interrupted).collect();
+        let runner_cpu = results.iter().filter_map(|c| c.telemetry.as_ref()?.memory.runner_cpu_pct).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        if let Some(info) = data.runs.last_mut() {
+            info.runner_cpu_max_pct = runner_cpu;
+            info.client_busy = runner_cpu.is_some_and(|p| p >= 50.0);
+        }
+        if runner_cpu.is_none() && results.iter().any(|c| c.summary.is_some()) {
+            data.not_measured.push(format!("the runner's own CPU share in run {} (not recorded by the runner version that made it).", m.run_id));
+        }
         if results.len() < run.cells.len() {
             data.not_measured.push(format!("{} interrupted cell(s) of run {} are left out.", run.cells.len() - results.len(), m.run_id));
         }

@@ -79,7 +79,7 @@ fn describe(r: &CellResult) -> String {
 /// may then include its own queueing (docs/performance.md).
 pub fn client_busy_warning(runner_cpu_pct: Option<f64>) -> Option<String> {
     runner_cpu_pct
-        .filter(|p| *p >= 50.0)
+        .filter(|p| *p >= crate::telemetry::sampler::CLIENT_BUSY_PCT)
         .map(|p| format!("warning: the runner used {p:.0}% of this machine's CPU; TTFT/ITL tails may include client-side queueing"))
 }
 

@@ -175,10 +175,10 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             ));
         }
         let results: Vec<&CellResult> = run.cells.iter().filter(|c| c.status != CellStatus::Interrupted).collect();
-        let runner_cpu = results.iter().filter_map(|c| c.telemetry.as_ref()?.memory.runner_cpu_pct).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let runner_cpu = results.iter().filter_map(|c| c.telemetry.as_ref()?.memory.runner_cpu_pct).max_by(f64::total_cmp);
         if let Some(info) = data.runs.last_mut() {
             info.runner_cpu_max_pct = runner_cpu;
-            info.client_busy = runner_cpu.is_some_and(|p| p >= 50.0);
+            info.client_busy = runner_cpu.is_some_and(|p| p >= crate::telemetry::sampler::CLIENT_BUSY_PCT);
         }
         if runner_cpu.is_none() && results.iter().any(|c| c.summary.is_some()) {
             data.not_measured.push(format!("the runner's own CPU share in run {} (not recorded by the runner version that made it).", m.run_id));

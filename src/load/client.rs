@@ -30,10 +30,6 @@ pub struct RequestSpec {
 }
 
 impl RequestSpec {
-    pub fn path(&self) -> &'static str {
-        path(self.endpoint)
-    }
-
     /// The JSON request body, serialized straight from the spec. A key of `extra` (the workload's
     /// `extra_body`) replaces the standard field of the same name.
     pub fn body(&self) -> Vec<u8> {

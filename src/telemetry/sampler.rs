@@ -53,8 +53,12 @@ pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary
     }
 }
 
+/// From this share of all cores (`runner_cpu_pct`), the runner's own timings may include its
+/// queueing: the cell's line and the capacity notes say so (docs/performance.md).
+pub const CLIENT_BUSY_PCT: f64 = 50.0;
+
 /// CPU seconds (user + system) this process has used so far.
-fn own_cpu_seconds() -> Option<f64> {
+pub fn own_cpu_seconds() -> Option<f64> {
     let r = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
     let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
     Some(s(r.user_time()) + s(r.system_time()))

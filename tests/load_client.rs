@@ -31,7 +31,7 @@ fn spec(i: usize, endpoint: Endpoint) -> RequestSpec {
     }
 }
 
-async fn run_with(client: &reqwest::Client, base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
+async fn run_with(client: &runner::load::http::LoadClient, base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
     let specs = (0..n).map(|i| spec(i, Endpoint::Chat)).collect();
     let p = closed_loop(client, base, specs, concurrency, t0, &CancellationToken::new(), |_| {}).await;
     (p.records, p.wall_s)
@@ -40,7 +40,7 @@ async fn run_with(client: &reqwest::Client, base: &str, n: usize, concurrency: u
 async fn one(m: Mock) -> RequestRecord {
     // (the request's prompt is "request 0")
     let base = start_mock(m).await;
-    let client = runner::engine::http_client();
+    let client = runner::load::http::LoadClient::new(None);
     let t0 = Instant::now();
     send(&client, &base, &spec(0, Endpoint::Chat), t0, t0).await
 }
@@ -57,7 +57,7 @@ async fn accuracy_at(concurrency: u32, n: usize) -> Result<(), String> {
     let _serial = TIMING.lock().await;
     let mock = common::start_raw_timing_mock(Duration::from_millis(20), Duration::from_millis(10), 10, Duration::from_millis(3));
     let (base, emitted) = (&mock.url, &mock.emitted);
-    let client = runner::engine::http_client();
+    let client = runner::load::http::LoadClient::new(None);
     let _ = run_with(&client, base, concurrency as usize, concurrency, Instant::now()).await; // open the connections
     emitted.lock().unwrap().clear();
     let t0 = Instant::now();
@@ -144,10 +144,51 @@ async fn body_held_open_after_done_does_not_delay_the_loop() {
     let _serial = TIMING.lock().await;
     let mock = common::start_raw_timing_mock(Duration::from_millis(5), Duration::from_millis(1), 3, Duration::from_secs(3));
     let t0 = Instant::now();
-    let (records, wall) = run_with(&runner::engine::http_client(), &mock.url, 4, 1, t0).await;
+    let (records, wall) = run_with(&runner::load::http::LoadClient::new(None), &mock.url, 4, 1, t0).await;
     assert!(records.iter().all(|r| r.ok()), "{:?}", records.iter().map(|r| &r.error_detail).collect::<Vec<_>>());
     assert!(wall < 1.0, "4 requests took {wall:.2} s: the loop waited for the held-open bodies");
     assert!(records.iter().all(|r| r.e2e_ms().unwrap() < 500.0));
+}
+
+/// A runner too busy to read when the first token arrives still times it by its arrival (the
+/// kernel's receive time), not by when it gets round to parsing it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_busy_runner_times_the_first_token_by_its_arrival() {
+    let _serial = TIMING.lock().await;
+    // First token 20-24 ms after the request, the second 80 ms later.
+    let mock = common::start_raw_timing_mock(Duration::from_millis(20), Duration::from_millis(80), 2, Duration::from_millis(3));
+    let client = runner::load::http::LoadClient::new(None);
+    // The kernel switches receive stamps on a moment after they are first asked for.
+    let warm = Instant::now();
+    let _ = send(&client, &mock.url, &spec(99, Endpoint::Chat), warm, warm).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for attempt in 0..3 {
+        let t0 = Instant::now();
+        // This test's runtime has one thread: blocking it from 5 to 60 ms keeps the client from
+        // reading the first token until 60 ms.
+        let busy = async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::thread::sleep(Duration::from_millis(55));
+            Instant::now()
+        };
+        let request = spec(attempt, Endpoint::Chat);
+        let (r, busy_until) = tokio::join!(send(&client, &mock.url, &request, t0, t0), busy);
+        assert!(r.ok(), "{:?}", r.error_detail);
+        let ms = |i: Instant| i.duration_since(t0).as_secs_f64() * 1000.0;
+        let truth = ms(mock.emitted.lock().unwrap()[&format!("request {attempt}")][0]);
+        if truth > ms(busy_until) - 10.0 {
+            eprintln!("attempt {attempt}: the mock itself sent the first token late ({truth:.1} ms); not a test of the client");
+            continue;
+        }
+        let got = r.first_token_ms.unwrap();
+        eprintln!("attempt {attempt}: first token sent at {truth:.2} ms, timed at {got:.2} ms, client busy until {:.1} ms", ms(busy_until));
+        assert!(got >= truth, "timed {got:.3} ms, before it was sent ({truth:.3} ms)");
+        assert!(got - truth < 2.0, "timed {got:.3} ms, sent at {truth:.3} ms: the busy client's read time, not the arrival");
+        assert!(r.written_ms.is_some_and(|w| w >= r.sent_ms && w < truth), "written {:?}", r.written_ms);
+        return;
+    }
+    panic!("the mock was late in every attempt");
 }
 
 #[tokio::test]
@@ -183,7 +224,7 @@ async fn failures_are_classified_records() {
         let r = one(m.clone()).await;
         assert_eq!(r.error.as_deref(), Some(want), "{m:?}: {:?}", r.error_detail);
     }
-    let client = runner::engine::http_client();
+    let client = runner::load::http::LoadClient::new(None);
     let t0 = Instant::now();
     let r = send(&client, "http://127.0.0.1:9", &spec(0, Endpoint::Chat), t0, t0).await;
     assert_eq!(r.error.as_deref(), Some("connect"));
@@ -206,7 +247,7 @@ async fn replay(fixture: &str, endpoint: Endpoint) -> RequestRecord {
         }),
     );
     let base = common::serve_on_own_thread(app);
-    let client = runner::engine::http_client();
+    let client = runner::load::http::LoadClient::new(None);
     let t0 = Instant::now();
     send(&client, &base, &spec(0, endpoint), t0, t0).await
 }
@@ -249,7 +290,7 @@ async fn open_loop_beyond_capacity_shows_growing_queueing() {
     let _serial = TIMING.lock().await;
     // Each request takes ~65 ms and at most one is in flight: capacity ~15/s. Arrivals at 40/s queue.
     let base = start_mock(Mock::default()).await;
-    let client = runner::engine::http_client();
+    let client = runner::load::http::LoadClient::new(None);
     let jobs: Vec<Job> = (0..40).map(|i| Job { specs: vec![spec(i, Endpoint::Chat)] }).collect();
     let schedule = Schedule::Open { rate: 40.0, arrival: Arrival::Poisson, burstiness: 1.0, seed: 1, max_in_flight: 1 };
     let p = drive(&client, &base, jobs, schedule, None, Instant::now(), &CancellationToken::new(), |_| {}).await;

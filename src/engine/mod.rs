@@ -5,6 +5,7 @@ pub mod process;
 pub mod recipe;
 pub mod resolve;
 
+use crate::load::http::LoadClient;
 use crate::plan::Launch;
 use crate::scenario::schema::EngineKind;
 use process::{EngineProcess, StopOutcome};
@@ -20,9 +21,11 @@ pub struct RunningEngine {
     pub port: u16,
     pub argv: Option<Vec<String>>,
     pub ready_s: f64,
-    /// The one HTTP client of this launch (sending its API key, if any), so that every cell reuses
-    /// the same keep-alive connections instead of opening a burst of new ones.
+    /// The HTTP clients of this launch (sending its API key, if any), so that every cell reuses
+    /// the same keep-alive connections instead of opening a burst of new ones: one for the
+    /// control plane (readiness, metrics, tokenizer), one for the load.
     client: reqwest::Client,
+    load: LoadClient,
 }
 
 /// Why a launch did not produce a ready engine. The run records it and goes on.
@@ -119,13 +122,14 @@ pub async fn start(
     let srv = &launch.server;
     let key = api_key(srv).map_err(|m| failure("api_key_missing", m, None))?;
     let client = client_with_key(key.as_deref());
+    let load = LoadClient::new(key.as_deref());
     let deadline = Duration::from_secs_f64(srv.ready_timeout_s);
     if srv.engine == EngineKind::External {
         let base_url = srv.url.clone().unwrap_or_default().trim_end_matches('/').to_string();
         let t0 = Instant::now();
         let url = format!("{base_url}{}", argv::health_path(srv.engine));
         return match wait_ready(&client, &url, deadline, None, cancel).await {
-            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64(), client }),
+            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64(), client, load }),
             Err(f) => Err(f),
         };
     }
@@ -161,6 +165,7 @@ pub async fn start(
             port,
             argv: Some(argv),
             client,
+            load,
         }),
         Err(f) => {
             let mut proc = proc;
@@ -231,6 +236,11 @@ impl RunningEngine {
     /// The HTTP client for this engine (with its API key, if any); clones share one connection pool.
     pub fn client(&self) -> reqwest::Client {
         self.client.clone()
+    }
+
+    /// The load client for this engine (with its API key, if any); clones share one connection pool.
+    pub fn load_client(&self) -> LoadClient {
+        self.load.clone()
     }
 
     pub fn pgid(&self) -> Option<i32> {

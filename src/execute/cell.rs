@@ -70,6 +70,7 @@ pub(super) async fn run(
     let s = ctx.scenario();
     let w = plan::workload(s, &cell.workload).context("cell of an unknown workload")?;
     let client = eng.client();
+    let load = eng.load_client();
     let inputs = Inputs {
         workload: w,
         cell,
@@ -80,6 +81,7 @@ pub(super) async fn run(
         base: &ctx.loaded.base_dir(),
         model,
         client: &client,
+        load: &load,
         base_url: &eng.base_url,
     };
     let (jobs, note) = workload::build(&inputs).await?;
@@ -101,7 +103,7 @@ pub(super) async fn run(
     if !warm.is_empty() {
         // Warm-up runs closed-loop at the cell's concurrency (at least 1), outside the measurement.
         let conc = cell.concurrency.clamp(1, 1024);
-        let p = driver::drive(&client, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))).await;
+        let p = driver::drive(&load, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))).await;
         records.extend(p.records);
     }
     let deadline = w.duration_s.map(Duration::from_secs_f64);
@@ -109,7 +111,7 @@ pub(super) async fn run(
     let (phase, tel) = sampler::during(
         &target(ctx, eng),
         t0,
-        driver::drive(&client, &eng.base_url, measured, schedule, deadline, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))),
+        driver::drive(&load, &eng.base_url, measured, schedule, deadline, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))),
     )
     .await;
     let mut measured_records = phase.records;

@@ -1,11 +1,13 @@
 //! Sends one request and times it: streaming (SSE) or not. Failures become records, never panics.
 
+use super::http::{LoadClient, RxClock};
 use super::prompts::Prompt;
 use super::record::RequestRecord;
 use super::sse::{self, Chunk};
 use crate::scenario::schema::Endpoint;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -86,17 +88,17 @@ struct StreamOptions {
 #[derive(Debug, Clone)]
 pub struct Target {
     base: String,
-    chat: Option<reqwest::Url>,
-    completions: Option<reqwest::Url>,
+    chat: Option<hyper::Uri>,
+    completions: Option<hyper::Uri>,
 }
 
 impl Target {
     pub fn new(base_url: &str) -> Target {
-        let parse = |endpoint: Endpoint| reqwest::Url::parse(&format!("{base_url}{}", path(endpoint))).ok();
+        let parse = |endpoint: Endpoint| format!("{base_url}{}", path(endpoint)).parse::<hyper::Uri>().ok().filter(|u| u.host().is_some());
         Target { base: base_url.to_string(), chat: parse(Endpoint::Chat), completions: parse(Endpoint::Completions) }
     }
 
-    fn url(&self, endpoint: Endpoint) -> Result<&reqwest::Url, String> {
+    fn url(&self, endpoint: Endpoint) -> Result<&hyper::Uri, String> {
         match endpoint {
             Endpoint::Chat => self.chat.as_ref(),
             Endpoint::Completions => self.completions.as_ref(),
@@ -116,10 +118,10 @@ fn ms(t0: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(t0).as_secs_f64() * 1000.0
 }
 
-/// The error with its whole source chain ("error sending request: connection closed before ...").
-fn chain(e: &reqwest::Error) -> String {
+/// The error with its whole source chain ("client error (SendRequest): connection closed before ...").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(s) = src {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
@@ -128,25 +130,23 @@ fn chain(e: &reqwest::Error) -> String {
     msg
 }
 
-fn classify(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
+/// A failed send: no connection (`connect`), or the exchange broke before a response head
+/// (`request_error`).
+fn classify(e: &super::http::Error) -> &'static str {
+    if e.is_connect() {
         "connect"
-    } else if e.is_body() || e.is_decode() {
-        "connection_reset"
     } else {
         "request_error"
     }
 }
 
 /// Sends `spec` to `base_url`; `t0` is the cell's time origin, `scheduled` when the request was due.
-pub async fn send(client: &reqwest::Client, base_url: &str, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
+pub async fn send(client: &LoadClient, base_url: &str, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     send_to(client, &Target::new(base_url), spec, t0, scheduled).await
 }
 
 /// `send` with the URLs parsed beforehand (the load driver's path).
-pub async fn send_to(client: &reqwest::Client, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
+pub async fn send_to(client: &LoadClient, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     let mut rec = RequestRecord {
         index: spec.index,
         warmup: spec.warmup,
@@ -188,7 +188,7 @@ async fn finish_body(mut rest: Rest) {
 }
 
 async fn exchange(
-    client: &reqwest::Client,
+    client: &LoadClient,
     target: &Target,
     spec: &RequestSpec,
     t0: Instant,
@@ -205,8 +205,7 @@ async fn exchange(
         }
     };
     let body = bytes::Bytes::from(spec.body());
-    let post = || client.post(url.clone()).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
-    let mut attempt = post().send().await;
+    let mut attempt = client.post_json(url, body.clone()).await;
     // A pooled keep-alive connection that the server closed just before reuse fails without the
     // request having been read (hyper: "connection closed before message completed"); like browsers,
     // retry such a request (up to 3 times: the pool may hold more than one stale connection), and
@@ -216,7 +215,7 @@ async fn exchange(
             break;
         }
         rec.connection_retries += 1;
-        attempt = post().send().await;
+        attempt = client.post_json(url, body.clone()).await;
     }
     let resp = match attempt {
         Ok(r) => r,
@@ -228,26 +227,34 @@ async fn exchange(
     };
     let status = resp.status();
     rec.http_status = Some(status.as_u16());
+    let clock = resp.extensions().get::<RxClock>().cloned().unwrap_or_default();
+    rec.written_ms = clock.written().filter(|w| *w >= sent).map(|w| ms(t0, w));
     if !status.is_success() {
-        let body = resp.text().await.unwrap_or_default();
+        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         rec.error = Some(if status.is_server_error() { "http_5xx" } else { "http_4xx" }.into());
-        rec.error_detail = Some(format!("HTTP {status}: {}", body.chars().take(300).collect::<String>()));
+        rec.error_detail = Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>()));
         return;
     }
     if spec.stream {
-        *rest = stream_body(resp, t0, sent, rec).await;
+        *rest = stream_body(resp.into_body(), &clock, t0, sent, rec).await;
     } else {
-        match resp.json::<Value>().await {
-            Ok(v) => {
-                let now = Instant::now();
-                apply(&sse::from_json(&v), now, t0, sent, rec);
-                if rec.error.is_none() {
-                    rec.first_token_ms = Some(ms(t0, now));
+        match resp.into_body().collect().await {
+            Ok(b) => match serde_json::from_slice::<Value>(&b.to_bytes()) {
+                Ok(v) => {
+                    let now = clock.arrival(Instant::now(), sent);
+                    apply(&sse::from_json(&v), now, t0, sent, rec);
+                    if rec.error.is_none() {
+                        rec.first_token_ms = Some(ms(t0, now));
+                    }
                 }
-            }
+                Err(e) => {
+                    rec.error = Some("malformed_json".into());
+                    rec.error_detail = Some(format!("the response is not JSON: {e}"));
+                }
+            },
             Err(e) => {
-                rec.error = Some(classify(&e).into());
-                rec.error_detail = Some(chain(&e));
+                rec.error = Some("connection_reset".into());
+                rec.error_detail = Some(format!("the body broke off: {}", chain(&e)));
             }
         }
     }
@@ -280,10 +287,14 @@ fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut Requ
 }
 
 /// Reads the event stream into `rec`; on `[DONE]`, hands back the rest of the body (see `finish_body`).
-async fn stream_body(resp: reqwest::Response, t0: Instant, sent: Instant, rec: &mut RequestRecord) -> Option<Rest> {
-    let mut events = resp.bytes_stream().eventsource();
+/// Each event is timed by when its bytes reached this machine (`clock`), not when it is parsed.
+async fn stream_body(body: hyper::body::Incoming, clock: &RxClock, t0: Instant, sent: Instant, rec: &mut RequestRecord) -> Option<Rest> {
+    let mut events = body.into_data_stream().eventsource();
+    let mut last = sent;
     while let Some(ev) = events.next().await {
-        let now = Instant::now();
+        // Never before the previous event: two reads of one arrival may convert a hair apart.
+        let now = clock.arrival(Instant::now(), sent).max(last);
+        last = now;
         match ev {
             Ok(ev) => match sse::parse_data(&ev.data) {
                 Ok(chunk) if chunk.done => return Some(Box::pin(events.map(|_| ()))),

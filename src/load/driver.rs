@@ -4,6 +4,7 @@
 //! Cancellation stops new sends and marks requests in flight as `interrupted`.
 
 use super::client::{send_to, RequestSpec, Target};
+use super::http::LoadClient;
 use super::prompts::Message;
 use super::record::RequestRecord;
 use super::workload::Job;
@@ -63,7 +64,7 @@ pub fn arrivals(n: usize, rate: f64, arrival: Arrival, burstiness: f64, seed: u6
 /// progress: n more requests finished (called every 100 ms at most, and at the end).
 #[allow(clippy::too_many_arguments)]
 pub async fn drive(
-    client: &reqwest::Client,
+    client: &LoadClient,
     base_url: &str,
     jobs: Vec<Job>,
     schedule: Schedule,
@@ -160,7 +161,7 @@ pub async fn drive(
 
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
 async fn run_job(
-    client: &reqwest::Client,
+    client: &LoadClient,
     target: &Target,
     job: &Job,
     t0: Instant,
@@ -219,7 +220,7 @@ fn interrupted(spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRe
 
 /// Closed loop over single-request jobs (kept for callers that have plain specs).
 pub async fn closed_loop(
-    client: &reqwest::Client,
+    client: &LoadClient,
     base_url: &str,
     specs: Vec<RequestSpec>,
     concurrency: u32,

@@ -1,8 +1,9 @@
 //! Load generation: workloads (prompts, documents, datasets, calibrated synthetic text), the request
-//! client (streaming SSE), the driver (closed and open loop), and per-request records.
+//! client (streaming SSE, timed by kernel receive times), the driver (closed and open loop), and per-request records.
 
 pub mod client;
 pub mod driver;
+pub mod http;
 pub mod prompts;
 pub mod record;
 pub mod sources;

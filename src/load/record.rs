@@ -16,8 +16,14 @@ pub struct RequestRecord {
     #[serde(default)]
     pub turn: u32,
     pub scheduled_ms: f64,
+    /// When the runner began the request (connecting first if it had no idle connection).
     pub sent_ms: f64,
-    /// First chunk with non-empty generated text (response end for non-streaming requests).
+    /// When the request's last byte was handed to the kernel: `written_ms - sent_ms` is the
+    /// connection set-up plus the runner's own send delay, both inside TTFT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_ms: Option<f64>,
+    /// Arrival of the first chunk with non-empty generated text (response end for non-streaming
+    /// requests): when its bytes reached this machine (the kernel's receive time, on Linux).
     pub first_token_ms: Option<f64>,
     /// Arrival of every content chunk, in ms after `sent_ms`.
     pub chunk_offsets_ms: Vec<f64>,
@@ -27,8 +33,9 @@ pub struct RequestRecord {
     pub prompt_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
     pub http_status: Option<u16>,
-    /// Error class (`connect`, `timeout`, `http_5xx`, `http_4xx`, `stream_error`, `malformed_sse`,
-    /// `empty_response`, `interrupted`), `None` on success.
+    /// Error class (`connect`, `request_error`, `timeout`, `http_5xx`, `http_4xx`, `stream_error`,
+    /// `malformed_sse`, `malformed_json`, `connection_reset`, `truncated_stream`, `empty_response`,
+    /// `interrupted`), `None` on success.
     pub error: Option<String>,
     pub error_detail: Option<String>,
     pub finish_reason: Option<String>,

@@ -3,6 +3,7 @@
 //! measured from one real request's usage is used instead.
 
 use super::client::{send, RequestSpec};
+use super::http::LoadClient;
 use super::prompts::{Message, Prompt};
 use super::synth;
 use crate::scenario::schema::Endpoint;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub struct Calibrator {
     client: reqwest::Client,
+    load: LoadClient,
     base_url: String,
     model: String,
     corpus: String,
@@ -22,9 +24,10 @@ pub struct Calibrator {
 
 impl Calibrator {
     /// Prepares a corpus of at least `max_tokens` tokens.
-    pub async fn new(client: &reqwest::Client, base_url: &str, model: &str, max_tokens: usize, seed: u64) -> Self {
+    pub async fn new(client: &reqwest::Client, load: &LoadClient, base_url: &str, model: &str, max_tokens: usize, seed: u64) -> Self {
         let mut c = Calibrator {
             client: client.clone(),
+            load: load.clone(),
             base_url: base_url.to_string(),
             model: model.to_string(),
             corpus: String::new(),
@@ -127,7 +130,7 @@ impl Calibrator {
             extra: Default::default(),
         };
         let t0 = Instant::now();
-        send(&self.client, &self.base_url, &spec, t0, t0).await.prompt_tokens
+        send(&self.load, &self.base_url, &spec, t0, t0).await.prompt_tokens
     }
 
     /// Tokens the template and `prefix` text add around an empty user message.

@@ -37,6 +37,8 @@ pub struct Inputs<'a> {
     pub base: &'a Path,
     pub model: &'a str,
     pub client: &'a reqwest::Client,
+    /// The client that sends the load (also the calibration's one real request).
+    pub load: &'a super::http::LoadClient,
     pub base_url: &'a str,
 }
 
@@ -65,7 +67,7 @@ fn spec(i: &Inputs<'_>, index: usize, prompt: Prompt, max_tokens: u32) -> Reques
 }
 
 async fn calibrator(i: &Inputs<'_>, max_len: usize) -> Calibrator {
-    Calibrator::new(i.client, i.base_url, i.model, max_len, i.scenario_seed).await
+    Calibrator::new(i.client, i.load, i.base_url, i.model, max_len, i.scenario_seed).await
 }
 
 pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {

@@ -1,0 +1,362 @@
+//! The load client's HTTP: hyper's pooled HTTP/1.1 client (TLS by rustls) over TCP sockets that
+//! ask the kernel for the receive time of what each read returns (`SO_TIMESTAMPNS`, Linux).
+//!
+//! Why: the runner used to time a token when its task got round to parsing it. With hundreds of
+//! streams on a few cores, that can trail the token's arrival by milliseconds (a closed loop whose
+//! requests end together sends hundreds of new ones while first tokens come in). The kernel's
+//! receive time does not depend on when the runner is scheduled (docs/performance.md).
+//!
+//! A connection keeps the receive time of its latest read in an [`RxClock`], which every response
+//! on it carries. A chunk is handed over after the read that brought it, so that time is never
+//! earlier than the chunk's arrival, and never later than the moment the runner reads the chunk.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use std::future::Future;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncWrite, Interest};
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+type Https = hyper_rustls::HttpsConnector<StampingConnector>;
+pub type Error = hyper_util::client::legacy::Error;
+
+/// The client that sends the load: one per engine launch; clones share its connection pool.
+#[derive(Clone)]
+pub struct LoadClient {
+    http: hyper_util::client::legacy::Client<Https, Full<Bytes>>,
+    /// `Authorization: Bearer <key>`, when the server has an API key.
+    auth: Option<hyper::header::HeaderValue>,
+}
+
+impl LoadClient {
+    /// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
+    pub fn new(api_key: Option<&str>) -> LoadClient {
+        keep_timestamps_on();
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false); // https URIs go through it too (below TLS)
+        let tls = rustls::crypto::ring::default_provider();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(tls)
+            .expect("rustls' safe default protocol versions with ring")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(StampingConnector(tcp));
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).pool_max_idle_per_host(4096).build(https);
+        let auth = api_key.and_then(|k| {
+            let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {k}")).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
+        LoadClient { http, auth }
+    }
+
+    /// POSTs a JSON body to `uri`; the response's extensions hold its connection's [`RxClock`].
+    pub async fn post_json(&self, uri: &Uri, body: Bytes) -> Result<hyper::Response<Incoming>, Error> {
+        let mut req = hyper::Request::post(uri.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .expect("a POST with a parsed URI and a static header is a valid request");
+        if let Some(auth) = &self.auth {
+            req.headers_mut().insert(hyper::header::AUTHORIZATION, auth.clone());
+        }
+        self.http.request(req).await
+    }
+}
+
+/// A connection's clock: the kernel's receive time (wall clock, ns since the epoch) of what its
+/// latest read returned (0 when that read came without one), and when its latest write was handed
+/// to the kernel (ns after `BASE`, 0 before the first).
+#[derive(Clone, Debug, Default)]
+pub struct RxClock(Arc<(AtomicU64, AtomicU64)>);
+
+static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+impl RxClock {
+    /// When the data read so far arrived, as an `Instant`: `now` less its age by the wall clock.
+    /// `now` itself when the kernel gave no time, or when that time lies before `sent` (the wall
+    /// clock was stepped): data of a response cannot arrive before its request was sent.
+    pub fn arrival(&self, now: Instant, sent: Instant) -> Instant {
+        let ns = self.0 .0.load(Ordering::Acquire);
+        if ns == 0 {
+            return now;
+        }
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let age = std::time::Duration::from_nanos(wall.saturating_sub(ns));
+        match now.checked_sub(age) {
+            Some(t) if t >= sent => t,
+            _ => now,
+        }
+    }
+
+    fn set(&self, stamp: Option<u64>) {
+        self.0 .0.store(stamp.unwrap_or(0), Ordering::Release);
+    }
+
+    /// When the latest write on the connection was handed to the kernel.
+    pub fn written(&self) -> Option<Instant> {
+        let ns = self.0 .1.load(Ordering::Acquire);
+        (ns > 0).then(|| *BASE.get_or_init(Instant::now) + std::time::Duration::from_nanos(ns - 1))
+    }
+
+    fn wrote(&self) {
+        let base = *BASE.get_or_init(Instant::now);
+        self.0 .1.store(base.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+    }
+}
+
+/// hyper's TCP connector, with receive timestamps turned on for every socket it opens.
+#[derive(Clone)]
+pub struct StampingConnector(HttpConnector);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Service<Uri> for StampingConnector {
+    type Response = StampedStream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<StampedStream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            let tcp = connecting.await?.into_inner();
+            // Without timestamps (an old kernel, another OS) reads carry none and chunks are timed
+            // when they are read, as before.
+            let _ = enable_rx_timestamps(tcp.as_raw_fd());
+            Ok(StampedStream { tcp, clock: RxClock::default() })
+        })
+    }
+}
+
+/// A TCP stream whose reads note the kernel's receive time in the connection's [`RxClock`].
+pub struct StampedStream {
+    tcp: TcpStream,
+    clock: RxClock,
+}
+
+impl Connection for StampedStream {
+    fn connected(&self) -> Connected {
+        Connected::new().extra(self.clock.clone())
+    }
+}
+
+impl Read for StampedStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // SAFETY: `recv_stamped` only writes into the slice, and only the `n` bytes it reports
+        // written are declared filled below.
+        let dst = unsafe { buf.as_mut() };
+        if dst.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            ready!(this.tcp.poll_read_ready(cx))?;
+            let fd = this.tcp.as_raw_fd();
+            match this.tcp.try_io(Interest::READABLE, || recv_stamped(fd, dst)) {
+                Ok((n, stamp)) => {
+                    if n > 0 {
+                        this.clock.set(stamp);
+                    }
+                    // SAFETY: the kernel wrote `n` bytes at the start of `dst`.
+                    unsafe { buf.advance(n) };
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl Write for StampedStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.wrote();
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.wrote();
+        }
+        r
+    }
+}
+
+/// Linux stamps received packets only while some socket asks for it, and turns stamping on and off
+/// a moment after the first such socket opens or the last one closes. Against a server that closes
+/// its connection after every response (llama-server), the runner's sockets alone would leave
+/// gaps. One idle socket that asks for stamps, held for the life of the process, keeps it on.
+fn keep_timestamps_on() {
+    static ANCHOR: std::sync::OnceLock<Option<std::net::UdpSocket>> = std::sync::OnceLock::new();
+    ANCHOR.get_or_init(|| {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+        enable_rx_timestamps(s.as_raw_fd()).ok()?;
+        Some(s)
+    });
+}
+
+#[cfg(target_os = "linux")]
+fn enable_rx_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and an int-sized option value.
+    let rc = unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, (&on as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_rx_timestamps(_fd: RawFd) -> io::Result<()> {
+    Ok(())
+}
+
+/// One `recvmsg` into `dst`: the bytes read, and the kernel's receive time (ns since the epoch) of
+/// the last of them when it came along.
+fn recv_stamped(fd: RawFd, dst: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<u64>)> {
+    let mut iov = libc::iovec { iov_base: dst.as_mut_ptr().cast(), iov_len: dst.len() };
+    // Room for a control message carrying a timespec, aligned as `cmsghdr` needs.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid (no name, no buffers) before the fields below are set.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at live buffers of the lengths it states.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((n as usize, rx_stamp(&msg)))
+}
+
+#[cfg(target_os = "linux")]
+fn rx_stamp(msg: &libc::msghdr) -> Option<u64> {
+    let mut stamp = None;
+    // SAFETY: the kernel filled `msg`'s control buffer; the CMSG macros stay within
+    // `msg_controllen`, and the timespec is read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    stamp.filter(|&ns| ns > 0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rx_stamp(_msg: &libc::msghdr) -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    async fn stamped_pair() -> (StampedStream, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), l.accept());
+        let tcp = client.unwrap();
+        enable_rx_timestamps(tcp.as_raw_fd()).unwrap();
+        (StampedStream { tcp, clock: RxClock::default() }, server.unwrap().0)
+    }
+
+    async fn read(s: &mut StampedStream) -> usize {
+        let mut raw = [MaybeUninit::<u8>::uninit(); 64];
+        let mut buf = hyper::rt::ReadBuf::uninit(&mut raw);
+        std::future::poll_fn(|cx| Pin::new(&mut *s).poll_read(cx, buf.unfilled())).await.unwrap();
+        buf.filled().len()
+    }
+
+    #[tokio::test]
+    async fn reads_carry_the_kernel_receive_time_not_the_read_time() {
+        keep_timestamps_on();
+        let (mut s, mut server) = stamped_pair().await;
+        // The kernel turns stamping on a moment after it is first asked for (a deferred switch).
+        for _ in 0..200 {
+            server.write_all(b"x").await.unwrap();
+            read(&mut s).await;
+            if s.clock.0 .0.load(Ordering::Acquire) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let sent = Instant::now();
+        server.write_all(b"token").await.unwrap();
+        // The runner is busy for 50 ms before it reads.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(read(&mut s).await, 5);
+        let now = Instant::now();
+        let arrived = s.clock.arrival(now, sent);
+        assert!(now - arrived >= Duration::from_millis(45), "arrival only {:?} before the read", now - arrived);
+        assert!(arrived >= sent);
+    }
+
+    #[tokio::test]
+    async fn writes_are_timed() {
+        let (mut s, _server) = stamped_pair().await;
+        assert!(s.clock.written().is_none());
+        let before = Instant::now();
+        std::future::poll_fn(|cx| Pin::new(&mut s).poll_write(cx, b"GET")).await.unwrap();
+        let w = s.clock.written().expect("a write was timed");
+        assert!(w >= before && w <= Instant::now());
+    }
+
+    #[test]
+    fn an_unknown_or_impossible_receive_time_falls_back_to_now() {
+        let c = RxClock::default();
+        let sent = Instant::now();
+        let now = sent + Duration::from_millis(5);
+        assert_eq!(c.arrival(now, sent), now);
+        // A receive time an hour before the request was sent: the wall clock was stepped.
+        let hour_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - Duration::from_secs(3600);
+        c.set(Some(hour_ago.as_nanos() as u64));
+        assert_eq!(c.arrival(now, sent), now);
+    }
+}

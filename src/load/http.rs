@@ -48,10 +48,8 @@ impl LoadClient {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false); // https URIs go through it too (below TLS)
-        let tls = rustls::crypto::ring::default_provider();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(tls)
-            .expect("rustls' safe default protocol versions with ring")
+            .with_tls_config(tls_config())
             .https_or_http()
             .enable_http1()
             .wrap_connector(StampingConnector(tcp));
@@ -75,6 +73,20 @@ impl LoadClient {
         }
         self.http.request(req).await
     }
+}
+
+/// rustls with ring, trusting Mozilla's roots and the system's store (where an internal endpoint's
+/// private CA lives; `SSL_CERT_FILE`/`SSL_CERT_DIR` point elsewhere), as the control-plane client does.
+fn tls_config() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // Certificates the system store holds but rustls cannot parse are skipped, as reqwest does.
+    let (_added, _skipped) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports rustls' default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 /// A connection's clock: the kernel's receive time (wall clock, ns since the epoch) of what its

@@ -6,15 +6,16 @@
 //! - client CPU per request (one-token streams),
 //! - TTFT error against an injected 20 ms first-token delay at concurrency 512 (p50 / p99), with
 //!   varied stream lengths and with synchronized ones: the first chunk carries the server's
-//!   wall-clock send time, so the error is the client's own lateness (delivery + parsing +
-//!   scheduling), apart from the server's timer lateness, printed beside it,
+//!   wall-clock send time, so the error is the client's own lateness in timing it; beside it the
+//!   rest of TTFT - 20 ms: the client's send delay (request begun -> on the wire) and the server's
+//!   lateness (on the wire -> first token sent, beyond 20 ms),
 //! - first, the machine's own scheduling noise (how long a spinning thread loses its core), which
 //!   bounds any client-side timing on that machine.
 //!
 //! Run: cargo bench --bench harness   (targets and results: docs/performance.md)
 //! Knobs: BENCH_WORKERS=N (another client worker count), BENCH_TTFT_ONLY=1 (skip the throughput
-//! phases), BENCH_DUMP=FILE (write client ns, server ns, sent ns per first token as CSV, to FILE.20
-//! for varied stream lengths and FILE.0 for synchronized ones).
+//! phases), BENCH_DUMP=FILE (write client ns, server ns, begun ns, on-the-wire ns per first token
+//! as CSV, to FILE.20 for varied stream lengths and FILE.0 for synchronized ones).
 
 #[path = "../tests/common/raw_http.rs"]
 mod raw_http;

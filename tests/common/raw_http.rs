@@ -2,12 +2,17 @@
 //! reading one keep-alive request and framing chunked-transfer pieces. No framework sits between a
 //! timestamp and the socket write that follows it.
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Reads one request (headers, then Content-Length bytes) from `sock`, keeping any bytes of the next
 /// request in `buf`. Returns the body, or None when the connection closed.
-pub async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
-    async fn fill(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+pub async fn read_request<S: AsyncRead + Unpin>(sock: &mut S, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    read_request_with_head(sock, buf).await.map(|(_, body)| body)
+}
+
+/// `read_request`, also returning the request head (lower-cased).
+pub async fn read_request_with_head<S: AsyncRead + Unpin>(sock: &mut S, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    async fn fill<S: AsyncRead + Unpin>(sock: &mut S, buf: &mut Vec<u8>) -> Option<()> {
         let mut tmp = [0u8; 8192];
         match sock.read(&mut tmp).await {
             Ok(0) | Err(_) => None,
@@ -30,7 +35,7 @@ pub async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -
     }
     let body = buf[head_end..head_end + len].to_vec();
     buf.drain(..head_end + len);
-    Some(body)
+    Some((head, body))
 }
 
 /// One piece of a chunked-transfer body.

@@ -223,11 +223,18 @@ async fn failures_are_classified_records() {
     for (m, want) in cases {
         let r = one(m.clone()).await;
         assert_eq!(r.error.as_deref(), Some(want), "{m:?}: {:?}", r.error_detail);
+        eprintln!("{want}: {}", r.error_detail.as_deref().unwrap_or(""));
     }
     let client = runner::load::http::LoadClient::new(None);
     let t0 = Instant::now();
     let r = send(&client, "http://127.0.0.1:9", &spec(0, Endpoint::Chat), t0, t0).await;
     assert_eq!(r.error.as_deref(), Some("connect"));
+    // The detail says what happened, in the OS's words.
+    let detail = r.error_detail.unwrap_or_default();
+    assert!(detail.contains("Connection refused"), "{detail}");
+    let r = send(&client, "not a url", &spec(0, Endpoint::Chat), t0, t0).await;
+    assert_eq!(r.error.as_deref(), Some("request_error"));
+    assert!(r.error_detail.as_deref().unwrap_or("").contains("not a valid URL: not a url/v1/chat/completions"), "{:?}", r.error_detail);
 }
 
 /// Serves a captured or constructed SSE fixture verbatim.

@@ -5,7 +5,7 @@ use super::prompts::Prompt;
 use super::record::RequestRecord;
 use super::sse::{self, Chunk};
 use crate::scenario::schema::Endpoint;
-use eventsource_stream::Eventsource;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -305,9 +305,14 @@ async fn stream_body(body: hyper::body::Incoming, clock: &RxClock, t0: Instant, 
                     return None;
                 }
             },
-            Err(e) => {
+            Err(EventStreamError::Transport(e)) => {
                 rec.error = Some("connection_reset".into());
-                rec.error_detail = Some(format!("stream broke off: {e}"));
+                rec.error_detail = Some(format!("stream broke off: {}", chain(&e)));
+                return None;
+            }
+            Err(e) => {
+                rec.error = Some("malformed_sse".into());
+                rec.error_detail = Some(format!("not an event stream: {e}"));
                 return None;
             }
         }

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
@@ -53,7 +53,11 @@ impl LoadClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(StampingConnector(tcp));
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).pool_max_idle_per_host(4096).build(https);
+        // The pool's timer expires idle connections (after 90 s, as reqwest's).
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(4096)
+            .build(https);
         let auth = api_key.and_then(|k| {
             let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {k}")).ok()?;
             v.set_sensitive(true);

@@ -95,6 +95,9 @@ pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
         }
     }
     reqwest::Client::builder()
+        // Direct, like the load client (src/load/http.rs): a proxy would add its own latency, and a
+        // readiness probe through a proxy the load does not use would prove nothing.
+        .no_proxy()
         .pool_max_idle_per_host(4096)
         .tcp_nodelay(true)
         .default_headers(headers)

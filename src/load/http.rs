@@ -44,7 +44,14 @@ pub struct LoadClient {
 impl LoadClient {
     /// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
     pub fn new(api_key: Option<&str>) -> LoadClient {
-        keep_timestamps_on();
+        LoadClient::with_receive_times(api_key, true)
+    }
+
+    /// `kernel_times: false` times chunks when they are parsed (the benchmark's comparison).
+    pub fn with_receive_times(api_key: Option<&str>, kernel_times: bool) -> LoadClient {
+        if kernel_times {
+            keep_timestamps_on();
+        }
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false); // https URIs go through it too (below TLS)
@@ -52,7 +59,7 @@ impl LoadClient {
             .with_tls_config(tls_config())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(StampingConnector(tcp));
+            .wrap_connector(StampingConnector { tcp, kernel_times });
         // The pool's timer expires idle connections (after 90 s, as reqwest's).
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -136,7 +143,10 @@ impl RxClock {
 
 /// hyper's TCP connector, with receive timestamps turned on for every socket it opens.
 #[derive(Clone)]
-pub struct StampingConnector(HttpConnector);
+pub struct StampingConnector {
+    tcp: HttpConnector,
+    kernel_times: bool,
+}
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -146,16 +156,19 @@ impl Service<Uri> for StampingConnector {
     type Future = Pin<Box<dyn Future<Output = Result<StampedStream, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.0.poll_ready(cx).map_err(Into::into)
+        self.tcp.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.0.call(uri);
+        let connecting = self.tcp.call(uri);
+        let kernel_times = self.kernel_times;
         Box::pin(async move {
             let tcp = connecting.await?.into_inner();
             // Without timestamps (an old kernel, another OS) reads carry none and chunks are timed
             // when they are read, as before.
-            let _ = enable_rx_timestamps(tcp.as_raw_fd());
+            if kernel_times {
+                let _ = enable_rx_timestamps(tcp.as_raw_fd());
+            }
             Ok(StampedStream { tcp, clock: RxClock::default() })
         })
     }

@@ -1,6 +1,6 @@
 //! Sends one request and times it: streaming (SSE) or not. Failures become records, never panics.
 
-use super::http::{LoadClient, RxClock};
+use super::http::{LoadClient, WireClock};
 use super::prompts::Prompt;
 use super::record::RequestRecord;
 use super::sse::{self, Chunk};
@@ -227,7 +227,7 @@ async fn exchange(
     };
     let status = resp.status();
     rec.http_status = Some(status.as_u16());
-    let clock = resp.extensions().get::<RxClock>().cloned().unwrap_or_default();
+    let clock = resp.extensions().get::<WireClock>().cloned().unwrap_or_default();
     rec.written_ms = clock.written().filter(|w| *w >= sent).map(|w| ms(t0, w));
     if !status.is_success() {
         let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -288,7 +288,7 @@ fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut Requ
 
 /// Reads the event stream into `rec`; on `[DONE]`, hands back the rest of the body (see `finish_body`).
 /// Each event is timed by when its bytes reached this machine (`clock`), not when it is parsed.
-async fn stream_body(body: hyper::body::Incoming, clock: &RxClock, t0: Instant, sent: Instant, rec: &mut RequestRecord) -> Option<Rest> {
+async fn stream_body(body: hyper::body::Incoming, clock: &WireClock, t0: Instant, sent: Instant, rec: &mut RequestRecord) -> Option<Rest> {
     let mut events = body.into_data_stream().eventsource();
     let mut last = sent;
     while let Some(ev) = events.next().await {

@@ -6,7 +6,7 @@
 //! requests end together sends hundreds of new ones while first tokens come in). The kernel's
 //! receive time does not depend on when the runner is scheduled (docs/performance.md).
 //!
-//! A connection keeps the receive time of its latest read in an [`RxClock`], which every response
+//! A connection keeps the receive time of its latest read in an [`WireClock`], which every response
 //! on it carries. A chunk is handed over after the read that brought it, so that time is never
 //! earlier than the chunk's arrival, and never later than the moment the runner reads the chunk.
 
@@ -73,7 +73,7 @@ impl LoadClient {
         LoadClient { http, auth }
     }
 
-    /// POSTs a JSON body to `uri`; the response's extensions hold its connection's [`RxClock`].
+    /// POSTs a JSON body to `uri`; the response's extensions hold its connection's [`WireClock`].
     pub async fn post_json(&self, uri: &Uri, body: Bytes) -> Result<hyper::Response<Incoming>, Error> {
         let mut req = hyper::Request::post(uri.clone())
             .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -100,20 +100,27 @@ fn tls_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
-/// A connection's clock: the kernel's receive time (wall clock, ns since the epoch) of what its
-/// latest read returned (0 when that read came without one), and when its latest write was handed
-/// to the kernel (ns after `BASE`, 0 before the first).
+/// A connection's clock: when what its latest read returned reached this machine, and when its
+/// latest write went to the kernel.
 #[derive(Clone, Debug, Default)]
-pub struct RxClock(Arc<(AtomicU64, AtomicU64)>);
+pub struct WireClock(Arc<Stamps>);
+
+#[derive(Debug, Default)]
+struct Stamps {
+    /// The kernel's receive time (wall clock, ns since the epoch); 0 when that read came without one.
+    received_ns: AtomicU64,
+    /// ns after `BASE`, plus 1; 0 before the first write.
+    written_ns: AtomicU64,
+}
 
 static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
-impl RxClock {
+impl WireClock {
     /// When the data read so far arrived, as an `Instant`: `now` less its age by the wall clock.
     /// `now` itself when the kernel gave no time, or when that time lies before `sent` (the wall
     /// clock was stepped): data of a response cannot arrive before its request was sent.
     pub fn arrival(&self, now: Instant, sent: Instant) -> Instant {
-        let ns = self.0 .0.load(Ordering::Acquire);
+        let ns = self.0.received_ns.load(Ordering::Acquire);
         if ns == 0 {
             return now;
         }
@@ -126,18 +133,18 @@ impl RxClock {
     }
 
     fn set(&self, stamp: Option<u64>) {
-        self.0 .0.store(stamp.unwrap_or(0), Ordering::Release);
+        self.0.received_ns.store(stamp.unwrap_or(0), Ordering::Release);
     }
 
     /// When the latest write on the connection was handed to the kernel.
     pub fn written(&self) -> Option<Instant> {
-        let ns = self.0 .1.load(Ordering::Acquire);
+        let ns = self.0.written_ns.load(Ordering::Acquire);
         (ns > 0).then(|| *BASE.get_or_init(Instant::now) + std::time::Duration::from_nanos(ns - 1))
     }
 
     fn wrote(&self) {
         let base = *BASE.get_or_init(Instant::now);
-        self.0 .1.store(base.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+        self.0.written_ns.store(base.elapsed().as_nanos() as u64 + 1, Ordering::Release);
     }
 }
 
@@ -169,15 +176,15 @@ impl Service<Uri> for StampingConnector {
             if kernel_times {
                 let _ = enable_rx_timestamps(tcp.as_raw_fd());
             }
-            Ok(StampedStream { tcp, clock: RxClock::default() })
+            Ok(StampedStream { tcp, clock: WireClock::default() })
         })
     }
 }
 
-/// A TCP stream whose reads note the kernel's receive time in the connection's [`RxClock`].
+/// A TCP stream whose reads note the kernel's receive time in the connection's [`WireClock`].
 pub struct StampedStream {
     tcp: TcpStream,
-    clock: RxClock,
+    clock: WireClock,
 }
 
 impl Connection for StampedStream {
@@ -333,7 +340,7 @@ mod tests {
         let (client, server) = tokio::join!(TcpStream::connect(addr), l.accept());
         let tcp = client.unwrap();
         enable_rx_timestamps(tcp.as_raw_fd()).unwrap();
-        (StampedStream { tcp, clock: RxClock::default() }, server.unwrap().0)
+        (StampedStream { tcp, clock: WireClock::default() }, server.unwrap().0)
     }
 
     async fn read(s: &mut StampedStream) -> usize {
@@ -351,7 +358,7 @@ mod tests {
         for _ in 0..200 {
             server.write_all(b"x").await.unwrap();
             read(&mut s).await;
-            if s.clock.0 .0.load(Ordering::Acquire) > 0 {
+            if s.clock.0.received_ns.load(Ordering::Acquire) > 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -379,7 +386,7 @@ mod tests {
 
     #[test]
     fn an_unknown_or_impossible_receive_time_falls_back_to_now() {
-        let c = RxClock::default();
+        let c = WireClock::default();
         let sent = Instant::now();
         let now = sent + Duration::from_millis(5);
         assert_eq!(c.arrival(now, sent), now);

@@ -6,6 +6,7 @@ pub mod driver;
 pub mod http;
 pub mod prompts;
 pub mod record;
+mod rx_stamp;
 pub mod sources;
 pub mod sse;
 pub mod synth;

@@ -241,7 +241,7 @@ async fn exchange(
         match resp.into_body().collect().await {
             Ok(b) => match serde_json::from_slice::<Value>(&b.to_bytes()) {
                 Ok(v) => {
-                    let now = clock.arrival(Instant::now(), sent);
+                    let now = clock.arrival(sent);
                     apply(&sse::from_json(&v), now, t0, sent, rec);
                     if rec.error.is_none() {
                         rec.first_token_ms = Some(ms(t0, now));
@@ -293,7 +293,7 @@ async fn stream_body(body: hyper::body::Incoming, clock: &WireClock, t0: Instant
     let mut last = sent;
     while let Some(ev) = events.next().await {
         // Never before the previous event: two reads of one arrival may convert a hair apart.
-        let now = clock.arrival(Instant::now(), sent).max(last);
+        let now = clock.arrival(sent).max(last);
         last = now;
         match ev {
             Ok(ev) => match sse::parse_data(&ev.data) {

@@ -116,20 +116,10 @@ struct Stamps {
 static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 impl WireClock {
-    /// When the data read so far arrived, as an `Instant`: `now` less its age by the wall clock.
-    /// `now` itself when the kernel gave no time, or when that time lies before `sent` (the wall
-    /// clock was stepped): data of a response cannot arrive before its request was sent.
-    pub fn arrival(&self, now: Instant, sent: Instant) -> Instant {
-        let ns = self.0.received_ns.load(Ordering::Acquire);
-        if ns == 0 {
-            return now;
-        }
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        let age = std::time::Duration::from_nanos(wall.saturating_sub(ns));
-        match now.checked_sub(age) {
-            Some(t) if t >= sent => t,
-            _ => now,
-        }
+    /// When the data read so far arrived, as an `Instant` (now, when the kernel gave no time).
+    pub fn arrival(&self, sent: Instant) -> Instant {
+        let (wall_ns, now) = clock_pair();
+        to_instant(self.0.received_ns.load(Ordering::Acquire), wall_ns, now, sent)
     }
 
     fn set(&self, stamp: Option<u64>) {
@@ -146,6 +136,36 @@ impl WireClock {
         let base = *BASE.get_or_init(Instant::now);
         self.0.written_ns.store(base.elapsed().as_nanos() as u64 + 1, Ordering::Release);
     }
+}
+
+/// A receive time (wall-clock ns, 0: none) as an `Instant`: `now` less its age at `wall_ns`, the
+/// wall clock read just before `now`. `now` itself when there is no time, or when it lies before
+/// `sent` (the wall clock was stepped): data of a response cannot arrive before its request was sent.
+fn to_instant(received_ns: u64, wall_ns: u64, now: Instant, sent: Instant) -> Instant {
+    if received_ns == 0 {
+        return now;
+    }
+    let age = std::time::Duration::from_nanos(wall_ns.saturating_sub(received_ns));
+    match now.checked_sub(age) {
+        Some(t) if t >= sent => t,
+        _ => now,
+    }
+}
+
+/// The wall clock, then the monotonic clock. In that order a pause between the two reads (the
+/// thread descheduled) can only make a converted time later, never earlier than the truth; a pair
+/// more than 20 µs apart is read again (up to 3 times). (The other order once timed a chunk
+/// before the test server sent it.)
+fn clock_pair() -> (u64, Instant) {
+    let wall = || SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut pair = (wall(), Instant::now());
+    for _ in 0..3 {
+        if wall().saturating_sub(pair.0) <= 20_000 {
+            break;
+        }
+        pair = (wall(), Instant::now());
+    }
+    pair
 }
 
 /// hyper's TCP connector, with receive timestamps turned on for every socket it opens.
@@ -294,8 +314,8 @@ mod tests {
         // The runner is busy for 50 ms before it reads.
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(read(&mut s).await, 5);
+        let arrived = s.clock.arrival(sent);
         let now = Instant::now();
-        let arrived = s.clock.arrival(now, sent);
         assert!(now - arrived >= Duration::from_millis(45), "arrival only {:?} before the read", now - arrived);
         assert!(arrived >= sent);
     }
@@ -311,14 +331,21 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_or_impossible_receive_time_falls_back_to_now() {
-        let c = WireClock::default();
+    fn receive_times_convert_by_their_age_and_impossible_ones_fall_back_to_now() {
         let sent = Instant::now();
-        let now = sent + Duration::from_millis(5);
-        assert_eq!(c.arrival(now, sent), now);
-        // A receive time an hour before the request was sent: the wall clock was stepped.
-        let hour_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - Duration::from_secs(3600);
-        c.set(Some(hour_ago.as_nanos() as u64));
-        assert_eq!(c.arrival(now, sent), now);
+        let now = sent + Duration::from_millis(50);
+        let wall = 1_800_000_000_000_000_000u64;
+        // Received 30 ms before the wall clock was read: 20 ms after the send.
+        assert_eq!(to_instant(wall - 30_000_000, wall, now, sent), sent + Duration::from_millis(20));
+        // No time from the kernel.
+        assert_eq!(to_instant(0, wall, now, sent), now);
+        // A receive time an hour old, before the request was sent: the wall clock was stepped.
+        assert_eq!(to_instant(wall - 3_600_000_000_000, wall, now, sent), now);
+        // A receive time ahead of the wall clock (stepped back): now.
+        assert_eq!(to_instant(wall + 1_000, wall, now, sent), now);
+        // Without a time, `arrival` is the moment it is asked.
+        let before = Instant::now();
+        let a = WireClock::default().arrival(sent);
+        assert!(a >= before && a <= Instant::now());
     }
 }

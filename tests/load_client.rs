@@ -3,33 +3,14 @@
 
 mod common;
 
-use common::{start_mock, Mock};
+use common::{request_spec as spec, start_mock, Mock};
 use runner::analysis::summary::{summarize, Dist};
-use runner::load::client::{send, RequestSpec};
+use runner::load::client::send;
 use runner::load::driver::closed_loop;
-use runner::load::prompts::Prompt;
 use runner::load::record::RequestRecord;
 use runner::scenario::schema::Endpoint;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-fn spec(i: usize, endpoint: Endpoint) -> RequestSpec {
-    RequestSpec {
-        index: i,
-        warmup: false,
-        conversation: None,
-        turn: 0,
-        endpoint,
-        model: "m".into(),
-        prompt: Prompt::user(&format!("request {i}")),
-        max_tokens: 16,
-        temperature: 0.0,
-        stream: true,
-        ignore_eos: true,
-        timeout: Duration::from_secs(30),
-        extra: Default::default(),
-    }
-}
 
 async fn run_with(client: &runner::load::http::LoadClient, base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
     let specs = (0..n).map(|i| spec(i, Endpoint::Chat)).collect();

@@ -3,35 +3,16 @@
 //! bearer token, and chunks are timed from the TCP socket under TLS. A client built before the CA
 //! was in the store refuses the server.
 
-#[path = "common/raw_http.rs"]
-#[allow(dead_code)] // this file uses a part of it
-mod raw_http;
+mod common;
 
-use runner::load::client::{send, RequestSpec};
+use common::raw_http;
+
+use runner::load::client::send;
 use runner::load::http::LoadClient;
-use runner::load::prompts::Prompt;
 use runner::scenario::schema::Endpoint;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-
-fn spec() -> RequestSpec {
-    RequestSpec {
-        index: 0,
-        warmup: false,
-        conversation: None,
-        turn: 0,
-        endpoint: Endpoint::Chat,
-        model: "m".into(),
-        prompt: Prompt::user("over tls"),
-        max_tokens: 2,
-        temperature: 0.0,
-        stream: true,
-        ignore_eos: true,
-        timeout: Duration::from_secs(30),
-        extra: Default::default(),
-    }
-}
 
 /// A TLS SSE server on loopback: the first token 20 ms after each request, a second 10 ms later.
 /// Returns its port and the heads of the requests it read.
@@ -98,7 +79,7 @@ async fn https_endpoint_with_a_private_ca() {
     std::env::remove_var("SSL_CERT_DIR");
     let untrusting = LoadClient::new(None);
     let t0 = Instant::now();
-    let refused = send(&untrusting, &url, &spec(), t0, t0).await;
+    let refused = send(&untrusting, &url, &common::request_spec(0, Endpoint::Chat), t0, t0).await;
     assert_eq!(refused.error.as_deref(), Some("connect"), "{:?}", refused.error_detail);
     assert!(refused.error_detail.as_deref().unwrap_or("").contains("UnknownIssuer"), "{:?}", refused.error_detail);
 
@@ -110,7 +91,7 @@ async fn https_endpoint_with_a_private_ca() {
     let client = LoadClient::new(Some("sk-tls-test"));
     for _ in 0..2 {
         let t0 = Instant::now();
-        let r = send(&client, &url, &spec(), t0, t0).await;
+        let r = send(&client, &url, &common::request_spec(0, Endpoint::Chat), t0, t0).await;
         assert!(r.ok(), "{:?}: {:?}", r.error, r.error_detail);
         assert_eq!(r.output_tokens, Some(2));
         assert_eq!(r.chunk_offsets_ms.len(), 2);

@@ -88,11 +88,8 @@ pub fn http_client() -> reqwest::Client {
 /// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
 pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(k) = key {
-        if let Ok(mut v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")) {
-            v.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, v);
-        }
+    if let Some(v) = key.and_then(crate::load::http::bearer) {
+        headers.insert(reqwest::header::AUTHORIZATION, v);
     }
     reqwest::Client::builder()
         // Direct, like the load client (src/load/http.rs): a proxy would add its own latency, and a

@@ -65,12 +65,7 @@ impl LoadClient {
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(4096)
             .build(https);
-        let auth = api_key.and_then(|k| {
-            let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {k}")).ok()?;
-            v.set_sensitive(true);
-            Some(v)
-        });
-        LoadClient { http, auth }
+        LoadClient { http, auth: api_key.and_then(bearer) }
     }
 
     /// POSTs a JSON body to `uri`; the response's extensions hold its connection's [`WireClock`].
@@ -84,6 +79,14 @@ impl LoadClient {
         }
         self.http.request(req).await
     }
+}
+
+/// `Bearer <key>` as a sensitive header value (kept out of debug output); None for a key that
+/// cannot be a header value. The load client and the control-plane client both send it.
+pub fn bearer(key: &str) -> Option<hyper::header::HeaderValue> {
+    let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 /// rustls with ring, trusting Mozilla's roots and the system's store (where an internal endpoint's

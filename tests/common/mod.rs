@@ -275,3 +275,22 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
     });
     RawMock { url: format!("http://{}", rx.recv().expect("mock address")), emitted, accepted }
 }
+
+/// A streamed request whose prompt is "request {i}" (the timing mocks key their records by it).
+pub fn request_spec(i: usize, endpoint: runner::scenario::schema::Endpoint) -> runner::load::client::RequestSpec {
+    runner::load::client::RequestSpec {
+        index: i,
+        warmup: false,
+        conversation: None,
+        turn: 0,
+        endpoint,
+        model: "m".into(),
+        prompt: runner::load::prompts::Prompt::user(&format!("request {i}")),
+        max_tokens: 16,
+        temperature: 0.0,
+        stream: true,
+        ignore_eos: true,
+        timeout: Duration::from_secs(30),
+        extra: Default::default(),
+    }
+}

@@ -51,7 +51,9 @@ struct Cfg {
 async fn sse(State(cfg): State<Arc<Cfg>>) -> Response {
     let chunk = bytes::Bytes::from_static(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}\n\n");
     let n = cfg.chunks;
-    let usage = bytes::Bytes::from(format!("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":{n}}}}}\n\ndata: [DONE]\n\n"));
+    let usage = bytes::Bytes::from(format!(
+        "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":{n}}}}}\n\ndata: [DONE]\n\n"
+    ));
     let (delay, gap) = (cfg.first_delay, cfg.chunk_delay);
     let stream = futures_util::stream::unfold(0usize, move |i| {
         let (chunk, usage) = (chunk.clone(), usage.clone());
@@ -60,7 +62,8 @@ async fn sse(State(cfg): State<Arc<Cfg>>) -> Response {
                 tokio::time::sleep(delay).await;
                 // Stamp the first token with the wall-clock instant it is handed to the connection.
                 let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-                let first = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{ns};\"}},\"finish_reason\":null}}]}}\n\n");
+                let first =
+                    format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{ns};\"}},\"finish_reason\":null}}]}}\n\n");
                 return Some((Ok::<_, std::io::Error>(bytes::Bytes::from(first)), 1));
             }
             if i > 0 && !gap.is_zero() {
@@ -105,7 +108,9 @@ async fn raw_conn(mut sock: tokio::net::TcpStream, cfg: Arc<Cfg>) {
                 return;
             }
         }
-        let tail = chunk(&format!("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":{}}}}}\n\ndata: [DONE]\n\n", n)) + "0\r\n\r\n";
+        let tail =
+            chunk(&format!("data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":{}}}}}\n\ndata: [DONE]\n\n", n))
+                + "0\r\n\r\n";
         if sock.write_all(tail.as_bytes()).await.is_err() {
             return;
         }
@@ -122,7 +127,8 @@ fn serve(port_file: &str, delay_ms: u64, gap_ms: u64, chunks: usize, spread: usi
         tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
     };
     rt.block_on(async {
-        let cfg = Arc::new(Cfg { first_delay: Duration::from_millis(delay_ms), chunk_delay: Duration::from_millis(gap_ms), chunks, spread });
+        let cfg =
+            Arc::new(Cfg { first_delay: Duration::from_millis(delay_ms), chunk_delay: Duration::from_millis(gap_ms), chunks, spread });
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         std::fs::write(port_file, l.local_addr().unwrap().port().to_string()).unwrap();
         if delay_ms > 0 {
@@ -162,7 +168,14 @@ impl Server {
         };
         let child = cmd
             .arg(std::env::current_exe().unwrap())
-            .args(["--serve", port_file.to_str().unwrap(), &delay_ms.to_string(), &gap_ms.to_string(), &chunks.to_string(), &spread.to_string()])
+            .args([
+                "--serve",
+                port_file.to_str().unwrap(),
+                &delay_ms.to_string(),
+                &gap_ms.to_string(),
+                &chunks.to_string(),
+                &spread.to_string(),
+            ])
             .spawn()
             .unwrap();
         let t0 = Instant::now();
@@ -189,7 +202,8 @@ fn cpu_seconds() -> f64 {
 
 fn vm_hwm_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kb: f64 =
+        s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     kb / 1024.0
 }
 
@@ -225,7 +239,12 @@ struct FirstToken {
 }
 
 /// (chunks/s, CPU s per million chunks, errors, first tokens)
-async fn phase(client: &runner::load::http::LoadClient, url: &str, concurrency: u32, requests: usize) -> (f64, f64, usize, Vec<FirstToken>) {
+async fn phase(
+    client: &runner::load::http::LoadClient,
+    url: &str,
+    concurrency: u32,
+    requests: usize,
+) -> (f64, f64, usize, Vec<FirstToken>) {
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let t0_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as f64;

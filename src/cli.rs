@@ -218,12 +218,7 @@ async fn run(
     let dir = match &target {
         execute::RunTarget::New { dir, .. } | execute::RunTarget::Resume { dir } => dir.clone(),
     };
-    eprintln!(
-        "runner: {} cells on {} launches -> {}",
-        p.cells.len(),
-        p.launches.len(),
-        dir.display()
-    );
+    eprintln!("runner: {} cells on {} launches -> {}", p.cells.len(), p.launches.len(), dir.display());
     let mut reporter = Terminal::new();
     let outcome = execute::run(&l, &p, target, &mut reporter, &cancel).await?;
     println!("{}", table::grid_table(&outcome.results));
@@ -233,8 +228,14 @@ async fn run(
     }
     let reports = outcome.store.dir.join("reports");
     match crate::report::report_runs(std::slice::from_ref(&outcome.store.dir), &reports, templates.as_deref()) {
-        Ok(_) => println!("reports: {}/ (playbook.md, capacity_frontier.md, life_of_request.md, kv_scaling.md, capacity_notes.md, report.html)", reports.display()),
-        Err(e) => eprintln!("warning: the reports could not be rendered ({e:#}); results are intact, retry with `runner report {}`", outcome.store.dir.display()),
+        Ok(_) => println!(
+            "reports: {}/ (playbook.md, capacity_frontier.md, life_of_request.md, kv_scaling.md, capacity_notes.md, report.html)",
+            reports.display()
+        ),
+        Err(e) => eprintln!(
+            "warning: the reports could not be rendered ({e:#}); results are intact, retry with `runner report {}`",
+            outcome.store.dir.display()
+        ),
     }
     println!("results: {}", outcome.store.dir.display());
     println!("csv:     {}", outcome.store.csv_path().display());

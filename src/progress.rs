@@ -8,14 +8,31 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
 pub enum Event<'a> {
-    LaunchStarting { launch: &'a Launch, command: Option<&'a str>, cells: usize },
-    LaunchReady { launch: &'a Launch, ready_s: f64 },
-    LaunchFailed { launch: &'a Launch, failure: &'a StartFailure },
-    LaunchStopped { launch: &'a Launch },
-    CellStarted { cell: &'a Cell, requests: u64 },
+    LaunchStarting {
+        launch: &'a Launch,
+        command: Option<&'a str>,
+        cells: usize,
+    },
+    LaunchReady {
+        launch: &'a Launch,
+        ready_s: f64,
+    },
+    LaunchFailed {
+        launch: &'a Launch,
+        failure: &'a StartFailure,
+    },
+    LaunchStopped {
+        launch: &'a Launch,
+    },
+    CellStarted {
+        cell: &'a Cell,
+        requests: u64,
+    },
     /// This many more requests of the running cell finished.
     RequestsDone(u64),
-    CellFinished { result: &'a CellResult },
+    CellFinished {
+        result: &'a CellResult,
+    },
 }
 
 pub trait Reporter {

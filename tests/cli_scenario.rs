@@ -25,10 +25,13 @@ fn plan_chat_rtx16_is_12_cells_on_one_vllm_launch() {
     let out = runner().args(["plan", &repo("scenarios/chat_rtx16.toml")]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("12 cells on 1 server launch"), "{text}");
-    assert!(text.contains(
-        "$ vllm serve Qwen/Qwen2.5-1.5B-Instruct --dtype bfloat16 --gpu-memory-utilization 0.8 --max-model-len 4096 \
+    assert!(
+        text.contains(
+            "$ vllm serve Qwen/Qwen2.5-1.5B-Instruct --dtype bfloat16 --gpu-memory-utilization 0.8 --max-model-len 4096 \
          --max-num-seqs 128 --enable-prefix-caching --enable-chunked-prefill --host 127.0.0.1 --port 8000"
-    ), "{text}");
+        ),
+        "{text}"
+    );
     assert_eq!(text.lines().filter(|l| l.trim_start().starts_with('c') && l.contains("workload=chat")).count(), 12);
 }
 

@@ -195,7 +195,8 @@ fn kv_scaling_probe_records_kv_buffer_and_growing_memory() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "kv.toml", &text);
     let out = dir.path().join("results");
-    let st = std::process::Command::new(runner_bin()).args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    let st =
+        std::process::Command::new(runner_bin()).args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let run = run_dir(&out, "kv_scaling_cpu");
     let rows = read_csv(&run.join("capacity.csv"));
@@ -215,7 +216,8 @@ fn kv_scaling_probe_records_kv_buffer_and_growing_memory() {
     let slope = (points[2].1 - points[0].1) / (points[2].0 - points[0].0);
     assert!((200.0..450.0).contains(&slope), "RSS slope {slope:.0} B/token should be near 256");
     for l in ["l00", "l01", "l02"] {
-        let launch = std::fs::read_dir(run.join("launches")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with(l)).unwrap();
+        let launch =
+            std::fs::read_dir(run.join("launches")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with(l)).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(launch.path().join("launch.json")).unwrap()).unwrap();
         assert!(v["facts"]["kv_buffer_mib"].as_f64().unwrap() > 0.0);
         assert!(v["memory_at_ready"]["rss_bytes"].as_u64().unwrap() > 0);
@@ -280,11 +282,15 @@ fn sigterm_then_resume_ends_with_exactly_the_planned_cells() {
     assert!(!before.is_empty() && before.len() < 4, "interrupted mid-run: {} cells", before.len());
     // A changed scenario is refused.
     let changed = common::write_scenario(dir.path(), "changed.toml", &scenario("resume", GOOD, "[1, 2]", "[8, 16]", 61));
-    let refused = std::process::Command::new(runner_bin()).args(["run", changed.to_str().unwrap(), "--resume", run.to_str().unwrap()]).output().unwrap();
+    let refused = std::process::Command::new(runner_bin())
+        .args(["run", changed.to_str().unwrap(), "--resume", run.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("changed since the run started"));
     // The same scenario resumes and finishes only what is missing.
-    let resumed = std::process::Command::new(runner_bin()).args(["run", path.to_str().unwrap(), "--resume", run.to_str().unwrap()]).output().unwrap();
+    let resumed =
+        std::process::Command::new(runner_bin()).args(["run", path.to_str().unwrap(), "--resume", run.to_str().unwrap()]).output().unwrap();
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     let rows = read_rows(&run);
     let ids: Vec<String> = rows.iter().map(|r| r["cell_id"].clone()).collect();

@@ -111,7 +111,8 @@ fn api_key_is_sent_but_never_written() {
     assert!(!dir.path().join("none").exists());
     // Proxy variables pointing nowhere change nothing: the runner connects directly.
     let nowhere = "http://127.0.0.1:9";
-    let envs = [("RUNNER_TEST_API_KEY", key.as_str()), ("HTTP_PROXY", nowhere), ("http_proxy", nowhere), ("ALL_PROXY", nowhere), ("NO_PROXY", "")];
+    let envs =
+        [("RUNNER_TEST_API_KEY", key.as_str()), ("HTTP_PROXY", nowhere), ("http_proxy", nowhere), ("ALL_PROXY", nowhere), ("NO_PROXY", "")];
     let (run, out) = run(dir.path(), &text, &envs);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = read_csv(&run.join("capacity.csv"));

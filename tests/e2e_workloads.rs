@@ -63,7 +63,13 @@ fn batch_prompts_have_the_requested_token_length() {
     .unwrap();
     assert_eq!(summary["summary"]["prompt_build"]["exact_lengths"], true, "llama-server's /tokenize was used");
     // Fixed length: within 2% of the target.
-    let (_d2, run2, _) = run("batch", &scenario("batch_cpu.toml").replace("requests = 16", "requests = 4").replace("concurrency = [4, 8]", "concurrency = [2]").replace("max_tokens = [64, 128]", "max_tokens = [8]"));
+    let (_d2, run2, _) = run(
+        "batch",
+        &scenario("batch_cpu.toml")
+            .replace("requests = 16", "requests = 4")
+            .replace("concurrency = [4, 8]", "concurrency = [2]")
+            .replace("max_tokens = [64, 128]", "max_tokens = [8]"),
+    );
     for r in records(&run2) {
         let p = r["prompt_tokens"].as_u64().unwrap() as f64;
         assert!((p - 512.0).abs() <= 512.0 * 0.02, "prompt of {p} tokens, requested 512");

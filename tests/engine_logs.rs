@@ -113,9 +113,15 @@ fn failures_classify_with_decisive_line() {
     assert_eq!(c.reason, "weights_oom", "weights OOM also says CUDA out of memory; the specific one wins");
     assert!(c.decisive_lines[0].contains("Failed to load model - not enough GPU memory"));
     let cases = [
-        ("ValueError: To serve at least one request with the model's max seq len (8192), (1.75 GiB KV cache is needed", "kv_cache_too_small"),
+        (
+            "ValueError: To serve at least one request with the model's max seq len (8192), (1.75 GiB KV cache is needed",
+            "kv_cache_too_small",
+        ),
         ("ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization`", "no_kv_memory"),
-        ("ValueError: Free memory on device (3.2/15.6 GiB) on startup is less than desired GPU memory utilization (0.9, 14.0 GiB).", "insufficient_free_memory"),
+        (
+            "ValueError: Free memory on device (3.2/15.6 GiB) on startup is less than desired GPU memory utilization (0.9, 14.0 GiB).",
+            "insufficient_free_memory",
+        ),
         ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB.", "cuda_oom"),
         ("RuntimeError: Not enough memory. Please try to increase --mem-fraction-static.", "no_kv_memory"),
         ("OSError: [Errno 98] Address already in use", "port_in_use"),
@@ -124,7 +130,8 @@ fn failures_classify_with_decisive_line() {
         ("Segmentation fault (core dumped)", "crashed"),
     ];
     for (line, want) in cases {
-        let log = format!("(EngineCore pid=1) INFO 01-01 00:00:00 [x.py:1] starting\n(EngineCore pid=1) ERROR 01-01 00:00:01 [x.py:2] {line}\n");
+        let log =
+            format!("(EngineCore pid=1) INFO 01-01 00:00:00 [x.py:1] starting\n(EngineCore pid=1) ERROR 01-01 00:00:01 [x.py:2] {line}\n");
         assert_eq!(classify(&log).reason, want, "{line}");
     }
 }
@@ -145,7 +152,12 @@ fn facts_command_prints_json() {
     assert_eq!(v["failure"]["estimated_max_model_len"], 19088);
     let ok = assert_cmd::Command::cargo_bin("runner")
         .unwrap()
-        .args(["facts", "--engine", "vllm", &format!("{}/tests/fixtures/engine/vllm-0.11-startup-rtx2000ada.log", env!("CARGO_MANIFEST_DIR"))])
+        .args([
+            "facts",
+            "--engine",
+            "vllm",
+            &format!("{}/tests/fixtures/engine/vllm-0.11-startup-rtx2000ada.log", env!("CARGO_MANIFEST_DIR")),
+        ])
         .assert()
         .success()
         .get_output()

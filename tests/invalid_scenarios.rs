@@ -6,7 +6,8 @@ use std::path::Path;
 #[test]
 fn every_invalid_scenario_is_refused_with_its_message() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
     files.sort();
     assert!(files.len() >= 40, "the corpus holds {} scenarios", files.len());
     let bless = std::env::var("RUNNER_BLESS").is_ok();
@@ -26,7 +27,8 @@ fn every_invalid_scenario_is_refused_with_its_message() {
         if bless {
             std::fs::write(&expected, &stderr).unwrap();
         } else {
-            let want = std::fs::read_to_string(&expected).unwrap_or_else(|_| panic!("missing {}; run with RUNNER_BLESS=1", expected.display()));
+            let want =
+                std::fs::read_to_string(&expected).unwrap_or_else(|_| panic!("missing {}; run with RUNNER_BLESS=1", expected.display()));
             if want != stderr {
                 failures.push(format!("{name}: message changed\n--- want\n{want}\n--- got\n{stderr}"));
             }

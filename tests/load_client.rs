@@ -12,7 +12,13 @@ use runner::scenario::schema::Endpoint;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-async fn run_with(client: &runner::load::http::LoadClient, base: &str, n: usize, concurrency: u32, t0: Instant) -> (Vec<RequestRecord>, f64) {
+async fn run_with(
+    client: &runner::load::http::LoadClient,
+    base: &str,
+    n: usize,
+    concurrency: u32,
+    t0: Instant,
+) -> (Vec<RequestRecord>, f64) {
     let specs = (0..n).map(|i| spec(i, Endpoint::Chat)).collect();
     let p = closed_loop(client, base, specs, concurrency, t0, &CancellationToken::new(), |_| {}).await;
     (p.records, p.wall_s)
@@ -47,8 +53,16 @@ async fn accuracy_at(concurrency: u32, n: usize) -> Result<(), String> {
     // next request reuses it (a body dropped at [DONE] closes it: one connection per request). The
     // pool may still open a few: hyper connects while it waits for an idle connection to come back.
     let accepted = mock.accepted.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(accepted <= 2 * concurrency as usize, "{} requests at concurrency {concurrency} opened {accepted} connections", n + concurrency as usize);
-    assert!(records.iter().all(|r| r.ok()), "errors: {:?}", records.iter().filter(|r| !r.ok()).map(|r| &r.error_detail).collect::<Vec<_>>());
+    assert!(
+        accepted <= 2 * concurrency as usize,
+        "{} requests at concurrency {concurrency} opened {accepted} connections",
+        n + concurrency as usize
+    );
+    assert!(
+        records.iter().all(|r| r.ok()),
+        "errors: {:?}",
+        records.iter().filter(|r| !r.ok()).map(|r| &r.error_detail).collect::<Vec<_>>()
+    );
     let s = summarize(&records, wall, None);
     // Token counts are the server's usage, not a guess from the chunk count.
     assert_eq!(s.output_tokens, 10 * n as u64);

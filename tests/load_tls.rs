@@ -34,7 +34,9 @@ async fn start_tls_server(config: rustls::ServerConfig) -> (u16, Arc<Mutex<Vec<S
                 let mut buf = Vec::new();
                 while let Some((head, _body)) = raw_http::read_request_with_head(&mut tls, &mut buf).await {
                     seen.lock().unwrap().push(head);
-                    let token = |t: &str| raw_http::chunk_frame(&format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n"));
+                    let token = |t: &str| {
+                        raw_http::chunk_frame(&format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n"))
+                    };
                     let mut out = String::from("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
                     let _ = tls.write_all(out.as_bytes()).await;
                     let _ = tls.flush().await;
@@ -43,7 +45,9 @@ async fn start_tls_server(config: rustls::ServerConfig) -> (u16, Arc<Mutex<Vec<S
                     let _ = tls.flush().await;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     out = token("b")
-                        + &raw_http::chunk_frame("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n")
+                        + &raw_http::chunk_frame(
+                            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n",
+                        )
                         + "0\r\n\r\n";
                     if tls.write_all(out.as_bytes()).await.is_err() || tls.flush().await.is_err() {
                         return;

@@ -127,7 +127,11 @@ fn capacity_notes_state_the_load_generators_cpu_share() {
     assert!(data.runs[0].client_busy);
     let notes = render_all(&data, None).unwrap();
     let notes = get(&notes, "capacity_notes.md");
-    assert!(notes.contains("used at most 64.2% of the client machine's CPU") || notes.contains("used at most 64.3% of the client machine's CPU"), "{notes}");
+    assert!(
+        notes.contains("used at most 64.2% of the client machine's CPU")
+            || notes.contains("used at most 64.3% of the client machine's CPU"),
+        "{notes}"
+    );
     assert!(notes.contains("may include the client's own queueing"), "{notes}");
     assert!(!notes.contains("runner's own CPU share in run"), "{notes}");
 }

@@ -130,7 +130,9 @@ pub fn curves(cells: &[CellView]) -> Vec<Curve> {
     for (mt, sp) in keys {
         let mut pts: Vec<&CellView> = cells
             .iter()
-            .filter(|c| c.max_tokens == mt && c.server_params == sp && c.request_rate.is_none() && c.throughput_tok_s.is_some_and(|t| t > 0.0))
+            .filter(|c| {
+                c.max_tokens == mt && c.server_params == sp && c.request_rate.is_none() && c.throughput_tok_s.is_some_and(|t| t > 0.0)
+            })
             .collect();
         if pts.len() < 2 {
             continue;
@@ -140,9 +142,7 @@ pub fn curves(cells: &[CellView]) -> Vec<Curve> {
         let peak = pts.iter().copied().max_by(|a, b| tp(a).total_cmp(&tp(b))).expect("two points");
         let knee = pts.iter().find(|c| tp(c) >= 0.9 * tp(peak)).copied().unwrap_or(peak);
         // Saturation: the first concurrency from which no further step adds 5% or more.
-        let saturation = (0..pts.len() - 1)
-            .find(|&i| pts[i..].windows(2).all(|w| tp(w[1]) < tp(w[0]) * 1.05))
-            .map(|i| pts[i].concurrency);
+        let saturation = (0..pts.len() - 1).find(|&i| pts[i..].windows(2).all(|w| tp(w[1]) < tp(w[0]) * 1.05)).map(|i| pts[i].concurrency);
         let base = pts[0].p95_e2e_ms;
         out.push(Curve {
             max_tokens: mt,
@@ -169,7 +169,10 @@ pub fn jitter_zone(cells: &[CellView], factor: f64) -> Vec<(CellView, f64)> {
                 (Some(a), Some(b)) if b > 0.0 => Some(a / b),
                 _ => None,
             };
-            let r = ratio(c.p95_e2e_ms, c.p50_e2e_ms).into_iter().chain(ratio(c.p95_ttft_ms, c.p50_ttft_ms)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))?;
+            let r = ratio(c.p95_e2e_ms, c.p50_e2e_ms)
+                .into_iter()
+                .chain(ratio(c.p95_ttft_ms, c.p50_ttft_ms))
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))?;
             (r > factor).then(|| (c.clone(), r))
         })
         .collect()
@@ -203,5 +206,10 @@ pub fn streaming(results: &[&CellResult]) -> StreamingCheck {
         }
     }
     shares.sort_by(f64::total_cmp);
-    StreamingCheck { checked_cells: shares.len(), ineffective_cells: bad, median_ttft_share: shares.get(shares.len() / 2).copied(), non_streamed_cells }
+    StreamingCheck {
+        checked_cells: shares.len(),
+        ineffective_cells: bad,
+        median_ttft_share: shares.get(shares.len() / 2).copied(),
+        non_streamed_cells,
+    }
 }

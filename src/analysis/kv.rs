@@ -114,7 +114,14 @@ pub fn kv_scaling(run: &StoredRun) -> Option<KvScaling> {
         Some(f) if range > 0.0 => points
             .iter()
             .filter(|p| (p.memory_bytes - (f.slope * p.tokens + f.intercept)).abs() > 0.05 * range)
-            .map(|p| format!("{} at {} tokens is {:.1} MiB off the line", p.launch_id, p.tokens, (p.memory_bytes - (f.slope * p.tokens + f.intercept)) / 1048576.0))
+            .map(|p| {
+                format!(
+                    "{} at {} tokens is {:.1} MiB off the line",
+                    p.launch_id,
+                    p.tokens,
+                    (p.memory_bytes - (f.slope * p.tokens + f.intercept)) / 1048576.0
+                )
+            })
             .collect(),
         _ => vec![],
     };
@@ -175,7 +182,10 @@ pub fn util_table(run: &StoredRun) -> Vec<UtilRow> {
             kv_cache_tokens: f.and_then(|f| f.kv_cache_tokens),
             max_concurrency: f.and_then(|f| f.max_concurrency),
             tokens_per_request: f.and_then(|f| f.max_concurrency_tokens_per_request),
-            memory_at_ready_gib: st.and_then(|s| s.memory_at_ready.as_ref()).and_then(|m| m.primary_bytes()).map(|b| b as f64 / 1073741824.0),
+            memory_at_ready_gib: st
+                .and_then(|s| s.memory_at_ready.as_ref())
+                .and_then(|m| m.primary_bytes())
+                .map(|b| b as f64 / 1073741824.0),
         });
     }
     rows

@@ -181,7 +181,8 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             info.client_busy = runner_cpu.is_some_and(|p| p >= crate::telemetry::sampler::CLIENT_BUSY_PCT);
         }
         if runner_cpu.is_none() && results.iter().any(|c| c.summary.is_some()) {
-            data.not_measured.push(format!("the runner's own CPU share in run {} (not recorded by the runner version that made it).", m.run_id));
+            data.not_measured
+                .push(format!("the runner's own CPU share in run {} (not recorded by the runner version that made it).", m.run_id));
         }
         if results.len() < run.cells.len() {
             data.not_measured.push(format!("{} interrupted cell(s) of run {} are left out.", run.cells.len() - results.len(), m.run_id));
@@ -215,7 +216,8 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
 
 fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, results: &[&CellResult]) {
     let axes = server_axes(scenario);
-    let mut keys: Vec<(String, String)> = results.iter().filter(|r| !r.cell.probe).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
+    let mut keys: Vec<(String, String)> =
+        results.iter().filter(|r| !r.cell.probe).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
     keys.sort();
     keys.dedup();
     for (server, workload) in keys {
@@ -228,7 +230,10 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             .filter(|c| c.throughput_tok_s.is_some_and(|t| t > 0.0))
             .max_by(|a, b| a.throughput_tok_s.unwrap_or(0.0).total_cmp(&b.throughput_tok_s.unwrap_or(0.0)))
             .cloned();
-        let launch = sweet_spot.as_ref().and_then(|p| run.launches.iter().find(|l| l.id == p.cell.launch_id)).or_else(|| run.launches.iter().find(|l| l.server == server && l.failure.is_none()));
+        let launch = sweet_spot
+            .as_ref()
+            .and_then(|p| run.launches.iter().find(|l| l.id == p.cell.launch_id))
+            .or_else(|| run.launches.iter().find(|l| l.server == server && l.failure.is_none()));
         let vllm_yaml = launch.and_then(|l| run.recipes.get(&l.id).cloned());
         let kind = scenario
             .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
@@ -263,11 +268,13 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
 
 fn life(rs: &[&CellResult], spot: Option<&Pick>) -> Life {
     let mt = spot.map(|p| p.cell.max_tokens).or_else(|| rs.first().map(|r| r.cell.max_tokens));
-    let mut series: Vec<&CellResult> = rs.iter().copied().filter(|r| Some(r.cell.max_tokens) == mt && r.cell.request_rate.is_none() && r.summary.is_some()).collect();
+    let mut series: Vec<&CellResult> =
+        rs.iter().copied().filter(|r| Some(r.cell.max_tokens) == mt && r.cell.request_rate.is_none() && r.summary.is_some()).collect();
     series.sort_by_key(|r| r.cell.concurrency);
     let ttft = |r: &CellResult| r.summary.as_ref().and_then(|s| s.ttft_ms.as_ref()).map(|d| (d.p50, d.p95));
     let base = series.first().and_then(|r| ttft(r)).map(|t| t.0);
-    let queueing_starts_at = series.iter().find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b)).map(|r| r.cell.concurrency);
+    let queueing_starts_at =
+        series.iter().find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b)).map(|r| r.cell.concurrency);
     let at = spot.and_then(|p| rs.iter().find(|r| r.cell.id == p.cell.cell_id)).copied().or_else(|| rs.first().copied());
     let s = at.and_then(|r| r.summary.as_ref());
     let st = at.and_then(|r| r.startup.as_ref());
@@ -307,7 +314,10 @@ fn practice(rs: &[&CellResult], scenario: Option<&Scenario>, server: &str, life:
         ));
     }
     if let Some(v) = flags.get("enable_chunked_prefill") {
-        out.push(format!("Chunked prefill was {} for these measurements; compare TTFT under load before changing it.", if v.label() == "true" { "on" } else { "off" }));
+        out.push(format!(
+            "Chunked prefill was {} for these measurements; compare TTFT under load before changing it.",
+            if v.label() == "true" { "on" } else { "off" }
+        ));
     }
     if let (Some(mc), Some(tok), Some(kv)) = (life.max_concurrency, life.max_concurrency_tokens, life.kv_cache_tokens) {
         out.push(format!(
@@ -316,7 +326,9 @@ fn practice(rs: &[&CellResult], scenario: Option<&Scenario>, server: &str, life:
     }
     let errors: usize = rs.iter().filter_map(|r| r.summary.as_ref()).map(|s| s.errors).sum();
     if errors > 0 {
-        out.push(format!("{errors} request(s) failed across this workload's cells: see the reasons in capacity.csv before trusting the tail."));
+        out.push(format!(
+            "{errors} request(s) failed across this workload's cells: see the reasons in capacity.csv before trusting the tail."
+        ));
     }
     out
 }
@@ -331,9 +343,18 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
         .iter()
         .map(|l| {
             let cells: Vec<&CellResult> = run.cells.iter().filter(|c| c.launch_id == l.id).collect();
-            let params = cells.first().map_or(String::new(), |c| axes.iter().filter_map(|k| c.cell.params.get(k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(" "));
+            let params = cells.first().map_or(String::new(), |c| {
+                axes.iter().filter_map(|k| c.cell.params.get(k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(" ")
+            });
             let (outcome, reason) = if let Some(f) = &l.failure {
-                ("infeasible", Some(format!("{}{}", f.reason, f.estimated_max_model_len.map_or(String::new(), |n| format!(" (engine estimates max model len {n})")))))
+                (
+                    "infeasible",
+                    Some(format!(
+                        "{}{}",
+                        f.reason,
+                        f.estimated_max_model_len.map_or(String::new(), |n| format!(" (engine estimates max model len {n})"))
+                    )),
+                )
             } else if cells.iter().any(|c| c.status == CellStatus::Ok || c.cell.probe) {
                 ("feasible", None)
             } else {

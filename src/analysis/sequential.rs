@@ -44,7 +44,10 @@ pub fn compare(results: &[CellResult]) -> Vec<Comparison> {
     for seq in results.iter().filter(closed).filter(|r| r.cell.concurrency == 1) {
         let Some(seq_side) = side(seq) else { continue };
         for conc in results.iter().filter(closed).filter(|r| {
-            r.cell.concurrency > 1 && r.launch_id == seq.launch_id && r.cell.workload == seq.cell.workload && r.cell.max_tokens == seq.cell.max_tokens
+            r.cell.concurrency > 1
+                && r.launch_id == seq.launch_id
+                && r.cell.workload == seq.cell.workload
+                && r.cell.max_tokens == seq.cell.max_tokens
         }) {
             let Some(c) = side(conc) else { continue };
             if c.requests != seq_side.requests {

@@ -113,12 +113,7 @@ pub fn api_key(server: &crate::scenario::schema::Server) -> Result<Option<String
 }
 
 /// Launches (or, for `external`, checks) the server of `launch`; its log goes to `log_path`.
-pub async fn start(
-    launch: &Launch,
-    base: &Path,
-    log_path: &Path,
-    cancel: &CancellationToken,
-) -> Result<RunningEngine, StartFailure> {
+pub async fn start(launch: &Launch, base: &Path, log_path: &Path, cancel: &CancellationToken) -> Result<RunningEngine, StartFailure> {
     let srv = &launch.server;
     let key = api_key(srv).map_err(|m| failure("api_key_missing", m, None))?;
     let client = client_with_key(key.as_deref());
@@ -129,15 +124,21 @@ pub async fn start(
         let t0 = Instant::now();
         let url = format!("{base_url}{}", argv::health_path(srv.engine));
         return match wait_ready(&client, &url, deadline, None, cancel).await {
-            Ok(()) => Ok(RunningEngine { process: None, base_url, host: String::new(), port: 0, argv: None, ready_s: t0.elapsed().as_secs_f64(), client, load }),
+            Ok(()) => Ok(RunningEngine {
+                process: None,
+                base_url,
+                host: String::new(),
+                port: 0,
+                argv: None,
+                ready_s: t0.elapsed().as_secs_f64(),
+                client,
+                load,
+            }),
             Err(f) => Err(f),
         };
     }
-    let port = if srv.port == 0 {
-        process::free_port(&srv.host).map_err(|e| failure("port_in_use", format!("{e:#}"), None))?
-    } else {
-        srv.port
-    };
+    let port =
+        if srv.port == 0 { process::free_port(&srv.host).map_err(|e| failure("port_in_use", format!("{e:#}"), None))? } else { srv.port };
     if std::net::TcpListener::bind((srv.host.as_str(), port)).is_err() {
         return Err(failure("port_in_use", format!("{}:{port} is already in use by another process", srv.host), None));
     }

@@ -67,15 +67,10 @@ impl EngineProcess {
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut expr = duct::cmd(program, args)
-            .stdin_null()
-            .stderr_to_stdout()
-            .stdout_path(log_path)
-            .unchecked()
-            .before_spawn(|cmd| {
-                cmd.process_group(0);
-                Ok(())
-            });
+        let mut expr = duct::cmd(program, args).stdin_null().stderr_to_stdout().stdout_path(log_path).unchecked().before_spawn(|cmd| {
+            cmd.process_group(0);
+            Ok(())
+        });
         for (k, v) in env {
             expr = expr.env(k, v);
         }

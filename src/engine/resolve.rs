@@ -30,9 +30,7 @@ pub fn llama_server_path() -> Option<PathBuf> {
 }
 
 pub fn tiny_model_path() -> PathBuf {
-    std::env::var_os("RUNNER_TINY_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"))
+    std::env::var_os("RUNNER_TINY_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"))
 }
 
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -45,9 +43,7 @@ const SETUP_HINT: &str = "run `scripts/setup-cpu-engine.sh` (builds llama-server
 /// Resolves program and model for display (`runner plan`): never fails, falls back to plain names.
 pub fn target_for_display(server: &Server, base: &Path) -> LaunchTarget {
     let program = server.binary.clone().unwrap_or_else(|| match server.engine {
-        EngineKind::Llamacpp => {
-            llama_server_path().map_or_else(|| "llama-server".to_string(), |p| p.display().to_string())
-        }
+        EngineKind::Llamacpp => llama_server_path().map_or_else(|| "llama-server".to_string(), |p| p.display().to_string()),
         e => default_program(e).to_string(),
     });
     let model = match server.model.as_deref() {

@@ -103,7 +103,10 @@ pub(super) async fn run(
     if !warm.is_empty() {
         // Warm-up runs closed-loop at the cell's concurrency (at least 1), outside the measurement.
         let conc = cell.concurrency.clamp(1, 1024);
-        let p = driver::drive(&load, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))).await;
+        let p = driver::drive(&load, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |n| {
+            reporter.event(Event::RequestsDone(n))
+        })
+        .await;
         records.extend(p.records);
     }
     let deadline = w.duration_s.map(Duration::from_secs_f64);

@@ -6,8 +6,8 @@ use crate::engine::process::read_log;
 use crate::engine::{self, argv, recipe, resolve, RunningEngine, StartFailure};
 use crate::plan::{Cell, Launch};
 use crate::progress::{Event, Reporter};
-use crate::store::records::{CellResult, CellStatus, LaunchRecord, StartupSnapshot};
 use crate::store;
+use crate::store::records::{CellResult, CellStatus, LaunchRecord, StartupSnapshot};
 use crate::telemetry::facts;
 use anyhow::Result;
 use std::time::Duration;
@@ -113,7 +113,8 @@ fn failed(
     if let Some(line) = failure.decisive_lines.first() {
         reason.push_str(&format!(" | {line}"));
     }
-    let startup = StartupSnapshot { ready_s: None, facts: rec.facts.clone(), memory_at_ready: None, memory_source: rec.memory_source.clone() };
+    let startup =
+        StartupSnapshot { ready_s: None, facts: rec.facts.clone(), memory_at_ready: None, memory_source: rec.memory_source.clone() };
     for c in cells {
         let r = unmeasured(c, launch, CellStatus::Infeasible, &reason, Some(startup.clone()));
         reporter.event(Event::CellFinished { result: &r });

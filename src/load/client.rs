@@ -181,10 +181,7 @@ async fn finish_body(mut rest: Rest) {
     // Engines end the body right after [DONE], mostly in the same packet. One that keeps it open
     // must not hold up the next request of a closed loop, nor keep sockets open in the background:
     // after 10 ms the rest is dropped, and with it that connection.
-    let _ = tokio::time::timeout(Duration::from_millis(10), async {
-        while rest.next().await.is_some() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_millis(10), async { while rest.next().await.is_some() {} }).await;
 }
 
 async fn exchange(

@@ -10,6 +10,7 @@
 //! on it carries. A chunk is handed over after the read that brought it, so that time is never
 //! earlier than the chunk's arrival, and never later than the moment the runner reads the chunk.
 
+use super::rx_stamp::{enable_rx_timestamps, keep_timestamps_on, recv_stamped};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -28,7 +29,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 use tower_service::Service;
-use super::rx_stamp::{enable_rx_timestamps, keep_timestamps_on, recv_stamped};
 
 type Https = hyper_rustls::HttpsConnector<StampingConnector>;
 pub type Error = hyper_util::client::legacy::Error;

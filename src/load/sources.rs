@@ -28,7 +28,8 @@ pub fn documents(spec: &str, base: &Path) -> Result<Vec<String>> {
         }
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let d: Doc = serde_json::from_str(line).with_context(|| format!("{}:{}: expected {{\"text\": \"...\"}}", path.display(), i + 1))?;
+            let d: Doc =
+                serde_json::from_str(line).with_context(|| format!("{}:{}: expected {{\"text\": \"...\"}}", path.display(), i + 1))?;
             out.push(d.text);
         }
     }
@@ -113,7 +114,11 @@ mod tests {
         let e = dataset("s.json", dir.path()).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].output_tokens, Some(2));
-        std::fs::write(dir.path().join("d.jsonl"), "{\"prompt\": \"a\", \"output_tokens\": 7}\n\n{\"messages\": [{\"role\":\"user\",\"content\":\"b\"}]}\n").unwrap();
+        std::fs::write(
+            dir.path().join("d.jsonl"),
+            "{\"prompt\": \"a\", \"output_tokens\": 7}\n\n{\"messages\": [{\"role\":\"user\",\"content\":\"b\"}]}\n",
+        )
+        .unwrap();
         let e = dataset("d.jsonl", dir.path()).unwrap();
         assert_eq!((e[0].output_tokens, e[1].output_tokens), (Some(7), None));
         std::fs::create_dir(dir.path().join("docs")).unwrap();

@@ -99,7 +99,11 @@ pub fn parse_data(data: &str) -> Result<Chunk, String> {
 
 /// Interprets a whole (non-streaming) response or a streaming chunk, which share their shape.
 pub fn from_json(v: &Value) -> Chunk {
-    let mut chunk = Chunk { error: v.get("error").map(error_message), usage: v.get("usage").and_then(|u| usage_of(u, v.get("timings"))), ..Chunk::default() };
+    let mut chunk = Chunk {
+        error: v.get("error").map(error_message),
+        usage: v.get("usage").and_then(|u| usage_of(u, v.get("timings"))),
+        ..Chunk::default()
+    };
     if let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
         let mut text = String::new();
         for holder in [choice.get("delta"), choice.get("message")].into_iter().flatten() {

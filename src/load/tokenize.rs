@@ -75,7 +75,10 @@ impl Calibrator {
     pub async fn tokenize(&self, text: &str) -> Option<Vec<u64>> {
         // One body for both dialects: llama.cpp reads `content`, vLLM `prompt`.
         let v = self
-            .post("/tokenize", json!({"model": self.model, "content": text, "prompt": text, "add_special": false, "add_special_tokens": false}))
+            .post(
+                "/tokenize",
+                json!({"model": self.model, "content": text, "prompt": text, "add_special": false, "add_special_tokens": false}),
+            )
             .await?;
         v.get("tokens")?.as_array()?.iter().map(|t| t.as_u64().or_else(|| t.get("id").and_then(Value::as_u64))).collect()
     }

@@ -153,7 +153,9 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
                     .enumerate()
                     .map(|(k, u)| {
                         let system = prefixes[rng.gen_range(0..prefixes.len())].clone();
-                        let p = Prompt { messages: vec![Message { role: "system".into(), content: system }, Message { role: "user".into(), content: u }] };
+                        let p = Prompt {
+                            messages: vec![Message { role: "system".into(), content: system }, Message { role: "user".into(), content: u }],
+                        };
                         spec(i, k, p, mt)
                     })
                     .collect(),

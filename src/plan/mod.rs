@@ -52,10 +52,7 @@ impl Plan {
         self.cells.iter().filter(move |c| c.launch == launch)
     }
     pub fn total_requests(&self, scenario: &Scenario) -> u64 {
-        self.cells
-            .iter()
-            .map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup)))
-            .sum()
+        self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup))).sum()
     }
 }
 
@@ -166,8 +163,7 @@ pub fn expand(s: &Scenario) -> Plan {
                 for &c in &concs {
                     for rate in rates(s) {
                         for &m in &mts {
-                            let mut params: IndexMap<String, String> =
-                                axes.iter().map(|(k, v)| (k.clone(), v.label())).collect();
+                            let mut params: IndexMap<String, String> = axes.iter().map(|(k, v)| (k.clone(), v.label())).collect();
                             params.insert("concurrency".into(), c.to_string());
                             if let Some(r) = rate {
                                 params.insert("request_rate".into(), r.to_string());
@@ -233,7 +229,14 @@ max_model_len = [2048, 4096]
         let text: Vec<String> = p
             .cells
             .iter()
-            .map(|c| format!("{} launch={} {}", c.id, p.launches[c.launch].id, c.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")))
+            .map(|c| {
+                format!(
+                    "{} launch={} {}",
+                    c.id,
+                    p.launches[c.launch].id,
+                    c.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                )
+            })
             .collect();
         insta::assert_snapshot!(text.join("\n"));
     }

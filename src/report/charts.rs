@@ -15,7 +15,14 @@ pub fn safe(s: &str) -> String {
 }
 
 fn palette(i: usize) -> RGBColor {
-    const C: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+    const C: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+    ];
     C[i % C.len()]
 }
 
@@ -60,14 +67,21 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
                 .label(safe(label))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()?;
         root.present().ok()?;
     }
     Some(svg)
 }
 
 fn by_max_tokens(cells: &[CellView], y: fn(&CellView) -> Option<f64>) -> Series {
-    let mut mts: Vec<(u32, String)> = cells.iter().filter(|c| c.request_rate.is_none()).map(|c| (c.max_tokens, c.server_params.clone())).collect();
+    let mut mts: Vec<(u32, String)> =
+        cells.iter().filter(|c| c.request_rate.is_none()).map(|c| (c.max_tokens, c.server_params.clone())).collect();
     mts.sort();
     mts.dedup();
     mts.into_iter()
@@ -85,12 +99,24 @@ fn by_max_tokens(cells: &[CellView], y: fn(&CellView) -> Option<f64>) -> Series 
 }
 
 pub fn throughput(g: &Group) -> Option<String> {
-    line_chart(&format!("{} / {}: output tok/s vs concurrency", g.gpu, g.workload), "concurrency", "tok/s", &by_max_tokens(&g.cells, |c| c.throughput_tok_s), None)
+    line_chart(
+        &format!("{} / {}: output tok/s vs concurrency", g.gpu, g.workload),
+        "concurrency",
+        "tok/s",
+        &by_max_tokens(&g.cells, |c| c.throughput_tok_s),
+        None,
+    )
 }
 
 pub fn latency(g: &Group) -> Option<String> {
     let slo = g.slo.as_ref().and_then(|s| s.p95_e2e_ms).map(|v| (v, "SLO p95 E2E"));
-    line_chart(&format!("{} / {}: p95 E2E vs concurrency", g.gpu, g.workload), "concurrency", "p95 E2E ms", &by_max_tokens(&g.cells, |c| c.p95_e2e_ms), slo)
+    line_chart(
+        &format!("{} / {}: p95 E2E vs concurrency", g.gpu, g.workload),
+        "concurrency",
+        "p95 E2E ms",
+        &by_max_tokens(&g.cells, |c| c.p95_e2e_ms),
+        slo,
+    )
 }
 
 /// Throughput vs concurrency of every GPU for one workload, at each GPU's sweet-spot max_tokens.
@@ -119,10 +145,16 @@ pub fn kv(k: &KvScaling) -> Option<String> {
     let mut series: Series = vec![("memory at ready (MiB)".into(), k.points.iter().map(|p| (p.tokens, p.memory_bytes / mib)).collect())];
     if let Some(f) = k.memory_fit {
         let (a, b) = (k.points.first()?.tokens, k.points.last()?.tokens);
-        series.push((format!("fit: {:.0} B/token, R2 {:.3}", f.slope, f.r2), vec![(a, (f.slope * a + f.intercept) / mib), (b, (f.slope * b + f.intercept) / mib)]));
+        series.push((
+            format!("fit: {:.0} B/token, R2 {:.3}", f.slope, f.r2),
+            vec![(a, (f.slope * a + f.intercept) / mib), (b, (f.slope * b + f.intercept) / mib)],
+        ));
     }
     if k.points.iter().all(|p| p.engine_kv_bytes.is_some()) {
-        series.push(("engine-reported KV (MiB)".into(), k.points.iter().map(|p| (p.tokens, p.engine_kv_bytes.unwrap_or(0.0) / mib)).collect()));
+        series.push((
+            "engine-reported KV (MiB)".into(),
+            k.points.iter().map(|p| (p.tokens, p.engine_kv_bytes.unwrap_or(0.0) / mib)).collect(),
+        ));
     }
     line_chart(&format!("{} / {}: memory vs {}", k.gpu, k.server, k.axis), &k.axis, "MiB", &series, None)
 }
@@ -137,7 +169,8 @@ pub fn surface(s: &Surface) -> Option<String> {
     if pts.len() < 2 {
         return None;
     }
-    let names: Vec<String> = s.rows[0].server_params.split_whitespace().filter_map(|kv| kv.split_once('=').map(|x| x.0.to_string())).collect();
+    let names: Vec<String> =
+        s.rows[0].server_params.split_whitespace().filter_map(|kv| kv.split_once('=').map(|x| x.0.to_string())).collect();
     let (x1, y1) = pts.iter().fold((0.0f64, 0.0f64), |(a, b), ((x, y), _)| (a.max(*x), b.max(*y)));
     let mut svg = String::new();
     {
@@ -151,14 +184,22 @@ pub fn surface(s: &Surface) -> Option<String> {
             .build_cartesian_2d(0.0..x1 * 1.15, 0.0..y1 * 1.15)
             .ok()?;
         chart.configure_mesh().x_desc(safe(names.first().map_or("", |s| s))).y_desc(safe(names.get(1).map_or("", |s| s))).draw().ok()?;
-        for (outcome, color) in [("feasible", RGBColor(44, 160, 44)), ("slo_fail", RGBColor(255, 127, 14)), ("infeasible", RGBColor(214, 39, 40))] {
+        for (outcome, color) in
+            [("feasible", RGBColor(44, 160, 44)), ("slo_fail", RGBColor(255, 127, 14)), ("infeasible", RGBColor(214, 39, 40))]
+        {
             chart
                 .draw_series(pts.iter().filter(|(_, o)| *o == outcome).map(|(p, _)| Circle::new(*p, 7, color.filled())))
                 .ok()?
                 .label(outcome)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()?;
         root.present().ok()?;
     }
     Some(svg)

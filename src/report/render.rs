@@ -82,10 +82,14 @@ fn charts_for(data: &ReportData) -> BTreeMap<String, Value> {
     let mut workloads: Vec<&str> = data.groups.iter().map(|g| g.workload.as_str()).collect();
     workloads.sort();
     workloads.dedup();
-    let frontier: BTreeMap<String, String> = workloads.iter().filter_map(|w| charts::frontier(data, w).map(|s| (w.to_string(), s))).collect();
+    let frontier: BTreeMap<String, String> =
+        workloads.iter().filter_map(|w| charts::frontier(data, w).map(|s| (w.to_string(), s))).collect();
     m.insert("frontier".into(), Value::from_serialize(frontier));
     m.insert("kv".into(), Value::from_serialize(data.kv_scaling.iter().map(|k| charts::kv(k).unwrap_or_default()).collect::<Vec<_>>()));
-    m.insert("surfaces".into(), Value::from_serialize(data.surfaces.iter().map(|s| charts::surface(s).unwrap_or_default()).collect::<Vec<_>>()));
+    m.insert(
+        "surfaces".into(),
+        Value::from_serialize(data.surfaces.iter().map(|s| charts::surface(s).unwrap_or_default()).collect::<Vec<_>>()),
+    );
     m
 }
 

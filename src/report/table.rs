@@ -10,7 +10,19 @@ fn ms(v: Option<f64>) -> String {
 pub fn grid_table(results: &[CellResult]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["launch", "workload", "concurrency", "rate/s", "max_tokens", "p95 TTFT ms", "p95 E2E ms", "tok/s", "goodput/s", "errors", "SLO"]);
+    t.set_header(vec![
+        "launch",
+        "workload",
+        "concurrency",
+        "rate/s",
+        "max_tokens",
+        "p95 TTFT ms",
+        "p95 E2E ms",
+        "tok/s",
+        "goodput/s",
+        "errors",
+        "SLO",
+    ]);
     for r in results {
         let s = r.summary.as_ref();
         let slo = match r.status {
@@ -22,7 +34,11 @@ pub fn grid_table(results: &[CellResult]) -> String {
         t.add_row(vec![
             Cell::new(&r.launch_id),
             Cell::new(&r.cell.workload),
-            right(if r.cell.request_rate.is_some() && r.cell.concurrency >= crate::plan::OPEN_LOOP_MAX_IN_FLIGHT { "-".into() } else { r.cell.concurrency.to_string() }),
+            right(if r.cell.request_rate.is_some() && r.cell.concurrency >= crate::plan::OPEN_LOOP_MAX_IN_FLIGHT {
+                "-".into()
+            } else {
+                r.cell.concurrency.to_string()
+            }),
             right(r.cell.request_rate.map_or("-".into(), |x| x.to_string())),
             right(r.cell.max_tokens.to_string()),
             right(ms(s.and_then(|s| s.ttft_seen().map(|d| d.p95)))),
@@ -43,7 +59,17 @@ pub fn comparison_table(c: &[crate::analysis::sequential::Comparison]) -> Option
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["workload", "max_tokens", "requests", "sequential wall s", "concurrency", "concurrent wall s", "QPS 1 -> N", "tok/s 1 -> N", "speed-up"]);
+    t.set_header(vec![
+        "workload",
+        "max_tokens",
+        "requests",
+        "sequential wall s",
+        "concurrency",
+        "concurrent wall s",
+        "QPS 1 -> N",
+        "tok/s 1 -> N",
+        "speed-up",
+    ]);
     for x in c {
         t.add_row(vec![
             x.workload.clone(),

@@ -96,11 +96,7 @@ impl Diagnostic {
         let source_line = text.lines().nth(line - 1).map(str::to_string);
         let line_len = source_line.as_ref().map_or(0, |l| l.chars().count());
         let start = column - 1;
-        let width = text
-            .get(span.clone())
-            .map(|s| s.lines().next().unwrap_or("").chars().count())
-            .unwrap_or(0)
-            .max(1);
+        let width = text.get(span.clone()).map(|s| s.lines().next().unwrap_or("").chars().count()).unwrap_or(0).max(1);
         let end = (start + width).min(line_len.max(start + 1));
         Diagnostic {
             file: file.to_string(),

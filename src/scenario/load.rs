@@ -36,8 +36,7 @@ pub enum LoadError {
 }
 
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let scenario = parse(&path.display().to_string(), &text, base)?;
     Ok(Loaded { scenario, path: path.to_path_buf(), text })
@@ -55,13 +54,11 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Scenario, ScenarioEr
         }
     };
     let (scenario, issues) = deserialize_all(text);
-    let mut diagnostics: Vec<Diagnostic> =
-        issues.into_iter().map(|i| Diagnostic::locate(file, text, span_of(&doc, &i.path), i)).collect();
+    let mut diagnostics: Vec<Diagnostic> = issues.into_iter().map(|i| Diagnostic::locate(file, text, span_of(&doc, &i.path), i)).collect();
     if let Some(scenario) = scenario {
         if diagnostics.is_empty() {
             let issues = validate::validate(&scenario, base);
-            diagnostics
-                .extend(issues.into_iter().map(|i| Diagnostic::locate(file, text, span_of(&doc, &i.path), i)));
+            diagnostics.extend(issues.into_iter().map(|i| Diagnostic::locate(file, text, span_of(&doc, &i.path), i)));
             if diagnostics.is_empty() {
                 return Ok(scenario);
             }
@@ -91,9 +88,7 @@ fn deserialize_all(text: &str) -> (Option<Scenario>, Vec<Issue>) {
                     let mut issue = Issue::new(path.clone(), format!("unknown key `{field}`"));
                     issue = match suggest(&field, expected.iter().map(String::as_str)) {
                         Some(s) => issue.help(format!("did you mean `{s}`?")),
-                        None if !expected.is_empty() => {
-                            issue.help(format!("allowed keys here: {}", expected.join(", ")))
-                        }
+                        None if !expected.is_empty() => issue.help(format!("allowed keys here: {}", expected.join(", "))),
                         None => issue,
                     };
                     issues.push(issue);

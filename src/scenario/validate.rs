@@ -49,7 +49,10 @@ fn meta(s: &Scenario, out: &mut Vec<Issue>) {
         );
     }
     if !(s.scenario.probe_s > 0.0 && s.scenario.probe_s <= 3600.0) {
-        out.push(Issue::new(kp!["scenario", "probe_s"], format!("probe_s = {} is out of range", s.scenario.probe_s)).help("seconds between 0.1 and 3600"));
+        out.push(
+            Issue::new(kp!["scenario", "probe_s"], format!("probe_s = {} is out of range", s.scenario.probe_s))
+                .help("seconds between 0.1 and 3600"),
+        );
     }
     if s.scenario.output_dir.trim().is_empty() {
         out.push(Issue::new(kp!["scenario", "output_dir"], "output_dir is empty").help("use e.g. \"results\""));
@@ -63,41 +66,72 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
     let mut names = HashSet::new();
     for (i, srv) in s.servers.iter().enumerate() {
         if !is_slug(&srv.name) {
-            out.push(Issue::new(kp!["servers", i, "name"], format!("server name {:?} is not a simple name", srv.name)).help("use letters, digits, `_`, `-` or `.` only"));
+            out.push(
+                Issue::new(kp!["servers", i, "name"], format!("server name {:?} is not a simple name", srv.name))
+                    .help("use letters, digits, `_`, `-` or `.` only"),
+            );
         }
         if !names.insert(srv.name.as_str()) {
-            out.push(Issue::new(kp!["servers", i, "name"], format!("duplicate server name `{}`", srv.name)).help("give every server a distinct name"));
+            out.push(
+                Issue::new(kp!["servers", i, "name"], format!("duplicate server name `{}`", srv.name))
+                    .help("give every server a distinct name"),
+            );
         }
         match srv.engine {
             EngineKind::External => {
                 match &srv.url {
-                    None => out.push(Issue::new(kp!["servers", i, "engine"], "an `external` server needs `url`").help("add url = \"http://127.0.0.1:8000\"")),
+                    None => out.push(
+                        Issue::new(kp!["servers", i, "engine"], "an `external` server needs `url`")
+                            .help("add url = \"http://127.0.0.1:8000\""),
+                    ),
                     Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => out.push(
-                        Issue::new(kp!["servers", i, "url"], format!("url {u:?} is not an http(s) URL")).help("write it as http://HOST:PORT"),
+                        Issue::new(kp!["servers", i, "url"], format!("url {u:?} is not an http(s) URL"))
+                            .help("write it as http://HOST:PORT"),
                     ),
                     _ => {}
                 }
                 if !srv.flags.is_empty() {
-                    out.push(Issue::new(kp!["servers", i, "flags"], "an `external` server is not launched, so it takes no flags").help("remove [servers.flags] or use a launched engine"));
+                    out.push(
+                        Issue::new(kp!["servers", i, "flags"], "an `external` server is not launched, so it takes no flags")
+                            .help("remove [servers.flags] or use a launched engine"),
+                    );
                 }
             }
             engine => {
                 if srv.url.is_some() {
-                    out.push(Issue::new(kp!["servers", i, "url"], format!("`url` is only for `external` servers; `{}` is launched by the runner", engine.as_str())).help("remove `url`; set `host`/`port` instead"));
+                    out.push(
+                        Issue::new(
+                            kp!["servers", i, "url"],
+                            format!("`url` is only for `external` servers; `{}` is launched by the runner", engine.as_str()),
+                        )
+                        .help("remove `url`; set `host`/`port` instead"),
+                    );
                 }
                 match &srv.model {
-                    None => out.push(Issue::new(kp!["servers", i, "engine"], format!("a `{}` server needs `model`", engine.as_str())).help("add model = \"Qwen/Qwen2.5-1.5B-Instruct\" (or a GGUF path for llamacpp)")),
+                    None => out.push(
+                        Issue::new(kp!["servers", i, "engine"], format!("a `{}` server needs `model`", engine.as_str()))
+                            .help("add model = \"Qwen/Qwen2.5-1.5B-Instruct\" (or a GGUF path for llamacpp)"),
+                    ),
                     Some(m) if engine == EngineKind::Llamacpp && !m.starts_with("builtin:") => {
                         let p = base.join(m);
                         if !p.is_file() {
-                            out.push(Issue::new(kp!["servers", i, "model"], format!("model file {} does not exist", p.display())).help("give the path of a .gguf file (relative to the scenario file) or `builtin:tiny-qwen2`"));
+                            out.push(
+                                Issue::new(kp!["servers", i, "model"], format!("model file {} does not exist", p.display()))
+                                    .help("give the path of a .gguf file (relative to the scenario file) or `builtin:tiny-qwen2`"),
+                            );
                         }
                     }
                     Some(m) if m.starts_with("builtin:") && m != "builtin:tiny-qwen2" => {
-                        out.push(Issue::new(kp!["servers", i, "model"], format!("unknown built-in model `{m}`")).help("the only built-in model is `builtin:tiny-qwen2`"));
+                        out.push(
+                            Issue::new(kp!["servers", i, "model"], format!("unknown built-in model `{m}`"))
+                                .help("the only built-in model is `builtin:tiny-qwen2`"),
+                        );
                     }
                     Some(m) if m.starts_with("builtin:") && engine != EngineKind::Llamacpp => {
-                        out.push(Issue::new(kp!["servers", i, "model"], "built-in models are GGUF files for the llamacpp engine").help("use a Hugging Face model id for vllm/sglang"));
+                        out.push(
+                            Issue::new(kp!["servers", i, "model"], "built-in models are GGUF files for the llamacpp engine")
+                                .help("use a Hugging Face model id for vllm/sglang"),
+                        );
                     }
                     Some(m) if m.trim().is_empty() => out.push(Issue::new(kp!["servers", i, "model"], "model is empty")),
                     _ => {}
@@ -105,10 +139,16 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
             }
         }
         if !(srv.ready_timeout_s > 0.0 && srv.ready_timeout_s <= 86_400.0) {
-            out.push(Issue::new(kp!["servers", i, "ready_timeout_s"], format!("ready_timeout_s = {} is out of range", srv.ready_timeout_s)).help("use a number of seconds between 1 and 86400"));
+            out.push(
+                Issue::new(kp!["servers", i, "ready_timeout_s"], format!("ready_timeout_s = {} is out of range", srv.ready_timeout_s))
+                    .help("use a number of seconds between 1 and 86400"),
+            );
         }
         if !(srv.stop_grace_s >= 0.0 && srv.stop_grace_s <= 3600.0) {
-            out.push(Issue::new(kp!["servers", i, "stop_grace_s"], format!("stop_grace_s = {} is out of range", srv.stop_grace_s)).help("use a number of seconds between 0 and 3600"));
+            out.push(
+                Issue::new(kp!["servers", i, "stop_grace_s"], format!("stop_grace_s = {} is out of range", srv.stop_grace_s))
+                    .help("use a number of seconds between 0 and 3600"),
+            );
         }
         secrets(srv, i, out);
         for (k, v) in &srv.flags {
@@ -117,11 +157,17 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
         }
         for k in s.grid.server.keys() {
             if srv.flags.contains_key(k) {
-                out.push(Issue::new(kp!["grid", "server", k], format!("flag `{k}` is both fixed in server `{}` and a grid axis", srv.name)).help(format!("remove `{k}` from [servers.flags] or from [grid.server]")));
+                out.push(
+                    Issue::new(kp!["grid", "server", k], format!("flag `{k}` is both fixed in server `{}` and a grid axis", srv.name))
+                        .help(format!("remove `{k}` from [servers.flags] or from [grid.server]")),
+                );
             }
         }
         if srv.engine == EngineKind::External && !s.grid.server.is_empty() {
-            out.push(Issue::new(kp!["grid", "server"], format!("server `{}` is external, so server-flag axes cannot apply to it", srv.name)).help("remove [grid.server] or use a launched engine"));
+            out.push(
+                Issue::new(kp!["grid", "server"], format!("server `{}` is external, so server-flag axes cannot apply to it", srv.name))
+                    .help("remove [grid.server] or use a launched engine"),
+            );
         }
     }
 }
@@ -134,20 +180,41 @@ fn looks_secret(name: &str) -> bool {
 /// Secrets never go into a scenario: it is copied into every results folder (manifest.json).
 fn secrets(srv: &super::schema::Server, i: usize, out: &mut Vec<Issue>) {
     for k in srv.flags.keys().filter(|k| looks_secret(k)) {
-        out.push(Issue::new(kp!["servers", i, "flags", k], format!("flag `{k}` looks like a secret; it would be visible in command lines and stored in results"))
-            .help("keep the key in an environment variable and name it with api_key_env = \"MY_KEY_VAR\""));
+        out.push(
+            Issue::new(
+                kp!["servers", i, "flags", k],
+                format!("flag `{k}` looks like a secret; it would be visible in command lines and stored in results"),
+            )
+            .help("keep the key in an environment variable and name it with api_key_env = \"MY_KEY_VAR\""),
+        );
     }
     for k in srv.env.keys().filter(|k| looks_secret(k)) {
-        out.push(Issue::new(kp!["servers", i, "env", k], format!("env `{k}` looks like a secret; scenario files are stored in every results folder"))
-            .help("export it in the runner's environment instead (engines inherit it), or use api_key_env for the API key"));
+        out.push(
+            Issue::new(
+                kp!["servers", i, "env", k],
+                format!("env `{k}` looks like a secret; scenario files are stored in every results folder"),
+            )
+            .help("export it in the runner's environment instead (engines inherit it), or use api_key_env for the API key"),
+        );
     }
     if let Some(name) = &srv.api_key_env {
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit());
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
         if !valid {
-            out.push(Issue::new(kp!["servers", i, "api_key_env"], format!("{name:?} is not an environment variable name")).help("e.g. api_key_env = \"OPENAI_API_KEY\""));
+            out.push(
+                Issue::new(kp!["servers", i, "api_key_env"], format!("{name:?} is not an environment variable name"))
+                    .help("e.g. api_key_env = \"OPENAI_API_KEY\""),
+            );
         }
         if srv.engine == EngineKind::Sglang {
-            out.push(Issue::new(kp!["servers", i, "api_key_env"], "SGLang takes its API key only on the command line, where it would be exposed").help("launch SGLang yourself and use engine = \"external\" with api_key_env"));
+            out.push(
+                Issue::new(
+                    kp!["servers", i, "api_key_env"],
+                    "SGLang takes its API key only on the command line, where it would be exposed",
+                )
+                .help("launch SGLang yourself and use engine = \"external\" with api_key_env"),
+            );
         }
     }
 }
@@ -157,16 +224,26 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
     s.servers
         .iter()
         .filter(|srv| srv.engine != EngineKind::External && !matches!(srv.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]"))
-        .map(|srv| format!("warning: server `{}` binds {}: the engine is reachable from the network, not only from this machine", srv.name, srv.host))
+        .map(|srv| {
+            format!(
+                "warning: server `{}` binds {}: the engine is reachable from the network, not only from this machine",
+                srv.name, srv.host
+            )
+        })
         .collect()
 }
 
 fn flag_name(k: &str, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
     let norm = k.replace('_', "-");
     if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || k.starts_with('-') {
-        out.push(Issue::new(path, format!("flag name {k:?} is not a valid option name")).help("write flags without dashes, e.g. max_model_len = 4096"));
+        out.push(
+            Issue::new(path, format!("flag name {k:?} is not a valid option name"))
+                .help("write flags without dashes, e.g. max_model_len = 4096"),
+        );
     } else if MANAGED_FLAGS.contains(&norm.as_str()) {
-        out.push(Issue::new(path, format!("flag `{k}` is set by the runner")).help("use the server's `host`, `port` and `model` keys instead"));
+        out.push(
+            Issue::new(path, format!("flag `{k}` is set by the runner")).help("use the server's `host`, `port` and `model` keys instead"),
+        );
     }
 }
 
@@ -182,25 +259,40 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
     // No workload at all is a probe-only scenario (startup facts and memory per launch, no load);
     // then the grid may only have server axes.
     if s.workloads.is_empty() && (s.grid.concurrency.is_some() || s.grid.max_tokens.is_some()) {
-        out.push(Issue::new(kp!["grid"], "load axes (concurrency, max_tokens) need a workload").help("add a [[workloads]] table, or remove the load axes for a probe-only scenario"));
+        out.push(
+            Issue::new(kp!["grid"], "load axes (concurrency, max_tokens) need a workload")
+                .help("add a [[workloads]] table, or remove the load axes for a probe-only scenario"),
+        );
     }
     let server_names: Vec<&str> = s.servers.iter().map(|x| x.name.as_str()).collect();
     let mut names = HashSet::new();
     for (i, w) in s.workloads.iter().enumerate() {
         if !is_slug(&w.name) {
-            out.push(Issue::new(kp!["workloads", i, "name"], format!("workload name {:?} is not a simple name", w.name)).help("use letters, digits, `_`, `-` or `.` only"));
+            out.push(
+                Issue::new(kp!["workloads", i, "name"], format!("workload name {:?} is not a simple name", w.name))
+                    .help("use letters, digits, `_`, `-` or `.` only"),
+            );
         }
         if !names.insert(w.name.as_str()) {
-            out.push(Issue::new(kp!["workloads", i, "name"], format!("duplicate workload name `{}`", w.name)).help("give every workload a distinct name"));
+            out.push(
+                Issue::new(kp!["workloads", i, "name"], format!("duplicate workload name `{}`", w.name))
+                    .help("give every workload a distinct name"),
+            );
         }
         if w.requests == 0 {
-            out.push(Issue::new(kp!["workloads", i, "requests"], "requests must be at least 1").help("measured requests per cell, e.g. requests = 16"));
+            out.push(
+                Issue::new(kp!["workloads", i, "requests"], "requests must be at least 1")
+                    .help("measured requests per cell, e.g. requests = 16"),
+            );
         }
         if w.max_tokens == 0 {
             out.push(Issue::new(kp!["workloads", i, "max_tokens"], "max_tokens must be at least 1"));
         }
         if !(w.temperature >= 0.0 && w.temperature <= 10.0) {
-            out.push(Issue::new(kp!["workloads", i, "temperature"], format!("temperature {} is out of range", w.temperature)).help("use a value between 0.0 and 2.0"));
+            out.push(
+                Issue::new(kp!["workloads", i, "temperature"], format!("temperature {} is out of range", w.temperature))
+                    .help("use a value between 0.0 and 2.0"),
+            );
         }
         if w.request_timeout_s.is_nan() || w.request_timeout_s <= 0.0 {
             out.push(Issue::new(kp!["workloads", i, "request_timeout_s"], "request_timeout_s must be positive"));
@@ -208,12 +300,18 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
         workload_kind(w, i, base, out);
         if let Some(rest) = w.prompts.strip_prefix("builtin:") {
             if rest != "chat" {
-                out.push(Issue::new(kp!["workloads", i, "prompts"], format!("unknown built-in prompt set `{}`", w.prompts)).help("use `builtin:chat` or the path of a JSONL file"));
+                out.push(
+                    Issue::new(kp!["workloads", i, "prompts"], format!("unknown built-in prompt set `{}`", w.prompts))
+                        .help("use `builtin:chat` or the path of a JSONL file"),
+                );
             }
         } else if matches!(w.kind, WorkloadKind::Chat | WorkloadKind::Prefix) {
             let p = base.join(&w.prompts);
             if let Err(e) = std::fs::File::open(&p) {
-                out.push(Issue::new(kp!["workloads", i, "prompts"], format!("cannot read prompt file {}: {e}", p.display())).help("give a JSONL file (relative to the scenario file) or `builtin:chat`"));
+                out.push(
+                    Issue::new(kp!["workloads", i, "prompts"], format!("cannot read prompt file {}: {e}", p.display()))
+                        .help("give a JSONL file (relative to the scenario file) or `builtin:chat`"),
+                );
             }
         }
         for (j, sv) in w.servers.iter().enumerate() {
@@ -232,7 +330,10 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
 fn token_len(len: &TokenLen, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
     let (lo, hi) = len.bounds();
     if lo == 0 || hi < lo || hi > 10_000_000 {
-        out.push(Issue::new(path, format!("token length {lo}..{hi} is not valid")).help("a positive number of tokens, or { min = A, max = B } with 1 <= A <= B"));
+        out.push(
+            Issue::new(path, format!("token length {lo}..{hi} is not valid"))
+                .help("a positive number of tokens, or { min = A, max = B } with 1 <= A <= B"),
+        );
     }
 }
 
@@ -245,26 +346,43 @@ fn workload_kind(w: &Workload, i: usize, base: &Path, out: &mut Vec<Issue>) {
         token_len(len, kp!["workloads", i, "output_tokens"], out);
     }
     if w.kind == WorkloadKind::Dataset && w.prompt_tokens.is_some() {
-        out.push(Issue::new(kp!["workloads", i, "prompt_tokens"], "a dataset workload takes its prompts from the dataset").help("remove prompt_tokens"));
+        out.push(
+            Issue::new(kp!["workloads", i, "prompt_tokens"], "a dataset workload takes its prompts from the dataset")
+                .help("remove prompt_tokens"),
+        );
     }
     match (&w.documents, w.kind) {
         (Some(d), WorkloadKind::Batch) => {
             let p = base.join(d);
             if !(p.is_dir() || p.is_file()) {
-                out.push(Issue::new(kp!["workloads", i, "documents"], format!("documents {} not found", p.display())).help("a folder of .txt/.md files or a JSONL of {\"text\": ...}, relative to the scenario file"));
+                out.push(
+                    Issue::new(kp!["workloads", i, "documents"], format!("documents {} not found", p.display()))
+                        .help("a folder of .txt/.md files or a JSONL of {\"text\": ...}, relative to the scenario file"),
+                );
             }
         }
-        (Some(_), _) => out.push(Issue::new(kp!["workloads", i, "documents"], format!("`documents` is for batch workloads, not {kind}")).help("remove it or set kind = \"batch\"")),
+        (Some(_), _) => out.push(
+            Issue::new(kp!["workloads", i, "documents"], format!("`documents` is for batch workloads, not {kind}"))
+                .help("remove it or set kind = \"batch\""),
+        ),
         _ => {}
     }
     match (&w.dataset, w.kind) {
         (Some(d), WorkloadKind::Dataset) => {
             if let Err(e) = std::fs::File::open(base.join(d)) {
-                out.push(Issue::new(kp!["workloads", i, "dataset"], format!("cannot read dataset {}: {e}", base.join(d).display())).help("a ShareGPT-style JSON or a JSONL, relative to the scenario file"));
+                out.push(
+                    Issue::new(kp!["workloads", i, "dataset"], format!("cannot read dataset {}: {e}", base.join(d).display()))
+                        .help("a ShareGPT-style JSON or a JSONL, relative to the scenario file"),
+                );
             }
         }
-        (None, WorkloadKind::Dataset) => out.push(Issue::new(kp!["workloads", i, "kind"], "a dataset workload needs `dataset`").help("add dataset = \"sharegpt.json\"")),
-        (Some(_), _) => out.push(Issue::new(kp!["workloads", i, "dataset"], format!("`dataset` is for dataset workloads, not {kind}")).help("remove it or set kind = \"dataset\"")),
+        (None, WorkloadKind::Dataset) => {
+            out.push(Issue::new(kp!["workloads", i, "kind"], "a dataset workload needs `dataset`").help("add dataset = \"sharegpt.json\""))
+        }
+        (Some(_), _) => out.push(
+            Issue::new(kp!["workloads", i, "dataset"], format!("`dataset` is for dataset workloads, not {kind}"))
+                .help("remove it or set kind = \"dataset\""),
+        ),
         _ => {}
     }
     if w.kind == WorkloadKind::Prefix {
@@ -274,32 +392,48 @@ fn workload_kind(w: &Workload, i: usize, base: &Path, out: &mut Vec<Issue>) {
         token_len(&w.prefix_tokens, kp!["workloads", i, "prefix_tokens"], out);
     }
     if w.turns == 0 || w.turns > 100 {
-        out.push(Issue::new(kp!["workloads", i, "turns"], format!("turns = {} is out of range", w.turns)).help("1 to 100 turns per conversation"));
+        out.push(
+            Issue::new(kp!["workloads", i, "turns"], format!("turns = {} is out of range", w.turns))
+                .help("1 to 100 turns per conversation"),
+        );
     } else if w.turns > 1 && w.kind != WorkloadKind::Chat {
         out.push(Issue::new(kp!["workloads", i, "turns"], format!("multi-turn is for chat workloads, not {kind}")).help("remove turns"));
     }
     if !(w.burstiness > 0.0 && w.burstiness.is_finite()) {
-        out.push(Issue::new(kp!["workloads", i, "burstiness"], "burstiness must be positive").help("gamma shape: 1 = Poisson, < 1 burstier"));
+        out.push(
+            Issue::new(kp!["workloads", i, "burstiness"], "burstiness must be positive").help("gamma shape: 1 = Poisson, < 1 burstier"),
+        );
     }
     if let Some(d) = w.duration_s {
         if !(d > 0.0 && d <= 86_400.0) {
-            out.push(Issue::new(kp!["workloads", i, "duration_s"], format!("duration_s = {d} is out of range")).help("seconds between 1 and 86400"));
+            out.push(
+                Issue::new(kp!["workloads", i, "duration_s"], format!("duration_s = {d} is out of range"))
+                    .help("seconds between 1 and 86400"),
+            );
         }
     }
     if w.cooldown >= w.requests && w.requests > 0 {
-        out.push(Issue::new(kp!["workloads", i, "cooldown"], format!("cooldown = {} leaves no measured request of {}", w.cooldown, w.requests)).help("cooldown must be smaller than requests"));
+        out.push(
+            Issue::new(kp!["workloads", i, "cooldown"], format!("cooldown = {} leaves no measured request of {}", w.cooldown, w.requests))
+                .help("cooldown must be smaller than requests"),
+        );
     }
 }
 
 fn axis_ints(name: &str, values: &Option<Vec<i64>>, max: i64, out: &mut Vec<Issue>) {
     let Some(values) = values else { return };
     if values.is_empty() {
-        out.push(Issue::new(kp!["grid", name], format!("grid axis `{name}` is empty")).help(format!("give at least one value, or remove `{name}` to use the default")));
+        out.push(
+            Issue::new(kp!["grid", name], format!("grid axis `{name}` is empty"))
+                .help(format!("give at least one value, or remove `{name}` to use the default")),
+        );
     }
     let mut seen = HashSet::new();
     for (j, v) in values.iter().enumerate() {
         if *v < 1 || *v > max {
-            out.push(Issue::new(kp!["grid", name, j], format!("{name} = {v} is out of range")).help(format!("use an integer from 1 to {max}")));
+            out.push(
+                Issue::new(kp!["grid", name, j], format!("{name} = {v} is out of range")).help(format!("use an integer from 1 to {max}")),
+            );
         }
         if !seen.insert(*v) {
             out.push(Issue::new(kp!["grid", name, j], format!("{name} value {v} appears twice")).help("list each value once"));
@@ -310,14 +444,22 @@ fn axis_ints(name: &str, values: &Option<Vec<i64>>, max: i64, out: &mut Vec<Issu
 fn grid(s: &Scenario, out: &mut Vec<Issue>) {
     if let Some(rates) = &s.grid.request_rate {
         if rates.is_empty() {
-            out.push(Issue::new(kp!["grid", "request_rate"], "grid axis `request_rate` is empty").help("give at least one rate in requests/s"));
+            out.push(
+                Issue::new(kp!["grid", "request_rate"], "grid axis `request_rate` is empty").help("give at least one rate in requests/s"),
+            );
         }
         for (j, r) in rates.iter().enumerate() {
             if !(*r > 0.0 && r.is_finite() && *r <= 1e6) {
-                out.push(Issue::new(kp!["grid", "request_rate", j], format!("request_rate = {r} is out of range")).help("requests per second, greater than 0"));
+                out.push(
+                    Issue::new(kp!["grid", "request_rate", j], format!("request_rate = {r} is out of range"))
+                        .help("requests per second, greater than 0"),
+                );
             }
             if rates[..j].contains(r) {
-                out.push(Issue::new(kp!["grid", "request_rate", j], format!("request_rate value {r} appears twice")).help("list each value once"));
+                out.push(
+                    Issue::new(kp!["grid", "request_rate", j], format!("request_rate value {r} appears twice"))
+                        .help("list each value once"),
+                );
             }
         }
     }
@@ -331,7 +473,10 @@ fn grid(s: &Scenario, out: &mut Vec<Issue>) {
         for (j, v) in values.iter().enumerate() {
             flag_value(v, kp!["grid", "server", k, j], out);
             if values[..j].contains(v) {
-                out.push(Issue::new(kp!["grid", "server", k, j], format!("value {} appears twice in `{k}`", v.label())).help("list each value once"));
+                out.push(
+                    Issue::new(kp!["grid", "server", k, j], format!("value {} appears twice in `{k}`", v.label()))
+                        .help("list each value once"),
+                );
             }
         }
     }
@@ -358,12 +503,18 @@ fn slos(s: &Scenario, out: &mut Vec<Issue>) {
         ] {
             if let Some(v) = v {
                 if v.is_nan() || v <= 0.0 {
-                    out.push(Issue::new(kp!["slo", name, key], format!("{key} = {v} must be positive")).help("a threshold in milliseconds, e.g. 1500"));
+                    out.push(
+                        Issue::new(kp!["slo", name, key], format!("{key} = {v} must be positive"))
+                            .help("a threshold in milliseconds, e.g. 1500"),
+                    );
                 }
             }
         }
         if !(0.0..=1.0).contains(&slo.max_error_rate) {
-            out.push(Issue::new(kp!["slo", name, "max_error_rate"], "max_error_rate must be between 0.0 and 1.0").help("a share of requests, e.g. 0.01 for 1%"));
+            out.push(
+                Issue::new(kp!["slo", name, "max_error_rate"], "max_error_rate must be between 0.0 and 1.0")
+                    .help("a share of requests, e.g. 0.01 for 1%"),
+            );
         }
     }
 }

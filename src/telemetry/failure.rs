@@ -59,7 +59,13 @@ const RULES: &[Rule] = &[
     },
     Rule {
         reason: "bad_argument",
-        needles: &["error: unrecognized arguments", "error: argument", "error: invalid argument", "error: unknown argument", "invalid choice:"],
+        needles: &[
+            "error: unrecognized arguments",
+            "error: argument",
+            "error: invalid argument",
+            "error: unknown argument",
+            "invalid choice:",
+        ],
         hint: "a flag or its value is not accepted by this engine version: check [servers.flags]",
     },
     Rule {
@@ -76,8 +82,7 @@ const RULES: &[Rule] = &[
     },
 ];
 
-static EST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"estimated maximum model length is ([\d,]+)").expect("static regex"));
+static EST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"estimated maximum model length is ([\d,]+)").expect("static regex"));
 
 /// A failure found in a log that may be healthy (`runner facts`): a known signature, or `crashed` when
 /// the log shows an error or traceback but no known signature; None for a clean log.
@@ -94,11 +99,9 @@ pub fn detect(log: &str) -> Option<Classified> {
 pub fn classify(log: &str) -> Classified {
     let lines = clean_lines(log);
     for rule in RULES {
-        let hits: Vec<String> =
-            lines.iter().filter(|l| rule.needles.iter().any(|n| l.contains(n))).map(|l| l.trim().to_string()).collect();
+        let hits: Vec<String> = lines.iter().filter(|l| rule.needles.iter().any(|n| l.contains(n))).map(|l| l.trim().to_string()).collect();
         if !hits.is_empty() {
-            let estimated_max_model_len =
-                lines.iter().find_map(|l| EST.captures(l)).and_then(|c| c[1].replace(',', "").parse().ok());
+            let estimated_max_model_len = lines.iter().find_map(|l| EST.captures(l)).and_then(|c| c[1].replace(',', "").parse().ok());
             let mut decisive: Vec<String> = Vec::new();
             for h in hits {
                 if !decisive.contains(&h) && decisive.len() < 3 {

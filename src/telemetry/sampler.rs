@@ -136,12 +136,7 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut memory = summarize_memory(target.probe.source(), &mem);
     memory.runner_cpu_pct = cpu0.zip(cpu1).and_then(|(a, b)| cpu_pct(b - a, wall_s, cores));
-    let tel = CellTelemetry {
-        memory,
-        engine: prom::summarize(&met),
-        memory_series: mem,
-        metrics_series: met,
-    };
+    let tel = CellTelemetry { memory, engine: prom::summarize(&met), memory_series: mem, metrics_series: met };
     (out, tel)
 }
 

@@ -97,15 +97,13 @@ async fn completions(State(m): State<Arc<Mock>>) -> Response {
                 return;
             }
         }
-        let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": m.chunks as u64 * m.tokens_per_chunk}});
+        let usage =
+            serde_json::json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": m.chunks as u64 * m.tokens_per_chunk}});
         let _ = tx.send(Ok(format!("data: {usage}\n\n"))).await;
         let _ = tx.send(Ok("data: [DONE]\n\n".into())).await;
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .body(Body::from_stream(stream))
-        .expect("valid response")
+    Response::builder().header(header::CONTENT_TYPE, "text/event-stream").body(Body::from_stream(stream)).expect("valid response")
 }
 
 /// Starts the mock on 127.0.0.1 at a free port, on its own thread and runtime (like a separate server
@@ -201,7 +199,6 @@ pub fn assert_no_engine_left(run: &std::path::Path) {
         assert!(std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok(), "port {port} still taken");
     }
 }
-
 
 /// A raw HTTP/1.1 keep-alive SSE server on its own thread for timing truth: each chunk's instant is
 /// taken immediately before the `write` that sends it (no framework between the stamp and the socket).

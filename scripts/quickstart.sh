@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
-while IFS='=' read -r key value; do export "$key=$value"; done < <(scripts/setup-cpu-engine.sh)
+. scripts/engine-env.sh
+runner_engine_env
 cargo build --release --quiet
 exec ./target/release/runner run scenarios/quickstart_cpu.toml "$@"

@@ -4,8 +4,14 @@
 #   - a tiny random-weight qwen2 GGUF model (gibberish output, real engine).
 # Everything lands in a cache outside the repo, so later runs skip the ~8 minute build:
 #   ${RUNNER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runner}
-# Idempotent: re-running only redoes what is missing. Prints the two paths at the end.
+# Idempotent: re-running only redoes what is missing.
+#
+# Contract: standard output carries exactly two lines, RUNNER_LLAMA_SERVER=<path> and
+# RUNNER_TINY_MODEL=<path>, and nothing else. Everything any tool called here prints to standard
+# output (pip, cmake, the model generator) goes to standard error: fd 3 keeps the real standard output
+# for the contract alone. Read it with scripts/engine-env.sh, which also checks it.
 set -euo pipefail
+exec 3>&1 1>&2
 
 LLAMA_VERSION="11434.0.0"
 LLAMA_SHA256="b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
@@ -68,4 +74,4 @@ if [ ! -f "$MODEL" ]; then
 fi
 
 say "ready: llama-server=$BIN model=$MODEL"
-printf 'RUNNER_LLAMA_SERVER=%s\nRUNNER_TINY_MODEL=%s\n' "$BIN" "$MODEL"
+printf 'RUNNER_LLAMA_SERVER=%s\nRUNNER_TINY_MODEL=%s\n' "$BIN" "$MODEL" >&3

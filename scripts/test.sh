@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# README command 2 (and CI): builds the CPU engine if it is not cached, then runs every test, including
-# the end-to-end tests against a real llama-server. With CI=true a missing engine fails those tests.
+# README command 2 (and CI): builds the CPU engine if it is not cached, checks the set-up's cold path
+# against an empty cache, checks formatting and lints, then runs every test, including the end-to-end
+# tests against a real llama-server. With CI=true a missing engine fails those tests; elsewhere they
+# show as ignored.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
-while IFS='=' read -r key value; do export "$key=$value"; done < <(scripts/setup-cpu-engine.sh)
+. scripts/engine-env.sh
+runner_engine_env
+scripts/check-setup-cold.sh
+cargo fmt --check || { echo "error: code is not formatted; run cargo fmt" >&2; exit 1; }
+cargo clippy --release --all-targets --quiet -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
@@ -12,6 +18,6 @@ status=0
 # on 2 shared cores (the measuring client is the product, so it is tested as shipped).
 cargo test --release --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (every test binary prints its own "test result" line).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+     END { printf "tests: %d passed, %d failed, %d ignored\n", p, f, g }' "$log"
 exit "$status"

@@ -17,6 +17,7 @@ pub mod load;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod results;
 pub mod scenario;
 pub mod store;
 pub mod telemetry;

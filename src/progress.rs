@@ -39,12 +39,6 @@ pub trait Reporter {
     fn event(&mut self, e: Event<'_>);
 }
 
-/// Reports nothing (library use, tests).
-pub struct Silent;
-impl Reporter for Silent {
-    fn event(&mut self, _: Event<'_>) {}
-}
-
 pub struct Terminal {
     multi: MultiProgress,
     bar: Option<ProgressBar>,
@@ -75,14 +69,7 @@ impl Default for Terminal {
 
 fn describe(r: &CellResult) -> String {
     let mut line = match &r.summary {
-        Some(s) if s.ok > 0 => format!(
-            "{} | p95 TTFT {} | p95 E2E {} | {:.1} tok/s | {} err",
-            r.status.as_str(),
-            s.ttft_ms.as_ref().map_or("-".into(), |d| format!("{:.0} ms", d.p95)),
-            s.e2e_ms.as_ref().map_or("-".into(), |d| format!("{:.0} ms", d.p95)),
-            s.throughput_tok_s,
-            s.errors
-        ),
+        Some(s) if s.ok > 0 => format!("{} | {} | {:.1} tok/s | {} err", r.status.as_str(), latency(s), s.throughput_tok_s, s.errors),
         _ => format!("{} ({})", r.status.as_str(), r.reason.clone().unwrap_or_default()),
     };
     if let Some(w) = r.telemetry.as_ref().and_then(|t| client_busy_warning(t.memory.runner_cpu_pct)) {
@@ -90,6 +77,13 @@ fn describe(r: &CellResult) -> String {
         line.push_str(&w);
     }
     line
+}
+
+/// p95 TTFT and E2E as the final table and the SLO verdict count them: from the scheduled send
+/// (`CellSummary::ttft_seen`), and saying so.
+fn latency(s: &crate::results::summary::CellSummary) -> String {
+    let p95 = |d: Option<&crate::results::summary::Dist>| d.map_or("-".into(), |d| format!("{:.0}", d.p95));
+    format!("p95 TTFT/E2E from scheduled send {}/{} ms", p95(s.ttft_seen()), p95(s.e2e_seen()))
 }
 
 /// A note when the runner itself used half the machine's CPU or more during a cell: its timings
@@ -141,6 +135,24 @@ impl Reporter for Terminal {
 #[cfg(test)]
 mod tests {
     use super::client_busy_warning;
+
+    #[test]
+    fn the_cell_line_counts_latency_from_the_scheduled_send() {
+        use crate::results::record::RequestRecord;
+        // Scheduled at 0, sent at 100 (an open loop's queueing), first token at 150, last at 300.
+        let r = RequestRecord {
+            scheduled_ms: 0.0,
+            sent_ms: 100.0,
+            first_token_ms: Some(150.0),
+            chunk_offsets_ms: vec![50.0, 200.0],
+            end_ms: 301.0,
+            streamed: true,
+            output_tokens: Some(2),
+            ..Default::default()
+        };
+        let s = crate::results::summary::summarize(&[r], 1.0, None);
+        assert_eq!(super::latency(&s), "p95 TTFT/E2E from scheduled send 150/300 ms");
+    }
 
     #[test]
     fn a_busy_client_is_named_only_from_half_the_machine() {

@@ -54,10 +54,9 @@ threads = 1
 "#;
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn small_grid_end_to_end() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "e2e.toml", &scenario("e2e", GOOD, "[1, 2]", "[8, 16]", 4));
     let out = dir.path().join("results");
@@ -107,10 +106,9 @@ fn small_grid_end_to_end() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn failed_launches_are_recorded_and_the_run_goes_on() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let servers = format!(
@@ -155,10 +153,9 @@ ready_timeout_s = 30
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn ctrl_c_mid_run_stops_the_engine_and_keeps_results() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "long.toml", &scenario("long", GOOD, "[1, 2]", "[32]", 400));
     let (mut child, run) = start_until_ready(&path, &dir.path().join("results"), "long");
@@ -184,10 +181,9 @@ fn ctrl_c_mid_run_stops_the_engine_and_keeps_results() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn kv_scaling_probe_records_kv_buffer_and_growing_memory() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let text = std::fs::read_to_string(format!("{}/scenarios/kv_scaling_cpu.toml", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
         .replace("ctx_size = [8192, 16384, 32768, 65536, 131072, 262144]", "ctx_size = [16384, 65536, 131072]")
@@ -226,10 +222,9 @@ fn kv_scaling_probe_records_kv_buffer_and_growing_memory() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn engine_killed_during_a_cell_fails_that_cell_and_the_run_goes_on() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "kill.toml", &scenario("kill", GOOD, "[1, 2]", "[64]", 300));
     let (child, run) = start_until_ready(&path, &dir.path().join("results"), "kill");
@@ -252,10 +247,9 @@ fn engine_killed_during_a_cell_fails_that_cell_and_the_run_goes_on() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn sigterm_then_resume_ends_with_exactly_the_planned_cells() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), "resume.toml", &scenario("resume", GOOD, "[1, 2]", "[8, 16]", 60));
     let out = dir.path().join("results");

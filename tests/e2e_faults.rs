@@ -30,10 +30,9 @@ max_tokens = [8]
 "#;
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn engine_that_never_becomes_ready_hits_its_deadline_and_is_stopped() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("never-ready-engine.sh");
     std::fs::write(&script, "#!/bin/sh\n# accepts any flags, never listens\nexec sleep 600\n").unwrap();
@@ -87,10 +86,9 @@ async fn failing_endpoints_become_failed_cells_with_reasons() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn api_key_is_sent_but_never_written() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let key = format!("sk-runner-test-{}", std::process::id());
     let text = format!(
         "[scenario]\nname = \"keyed\"\n\n[[servers]]\nname = \"tiny\"\nengine = \"llamacpp\"\nmodel = \"builtin:tiny-qwen2\"\napi_key_env = \"RUNNER_TEST_API_KEY\"\nready_timeout_s = 60\n[servers.flags]\nctx_size = 2048\nparallel = 2\n{TAIL}"

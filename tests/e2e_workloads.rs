@@ -40,10 +40,9 @@ fn records(run: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn batch_prompts_have_the_requested_token_length() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let text = scenario("batch_cpu.toml")
         .replace("requests = 16", "requests = 6")
         .replace("concurrency = [4, 8]", "concurrency = [3]")
@@ -77,10 +76,9 @@ fn batch_prompts_have_the_requested_token_length() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn prefix_workload_hits_the_prefix_cache_more_than_chat() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let text = scenario("prefix_cpu.toml").replace("requests = 16", "requests = 8");
     let (_d, run, _) = run("prefix", &text);
     let rows = read_csv(&run.join("capacity.csv"));
@@ -90,10 +88,9 @@ fn prefix_workload_hits_the_prefix_cache_more_than_chat() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn sequential_vs_concurrent_reports_a_speedup() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let (_d, run, stdout) = run("svc", &scenario("sequential_vs_concurrent_cpu.toml"));
     assert!(stdout.contains("sequential vs concurrent"), "{stdout}");
     let rows = read_csv(&run.join("capacity.csv"));
@@ -107,10 +104,9 @@ fn sequential_vs_concurrent_reports_a_speedup() {
 }
 
 #[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn multi_turn_chat_carries_history() {
-    if common::engine().is_none() {
-        return;
-    }
+    common::engine();
     let text = scenario("quickstart_cpu.toml")
         .replace("name = \"quickstart_cpu\"", "name = \"turns\"")
         .replace("requests = 16", "requests = 3\nturns = 3")

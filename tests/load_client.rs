@@ -4,10 +4,10 @@
 mod common;
 
 use common::{request_spec as spec, start_mock, Mock};
-use runner::analysis::summary::{summarize, Dist};
 use runner::load::client::send;
 use runner::load::driver::closed_loop;
-use runner::load::record::RequestRecord;
+use runner::results::record::RequestRecord;
+use runner::results::summary::{summarize, Dist};
 use runner::scenario::schema::Endpoint;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -217,18 +217,18 @@ async fn failures_are_classified_records() {
     ];
     for (m, want) in cases {
         let r = one(m.clone()).await;
-        assert_eq!(r.error.as_deref(), Some(want), "{m:?}: {:?}", r.error_detail);
+        assert_eq!(r.error.map(|e| e.as_str()), Some(want), "{m:?}: {:?}", r.error_detail);
         eprintln!("{want}: {}", r.error_detail.as_deref().unwrap_or(""));
     }
     let client = runner::load::http::LoadClient::new(None);
     let t0 = Instant::now();
     let r = send(&client, "http://127.0.0.1:9", &spec(0, Endpoint::Chat), t0, t0).await;
-    assert_eq!(r.error.as_deref(), Some("connect"));
+    assert_eq!(r.error.map(|e| e.as_str()), Some("connect"));
     // The detail says what happened, in the OS's words.
     let detail = r.error_detail.unwrap_or_default();
     assert!(detail.contains("Connection refused"), "{detail}");
     let r = send(&client, "not a url", &spec(0, Endpoint::Chat), t0, t0).await;
-    assert_eq!(r.error.as_deref(), Some("request_error"));
+    assert_eq!(r.error.map(|e| e.as_str()), Some("request_error"));
     assert!(r.error_detail.as_deref().unwrap_or("").contains("not a valid URL: not a url/v1/chat/completions"), "{:?}", r.error_detail);
 }
 
@@ -280,7 +280,7 @@ async fn vllm_fixture_streams() {
     let non_empty = text.lines().filter(|l| l.contains("\"content\":\"") && !l.contains("\"content\":\"\"")).count();
     assert_eq!(r.chunk_offsets_ms.len(), non_empty);
     let e = replay("vllm-0.33-chat-stream-error.sse", Endpoint::Chat).await;
-    assert_eq!(e.error.as_deref(), Some("stream_error"));
+    assert_eq!(e.error.map(|e| e.as_str()), Some("stream_error"));
     assert!(e.error_detail.unwrap().contains("longer than the maximum model length"));
 }
 
@@ -294,7 +294,7 @@ async fn open_loop_beyond_capacity_shows_growing_queueing() {
     let base = start_mock(Mock::default()).await;
     let client = runner::load::http::LoadClient::new(None);
     let jobs: Vec<Job> = (0..40).map(|i| Job { specs: vec![spec(i, Endpoint::Chat)] }).collect();
-    let schedule = Schedule::Open { rate: 40.0, arrival: Arrival::Poisson, burstiness: 1.0, seed: 1, max_in_flight: 1 };
+    let schedule = Schedule::Open { rate: 40.0, arrival: Arrival::Poisson, burstiness: 1.0, seed: 1, max_in_flight: Some(1) };
     let p = drive(&client, &base, jobs, schedule, None, Instant::now(), &CancellationToken::new(), |_| {}).await;
     assert!(p.records.iter().all(|r| r.ok()));
     let mut recs = p.records.clone();

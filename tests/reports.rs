@@ -57,6 +57,17 @@ fn no_placeholders_and_numbers_match_the_csv() {
 }
 
 #[test]
+fn a_stored_scenario_that_no_longer_parses_is_named_in_the_report() {
+    let mut run = read_run(&fixture("quickstart_cpu")).unwrap();
+    run.manifest.scenario_text = run.manifest.scenario_text.replace("[scenario]", "[scenario]\nretired_key = 1");
+    let data = build(&[run], "2026-01-01T00:00:00Z");
+    let note = data.not_measured.iter().find(|n| n.contains("no longer parses")).expect("a note on the unparsable scenario");
+    assert!(note.contains("retired_key") && note.contains("SLO thresholds"), "{note}");
+    let notes = get(&render_all(&data, None).unwrap(), "capacity_notes.md").to_string();
+    assert!(notes.contains("no longer parses"), "{notes}");
+}
+
+#[test]
 fn html_report_is_self_contained_with_charts() {
     let r = rendered(&["quickstart_cpu", "kv_scaling_cpu"]);
     let html = get(&r, "report.html");

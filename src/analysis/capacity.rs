@@ -10,10 +10,17 @@ use serde::{Deserialize, Serialize};
 pub struct CellView {
     pub cell_id: String,
     pub launch_id: String,
-    pub concurrency: u32,
+    /// The cell's load, typed (closed: `{"Closed": {"concurrency": 4}}` in templates' terms).
+    pub load: crate::plan::Load,
+    /// The load as text: "concurrency 4", "2 req/s (at most 8 in flight)".
+    pub load_label: String,
+    /// Requests in flight (closed loop) or their cap (open loop); None when uncapped.
+    pub concurrency: Option<u32>,
     pub request_rate: Option<f64>,
     pub max_tokens: u32,
-    /// Server-axis values, e.g. "max_model_len=4096".
+    /// Server-axis values, typed as in the scenario.
+    pub server_axes: indexmap::IndexMap<String, crate::scenario::schema::FlagValue>,
+    /// The same as text, e.g. "max_model_len=4096" (display and grouping only; never parsed).
     pub server_params: String,
     pub status: String,
     pub reason: Option<String>,
@@ -28,23 +35,33 @@ pub struct CellView {
     pub goodput_rps: Option<f64>,
     pub errors: Option<usize>,
     pub output_tokens: Option<u64>,
+    /// Others used more than `DISTURBED_PCT` of the machine during this cell.
+    pub disturbed: bool,
+    /// Its SLO verdict differed between repeats.
+    pub unstable: bool,
+    /// "disturbed", "unstable", both, or "" (tables).
+    pub flags: String,
+    /// The most CPU others used during the cell, in % of all cores.
+    pub others_cpu_pct: Option<f64>,
+    /// Repeats measured, and the min..max of the verdict's figures over them (None for one).
+    pub repeats: usize,
+    pub spread: Option<crate::results::quality::Spread>,
 }
 
 impl CellView {
     pub fn of(r: &CellResult, server_axes: &[String]) -> Self {
         let s = r.summary.as_ref();
-        let d = |f: fn(&crate::analysis::summary::CellSummary) -> Option<f64>| s.and_then(f);
+        let d = |f: fn(&crate::results::summary::CellSummary) -> Option<f64>| s.and_then(f);
         CellView {
             cell_id: r.cell.id.clone(),
             launch_id: r.launch_id.clone(),
-            concurrency: r.cell.concurrency,
-            request_rate: r.cell.request_rate,
+            load: r.cell.load,
+            load_label: r.cell.load.label(),
+            concurrency: r.cell.load.concurrency(),
+            request_rate: r.cell.load.rate(),
             max_tokens: r.cell.max_tokens,
-            server_params: server_axes
-                .iter()
-                .filter_map(|k| r.cell.params.get(k).map(|v| format!("{k}={v}")))
-                .collect::<Vec<_>>()
-                .join(" "),
+            server_axes: server_axes.iter().filter_map(|k| Some((k.clone(), r.cell.params.get(k)?.clone()))).collect(),
+            server_params: axes_label(&r.cell.params, server_axes),
             status: r.status.as_str().into(),
             reason: r.reason.clone(),
             p50_ttft_ms: d(|s| s.ttft_seen().map(|x| x.p50)),
@@ -58,8 +75,19 @@ impl CellView {
             goodput_rps: d(|s| s.goodput_rps),
             errors: s.map(|s| s.errors),
             output_tokens: s.map(|s| s.output_tokens),
+            disturbed: r.quality.disturbed,
+            unstable: r.quality.unstable,
+            flags: r.quality.flags(),
+            others_cpu_pct: r.quality.others_cpu_pct,
+            repeats: r.quality.repeats.len(),
+            spread: r.quality.spread.clone(),
         }
     }
+}
+
+/// Server-axis values as text ("max_model_len=4096 max_num_seqs=2"), for display and grouping.
+pub fn axes_label(params: &indexmap::IndexMap<String, crate::scenario::schema::FlagValue>, axes: &[String]) -> String {
+    axes.iter().filter_map(|k| params.get(k).map(|v| format!("{k}={}", v.label()))).collect::<Vec<_>>().join(" ")
 }
 
 /// The recommended operating point and how much room it leaves.
@@ -70,6 +98,9 @@ pub struct Pick {
     pub headroom_pct: Option<f64>,
     /// Which threshold binds ("p95 E2E 1500 ms").
     pub binding: Option<String>,
+    /// Chosen among disturbed cells because no undisturbed cell met the SLO: not to be trusted.
+    #[serde(default)]
+    pub from_disturbed: bool,
 }
 
 /// Headroom of a cell against the thresholds of `slo`.
@@ -94,13 +125,16 @@ pub fn headroom(c: &CellView, slo: Option<&Slo>) -> (Option<f64>, Option<String>
     }
 }
 
-/// Highest-throughput cell that meets every SLO, then the next best two.
+/// Highest-throughput cell that meets every SLO, then the next best two. Cells measured on a
+/// disturbed machine are left out unless no other cell meets the SLO (then the pick says so).
 pub fn sweet_spot(cells: &[CellView], slo: Option<&Slo>) -> (Option<Pick>, Vec<Pick>) {
-    let mut ok: Vec<&CellView> = cells.iter().filter(|c| c.status == CellStatus::Ok.as_str()).collect();
+    let passing: Vec<&CellView> = cells.iter().filter(|c| c.status == CellStatus::Ok.as_str()).collect();
+    let from_disturbed = passing.iter().all(|c| c.disturbed);
+    let mut ok: Vec<&CellView> = passing.into_iter().filter(|c| from_disturbed || !c.disturbed).collect();
     ok.sort_by(|a, b| b.throughput_tok_s.unwrap_or(0.0).total_cmp(&a.throughput_tok_s.unwrap_or(0.0)));
     let pick = |c: &CellView| {
         let (headroom_pct, binding) = headroom(c, slo);
-        Pick { cell: c.clone(), headroom_pct, binding }
+        Pick { cell: c.clone(), headroom_pct, binding, from_disturbed }
     };
     let mut it = ok.into_iter().map(pick);
     let first = it.next();
@@ -120,6 +154,10 @@ pub struct Curve {
     pub saturation_concurrency: Option<u32>,
     /// p95 E2E at the knee relative to concurrency 1 (how much latency the knee costs).
     pub latency_factor_at_knee: Option<f64>,
+    /// Points measured on a disturbed machine are left out of the curve unless fewer than two
+    /// undisturbed ones exist: then they are used, and this says so.
+    #[serde(default)]
+    pub uses_disturbed: bool,
 }
 
 pub fn curves(cells: &[CellView]) -> Vec<Curve> {
@@ -131,30 +169,37 @@ pub fn curves(cells: &[CellView]) -> Vec<Curve> {
         let mut pts: Vec<&CellView> = cells
             .iter()
             .filter(|c| {
-                c.max_tokens == mt && c.server_params == sp && c.request_rate.is_none() && c.throughput_tok_s.is_some_and(|t| t > 0.0)
+                c.max_tokens == mt && c.server_params == sp && c.load.closed().is_some() && c.throughput_tok_s.is_some_and(|t| t > 0.0)
             })
             .collect();
+        let calm = pts.iter().filter(|c| !c.disturbed).count();
+        let uses_disturbed = calm < 2 && pts.iter().any(|c| c.disturbed);
+        if !uses_disturbed {
+            pts.retain(|c| !c.disturbed);
+        }
         if pts.len() < 2 {
             continue;
         }
-        pts.sort_by_key(|c| c.concurrency);
+        pts.sort_by_key(|c| c.load.closed());
+        let conc = |c: &CellView| c.load.closed().unwrap_or(0);
         let tp = |c: &CellView| c.throughput_tok_s.unwrap_or(0.0);
         let peak = pts.iter().copied().max_by(|a, b| tp(a).total_cmp(&tp(b))).expect("two points");
         let knee = pts.iter().find(|c| tp(c) >= 0.9 * tp(peak)).copied().unwrap_or(peak);
         // Saturation: the first concurrency from which no further step adds 5% or more.
-        let saturation = (0..pts.len() - 1).find(|&i| pts[i..].windows(2).all(|w| tp(w[1]) < tp(w[0]) * 1.05)).map(|i| pts[i].concurrency);
+        let saturation = (0..pts.len() - 1).find(|&i| pts[i..].windows(2).all(|w| tp(w[1]) < tp(w[0]) * 1.05)).map(|i| conc(pts[i]));
         let base = pts[0].p95_e2e_ms;
         out.push(Curve {
             max_tokens: mt,
             server_params: sp,
             peak_tok_s: tp(peak),
-            peak_concurrency: peak.concurrency,
-            knee_concurrency: knee.concurrency,
+            peak_concurrency: conc(peak),
+            knee_concurrency: conc(knee),
             saturation_concurrency: saturation,
             latency_factor_at_knee: match (knee.p95_e2e_ms, base) {
                 (Some(k), Some(b)) if b > 0.0 => Some(k / b),
                 _ => None,
             },
+            uses_disturbed,
         });
     }
     out

@@ -84,7 +84,7 @@ pub fn kv_scaling(run: &StoredRun) -> Option<KvScaling> {
         if !seen.insert(c.launch_id.clone()) {
             continue;
         }
-        let Some(tokens) = c.cell.params.get(&axis).and_then(|v| v.parse::<f64>().ok()) else { continue };
+        let Some(tokens) = c.cell.params.get(&axis).and_then(|v| v.as_f64()) else { continue };
         let st = c.startup.as_ref()?;
         let Some(mem) = st.memory_at_ready.as_ref().and_then(|m| m.primary_bytes()) else { continue };
         points.push(Point {
@@ -176,7 +176,7 @@ pub fn util_table(run: &StoredRun) -> Vec<UtilRow> {
         let st = c.startup.as_ref();
         let f = st.map(|s| &s.facts);
         rows.push(UtilRow {
-            gpu_memory_utilization: u.clone(),
+            gpu_memory_utilization: u.label(),
             status: c.status.as_str().into(),
             kv_cache_gib: f.and_then(|f| f.kv_cache_gib),
             kv_cache_tokens: f.and_then(|f| f.kv_cache_tokens),

@@ -5,5 +5,3 @@ pub mod capacity;
 pub mod kv;
 pub mod report;
 pub mod sequential;
-pub mod slo;
-pub mod summary;

@@ -125,6 +125,10 @@ pub struct ReportData {
     pub comparisons: Vec<Comparison>,
     /// What was not measured in these runs, and why.
     pub not_measured: Vec<String>,
+    /// Where a figure may be wrong: disturbed or unstable cells, picks that rest on them, withheld
+    /// comparisons. Every report shows these first.
+    #[serde(default)]
+    pub trust: Vec<String>,
 }
 
 fn server_axes(s: Option<&Scenario>) -> Vec<String> {
@@ -147,10 +151,22 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         surfaces: Vec::new(),
         comparisons: Vec::new(),
         not_measured: Vec::new(),
+        trust: Vec::new(),
     };
     for run in runs {
         let m = &run.manifest;
-        let scenario: Option<Scenario> = toml::from_str(&m.scenario_text).ok();
+        let scenario: Option<Scenario> = match toml::from_str(&m.scenario_text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                data.not_measured.push(format!(
+                    "the scenario stored in run {} no longer parses with this runner ({}): its SLO thresholds, headroom, workload kinds \
+                     and server-axis columns are not shown; each cell's stored status and SLO verdict are.",
+                    m.run_id,
+                    e.message().trim()
+                ));
+                None
+            }
+        };
         data.runs.push(RunInfo {
             run_id: m.run_id.clone(),
             scenario: m.scenario_name.clone(),
@@ -200,8 +216,21 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         }
         let owned: Vec<CellResult> = results.iter().map(|r| (*r).clone()).collect();
         data.comparisons.extend(sequential::compare(&owned));
+        data.trust.extend(trust(m, &owned));
     }
     for g in &data.groups {
+        if g.sweet_spot.as_ref().is_some_and(|p| p.from_disturbed) {
+            data.trust.push(format!(
+                "The recommended point for {} on {} ({}) was chosen among disturbed cells: no undisturbed cell met the SLO. Re-measure on a quiet machine before acting on it.",
+                g.workload, g.gpu, g.server
+            ));
+        }
+        for c in g.curves.iter().filter(|c| c.uses_disturbed) {
+            data.trust.push(format!(
+                "The throughput curve of {} on {} at max_tokens {} uses disturbed cells (fewer than two undisturbed points): its knee and saturation may be a neighbour's doing.",
+                g.workload, g.gpu, c.max_tokens
+            ));
+        }
         data.frontier.push(FrontierRow {
             workload: g.workload.clone(),
             gpu: g.gpu.clone(),
@@ -217,7 +246,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
 fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, results: &[&CellResult]) {
     let axes = server_axes(scenario);
     let mut keys: Vec<(String, String)> =
-        results.iter().filter(|r| !r.cell.probe).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
+        results.iter().filter(|r| !r.cell.is_probe()).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
     keys.sort();
     keys.dedup();
     for (server, workload) in keys {
@@ -269,18 +298,21 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
 fn life(rs: &[&CellResult], spot: Option<&Pick>) -> Life {
     let mt = spot.map(|p| p.cell.max_tokens).or_else(|| rs.first().map(|r| r.cell.max_tokens));
     let mut series: Vec<&CellResult> =
-        rs.iter().copied().filter(|r| Some(r.cell.max_tokens) == mt && r.cell.request_rate.is_none() && r.summary.is_some()).collect();
-    series.sort_by_key(|r| r.cell.concurrency);
+        rs.iter().copied().filter(|r| Some(r.cell.max_tokens) == mt && r.cell.load.closed().is_some() && r.summary.is_some()).collect();
+    series.sort_by_key(|r| r.cell.load.closed());
     let ttft = |r: &CellResult| r.summary.as_ref().and_then(|s| s.ttft_ms.as_ref()).map(|d| (d.p50, d.p95));
     let base = series.first().and_then(|r| ttft(r)).map(|t| t.0);
     let queueing_starts_at =
-        series.iter().find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b)).map(|r| r.cell.concurrency);
+        series.iter().find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b)).and_then(|r| r.cell.load.closed());
     let at = spot.and_then(|p| rs.iter().find(|r| r.cell.id == p.cell.cell_id)).copied().or_else(|| rs.first().copied());
     let s = at.and_then(|r| r.summary.as_ref());
     let st = at.and_then(|r| r.startup.as_ref());
     let eng = at.and_then(|r| r.telemetry.as_ref()).map(|t| &t.engine);
     Life {
-        ttft_by_concurrency: series.iter().map(|r| (r.cell.concurrency, ttft(r).map(|t| t.0), ttft(r).map(|t| t.1))).collect(),
+        ttft_by_concurrency: series
+            .iter()
+            .filter_map(|r| Some((r.cell.load.closed()?, ttft(r).map(|t| t.0), ttft(r).map(|t| t.1))))
+            .collect(),
         queueing_starts_at,
         engine_waiting_max: rs.iter().filter_map(|r| r.telemetry.as_ref().and_then(|t| t.engine.waiting_max)).reduce(f64::max),
         ttft_p50_ms: s.and_then(|s| s.ttft_ms.as_ref().map(|d| d.p50)),
@@ -343,9 +375,7 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
         .iter()
         .map(|l| {
             let cells: Vec<&CellResult> = run.cells.iter().filter(|c| c.launch_id == l.id).collect();
-            let params = cells.first().map_or(String::new(), |c| {
-                axes.iter().filter_map(|k| c.cell.params.get(k).map(|v| format!("{k}={v}"))).collect::<Vec<_>>().join(" ")
-            });
+            let params = cells.first().map_or(String::new(), |c| crate::analysis::capacity::axes_label(&c.cell.params, &axes));
             let (outcome, reason) = if let Some(f) = &l.failure {
                 (
                     "infeasible",
@@ -355,7 +385,7 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
                         f.estimated_max_model_len.map_or(String::new(), |n| format!(" (engine estimates max model len {n})"))
                     )),
                 )
-            } else if cells.iter().any(|c| c.status == CellStatus::Ok || c.cell.probe) {
+            } else if cells.iter().any(|c| c.status == CellStatus::Ok || c.cell.is_probe()) {
                 ("feasible", None)
             } else {
                 ("slo_fail", cells.iter().find_map(|c| c.reason.clone()))
@@ -364,4 +394,35 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
         })
         .collect();
     Some(Surface { gpu: run.manifest.gpu_label.clone(), server: run.launches[0].server.clone(), rows })
+}
+
+/// The trust notes of one run: disturbed and unstable cells, and comparisons withheld for them.
+fn trust(m: &crate::store::manifest::Manifest, results: &[CellResult]) -> Vec<String> {
+    let measured: Vec<&CellResult> = results.iter().filter(|r| r.summary.is_some()).collect();
+    let mut out = Vec::new();
+    let disturbed: Vec<&&CellResult> = measured.iter().filter(|r| r.quality.disturbed).collect();
+    if !disturbed.is_empty() {
+        let worst = disturbed.iter().filter_map(|r| r.quality.others_cpu_pct).fold(0.0, f64::max);
+        out.push(format!(
+            "Run {}: {} of {} measured cells were disturbed (other processes used up to {:.0}% of the machine's CPU, limit {:.0}%): \
+             they are marked `disturbed` and left out of sweet spots, knees and speed-ups where undisturbed cells exist.",
+            m.run_id,
+            disturbed.len(),
+            measured.len(),
+            worst,
+            crate::telemetry::host_cpu::DISTURBED_PCT
+        ));
+    }
+    let unstable = measured.iter().filter(|r| r.quality.unstable).count();
+    if unstable > 0 {
+        out.push(format!("Run {}: {unstable} cell(s) are `unstable`: their SLO verdict differed between repeats.", m.run_id));
+    }
+    let withheld = sequential::withheld(results);
+    if withheld > 0 {
+        out.push(format!(
+            "Run {}: {withheld} sequential-vs-concurrent comparison(s) withheld: a side was measured on a disturbed machine.",
+            m.run_id
+        ));
+    }
+    out
 }

@@ -26,10 +26,15 @@ pub struct Comparison {
     pub speedup: f64,
 }
 
+/// A side of the comparison: a measured cell on an undisturbed machine (a neighbour's load would make
+/// the speed-up say nothing of the engine).
 fn side(r: &CellResult) -> Option<Side> {
+    if r.quality.disturbed {
+        return None;
+    }
     let s = r.summary.as_ref().filter(|s| s.ok > 0 && s.wall_s > 0.0)?;
     Some(Side {
-        concurrency: r.cell.concurrency,
+        concurrency: r.cell.load.concurrency().unwrap_or(0),
         requests: s.requests,
         wall_s: s.wall_s,
         requests_per_s: s.requests_per_s,
@@ -38,13 +43,33 @@ fn side(r: &CellResult) -> Option<Side> {
     })
 }
 
+/// Closed-loop pairs (concurrency 1 and N, same launch, workload, max_tokens and request count)
+/// that could not be compared because a side was measured on a disturbed machine.
+pub fn withheld(results: &[CellResult]) -> usize {
+    let closed = |r: &&CellResult| r.cell.load.closed().is_some() && r.summary.as_ref().is_some_and(|s| s.ok > 0);
+    results
+        .iter()
+        .filter(closed)
+        .filter(|r| r.cell.load.closed() == Some(1))
+        .flat_map(|seq| {
+            results.iter().filter(closed).filter(move |c| {
+                c.cell.load.closed().is_some_and(|n| n > 1)
+                    && c.launch_id == seq.launch_id
+                    && c.cell.workload == seq.cell.workload
+                    && c.cell.max_tokens == seq.cell.max_tokens
+                    && (c.quality.disturbed || seq.quality.disturbed)
+            })
+        })
+        .count()
+}
+
 pub fn compare(results: &[CellResult]) -> Vec<Comparison> {
-    let closed = |r: &&CellResult| r.cell.request_rate.is_none() && !r.cell.probe;
+    let closed = |r: &&CellResult| r.cell.load.closed().is_some();
     let mut out = Vec::new();
-    for seq in results.iter().filter(closed).filter(|r| r.cell.concurrency == 1) {
+    for seq in results.iter().filter(closed).filter(|r| r.cell.load.closed() == Some(1)) {
         let Some(seq_side) = side(seq) else { continue };
         for conc in results.iter().filter(closed).filter(|r| {
-            r.cell.concurrency > 1
+            r.cell.load.closed().is_some_and(|c| c > 1)
                 && r.launch_id == seq.launch_id
                 && r.cell.workload == seq.cell.workload
                 && r.cell.max_tokens == seq.cell.max_tokens

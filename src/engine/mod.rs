@@ -81,10 +81,6 @@ fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
     f
 }
 
-pub fn http_client() -> reqwest::Client {
-    client_with_key(None)
-}
-
 /// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
 pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();

@@ -2,12 +2,13 @@
 //! metrics, then store `requests.jsonl`, `telemetry.json` and the summary.
 
 use super::{now, Ctx};
-use crate::analysis::{slo, summary};
 use crate::engine::RunningEngine;
 use crate::load::driver::{self, Schedule};
 use crate::load::workload::{self, Inputs};
-use crate::plan::{self, Cell, Launch};
+use crate::plan::{self, Cell, Launch, Load};
 use crate::progress::{Event, Reporter};
+use crate::results::quality::{self, Quality, RepeatFigures};
+use crate::results::{slo, summary};
 use crate::store;
 use crate::store::records::{CellResult, CellStatus, StartupSnapshot, TelemetrySummary};
 use crate::telemetry::sampler::{self, Target};
@@ -47,10 +48,11 @@ pub(super) async fn run(
         verdict: None,
         startup: Some(startup.clone()),
         telemetry: None,
+        quality: Quality::default(),
         started_at,
         finished_at: String::new(),
     };
-    if cell.probe {
+    if cell.is_probe() {
         let t0 = Instant::now();
         reporter.event(Event::CellStarted { cell, requests: 0 });
         let wait = tokio::time::sleep(Duration::from_secs_f64(ctx.scenario().scenario.probe_s));
@@ -88,53 +90,77 @@ pub(super) async fn run(
     let (warm, measured): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.specs.first().is_some_and(|r| r.warmup));
     let total: usize = warm.iter().chain(measured.iter()).map(|j| j.specs.len()).sum();
     reporter.event(Event::CellStarted { cell, requests: total as u64 });
-    let schedule = match cell.request_rate {
-        None => Schedule::Closed { concurrency: cell.concurrency },
-        Some(rate) => Schedule::Open {
-            rate,
-            arrival: w.arrival,
-            burstiness: w.burstiness,
-            seed: plan::request_seed(s, cell) ^ 0x5eed,
-            max_in_flight: cell.concurrency,
-        },
+    let schedule = match cell.load {
+        Load::Closed { concurrency } => Schedule::Closed { concurrency },
+        Load::Open { rate, max_in_flight } => {
+            Schedule::Open { rate, arrival: w.arrival, burstiness: w.burstiness, seed: plan::request_seed(s, cell) ^ 0x5eed, max_in_flight }
+        }
+        Load::Probe => unreachable!("probe cells return above"),
     };
     let t0 = Instant::now();
     let mut records = Vec::new();
     if !warm.is_empty() {
-        // Warm-up runs closed-loop at the cell's concurrency (at least 1), outside the measurement.
-        let conc = cell.concurrency.clamp(1, 1024);
-        let p = driver::drive(&load, &eng.base_url, warm, Schedule::Closed { concurrency: conc }, None, t0, ctx.cancel, |n| {
-            reporter.event(Event::RequestsDone(n))
-        })
-        .await;
+        // Warm-up runs with the cell's own load (same concurrency, or same arrivals and cap), outside
+        // the measurement.
+        let p = driver::drive(&load, &eng.base_url, warm, schedule, None, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))).await;
         records.extend(p.records);
     }
     let deadline = w.duration_s.map(Duration::from_secs_f64);
-    // Telemetry covers the measured phase only, like the statistics.
-    let (phase, tel) = sampler::during(
-        &target(ctx, eng),
-        t0,
-        driver::drive(&load, &eng.base_url, measured, schedule, deadline, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))),
-    )
-    .await;
-    let mut measured_records = phase.records;
-    mark_cooldown(&mut measured_records, w.cooldown as usize);
-    records.extend(measured_records);
+    let slo_cfg = ctx.scenario().slo.get(&cell.workload);
+    let mut summaries = Vec::new();
+    let mut figures = Vec::new();
+    let mut last_tel = None;
+    let mut interrupted = false;
+    for repeat in 0..w.repeats.max(1) {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        // Telemetry covers the measured phase only, like the statistics.
+        let (phase, tel) = sampler::during(
+            &target(ctx, eng),
+            t0,
+            driver::drive(&load, &eng.base_url, measured.clone(), schedule, deadline, t0, ctx.cancel, |n| {
+                reporter.event(Event::RequestsDone(n))
+            }),
+        )
+        .await;
+        let mut recs = phase.records;
+        mark_cooldown(&mut recs, w.cooldown as usize);
+        recs.iter_mut().for_each(|r| r.repeat = repeat);
+        let summary = summary::summarize(&recs, summary::counted_wall_s(&recs, phase.start_ms, phase.wall_s), slo_cfg);
+        let verdict = slo::judge(&summary, slo_cfg);
+        let host = tel.memory.host_cpu;
+        figures.push(RepeatFigures {
+            p95_ttft_ms: summary.ttft_seen().map(|d| d.p95),
+            p95_e2e_ms: summary.e2e_seen().map(|d| d.p95),
+            throughput_tok_s: summary.throughput_tok_s,
+            pass: verdict.pass,
+            others_cpu_pct: host.map(|h| h.others_pct),
+            disturbed: host.is_some_and(|h| h.disturbed()),
+        });
+        let name = if repeat == 0 { "telemetry.json".to_string() } else { format!("telemetry.repeat{repeat}.json") };
+        store::write_json(&cell_dir.join(name), &tel)?;
+        interrupted |= phase.interrupted;
+        records.extend(recs);
+        summaries.push(summary);
+        last_tel = Some(tel);
+        if interrupted {
+            break;
+        }
+    }
     let mut jsonl = Vec::new();
     for r in &records {
         serde_json::to_writer(&mut jsonl, r)?;
         jsonl.push(b'\n');
     }
     store::atomic_write(&cell_dir.join("requests.jsonl"), &jsonl)?;
-    store::write_json(&cell_dir.join("telemetry.json"), &tel)?;
-    let slo_cfg = ctx.scenario().slo.get(&cell.workload);
-    let mut summary = summary::summarize(&records, phase.wall_s, slo_cfg);
+    let mut summary = quality::median_summary(&summaries).unwrap_or_else(|| summary::summarize(&[], 0.0, slo_cfg));
     summary.prompt_build = Some(note);
     let verdict = slo::judge(&summary, slo_cfg);
-    let (status, reason) = if phase.interrupted || ctx.cancel.is_cancelled() {
+    let (status, reason) = if interrupted || ctx.cancel.is_cancelled() {
         (CellStatus::Interrupted, Some("interrupted by the user (Ctrl-C/SIGTERM)".to_string()))
     } else if summary.ok == 0 {
-        let reasons: Vec<String> = summary.errors_by_reason.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+        let reasons: Vec<String> = summary.errors_by_reason.iter().map(|(k, v)| format!("{} x{v}", k.as_str())).collect();
         (CellStatus::Failed, Some(format!("every request failed: {}", reasons.join(", "))))
     } else if verdict.pass {
         (CellStatus::Ok, None)
@@ -145,7 +171,10 @@ pub(super) async fn run(
     result.reason = reason;
     result.summary = Some(summary);
     result.verdict = Some(verdict);
-    result.telemetry = Some(TelemetrySummary { memory: tel.memory, engine: tel.engine });
+    // Memory and engine metrics of the last repeat (the engine at its warmest); every repeat's
+    // series is in telemetry*.json and its CPU shares in `quality.repeats`.
+    result.telemetry = last_tel.map(|tel| TelemetrySummary { memory: tel.memory, engine: tel.engine });
+    result.quality = Quality::of(figures);
     result.finished_at = now();
     if status == CellStatus::Interrupted {
         store::write_json(&cell_dir.join("summary.json"), &result)?;
@@ -154,7 +183,7 @@ pub(super) async fn run(
 }
 
 /// Marks the last `n` measured requests by scheduled time as cool-down (excluded from statistics).
-fn mark_cooldown(records: &mut [crate::load::record::RequestRecord], n: usize) {
+fn mark_cooldown(records: &mut [crate::results::record::RequestRecord], n: usize) {
     if n == 0 {
         return;
     }

@@ -78,6 +78,7 @@ pub(crate) fn unmeasured(cell: &Cell, launch: &Launch, status: CellStatus, reaso
         verdict: None,
         startup,
         telemetry: None,
+        quality: Default::default(),
         started_at: t.clone(),
         finished_at: t,
     }

@@ -2,8 +2,8 @@
 
 use super::http::{LoadClient, WireClock};
 use super::prompts::Prompt;
-use super::record::RequestRecord;
 use super::sse::{self, Chunk};
+use crate::results::record::{ErrorClass, RequestRecord};
 use crate::scenario::schema::Endpoint;
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
@@ -132,11 +132,11 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// A failed send: no connection (`connect`), or the exchange broke before a response head
 /// (`request_error`).
-fn classify(e: &super::http::Error) -> &'static str {
+fn classify(e: &super::http::Error) -> ErrorClass {
     if e.is_connect() {
-        "connect"
+        ErrorClass::Connect
     } else {
-        "request_error"
+        ErrorClass::RequestError
     }
 }
 
@@ -161,7 +161,7 @@ pub async fn send_to(client: &LoadClient, target: &Target, spec: &RequestSpec, t
     let mut rest = None;
     let work = exchange(client, target, spec, t0, sent, &mut rec, &mut rest);
     if tokio::time::timeout(spec.timeout, work).await.is_err() {
-        rec.error = Some("timeout".into());
+        rec.error = Some(ErrorClass::Timeout);
         rec.error_detail = Some(format!("no complete response within {:.0} s (request_timeout_s)", spec.timeout.as_secs_f64()));
     }
     rec.end_ms = ms(t0, Instant::now());
@@ -196,7 +196,7 @@ async fn exchange(
     let url = match target.url(spec.endpoint) {
         Ok(u) => u,
         Err(detail) => {
-            rec.error = Some("request_error".into());
+            rec.error = Some(ErrorClass::RequestError);
             rec.error_detail = Some(detail);
             return;
         }
@@ -217,7 +217,7 @@ async fn exchange(
     let resp = match attempt {
         Ok(r) => r,
         Err(e) => {
-            rec.error = Some(classify(&e).into());
+            rec.error = Some(classify(&e));
             rec.error_detail = Some(chain(&e));
             return;
         }
@@ -228,7 +228,7 @@ async fn exchange(
     rec.written_ms = clock.written().filter(|w| *w >= sent).map(|w| ms(t0, w));
     if !status.is_success() {
         let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        rec.error = Some(if status.is_server_error() { "http_5xx" } else { "http_4xx" }.into());
+        rec.error = Some(if status.is_server_error() { ErrorClass::Http5xx } else { ErrorClass::Http4xx });
         rec.error_detail = Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>()));
         return;
     }
@@ -245,25 +245,25 @@ async fn exchange(
                     }
                 }
                 Err(e) => {
-                    rec.error = Some("malformed_json".into());
+                    rec.error = Some(ErrorClass::MalformedJson);
                     rec.error_detail = Some(format!("the response is not JSON: {e}"));
                 }
             },
             Err(e) => {
-                rec.error = Some("connection_reset".into());
+                rec.error = Some(ErrorClass::ConnectionReset);
                 rec.error_detail = Some(format!("the body broke off: {}", chain(&e)));
             }
         }
     }
     if rec.error.is_none() && rec.first_token_ms.is_none() {
-        rec.error = Some("empty_response".into());
+        rec.error = Some(ErrorClass::EmptyResponse);
         rec.error_detail = Some("the response carried no generated text".into());
     }
 }
 
 fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut RequestRecord) {
     if let Some(err) = &chunk.error {
-        rec.error = Some("stream_error".into());
+        rec.error = Some(ErrorClass::StreamError);
         rec.error_detail = Some(err.clone());
     }
     if let Some(text) = &chunk.text {
@@ -297,25 +297,25 @@ async fn stream_body(body: hyper::body::Incoming, clock: &WireClock, t0: Instant
                 Ok(chunk) if chunk.done => return Some(Box::pin(events.map(|_| ()))),
                 Ok(chunk) => apply(&chunk, now, t0, sent, rec),
                 Err(detail) => {
-                    rec.error = Some("malformed_sse".into());
+                    rec.error = Some(ErrorClass::MalformedSse);
                     rec.error_detail = Some(detail);
                     return None;
                 }
             },
             Err(EventStreamError::Transport(e)) => {
-                rec.error = Some("connection_reset".into());
+                rec.error = Some(ErrorClass::ConnectionReset);
                 rec.error_detail = Some(format!("stream broke off: {}", chain(&e)));
                 return None;
             }
             Err(e) => {
-                rec.error = Some("malformed_sse".into());
+                rec.error = Some(ErrorClass::MalformedSse);
                 rec.error_detail = Some(format!("not an event stream: {e}"));
                 return None;
             }
         }
     }
     if rec.error.is_none() {
-        rec.error = Some("truncated_stream".into());
+        rec.error = Some(ErrorClass::TruncatedStream);
         rec.error_detail = Some("the stream ended without [DONE]".into());
     }
     None

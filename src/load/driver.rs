@@ -6,8 +6,8 @@
 use super::client::{send_to, RequestSpec, Target};
 use super::http::LoadClient;
 use super::prompts::Message;
-use super::record::RequestRecord;
 use super::workload::Job;
+use crate::results::record::RequestRecord;
 use crate::scenario::schema::Arrival;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp, Gamma};
@@ -23,13 +23,16 @@ pub enum Schedule {
     /// `concurrency` workers, each starting its next job when the previous one ends.
     Closed { concurrency: u32 },
     /// Jobs arrive at `rate` per second (Poisson, or gamma with shape `burstiness`); at most
-    /// `max_in_flight` run at once, later ones wait (and that wait counts from the scheduled time).
-    Open { rate: f64, arrival: Arrival, burstiness: f64, seed: u64, max_in_flight: u32 },
+    /// `max_in_flight` run at once when set, later ones wait (and that wait counts from the scheduled
+    /// time); without a cap every job starts when it is due.
+    Open { rate: f64, arrival: Arrival, burstiness: f64, seed: u64, max_in_flight: Option<u32> },
 }
 
 /// Result of one phase (warm-up or measured) of a cell.
 pub struct PhaseResult {
     pub records: Vec<RequestRecord>,
+    /// When the phase started, in ms from the cell's start (the records' time base).
+    pub start_ms: f64,
     pub wall_s: f64,
     pub interrupted: bool,
 }
@@ -124,7 +127,7 @@ pub async fn drive(
         }
         Schedule::Open { rate, arrival, burstiness, seed, max_in_flight } => {
             let times = arrivals(jobs.len(), rate, arrival, burstiness, seed);
-            let permits = Arc::new(Semaphore::new(max_in_flight.max(1) as usize));
+            let permits = Arc::new(Semaphore::new(max_in_flight.map_or(Semaphore::MAX_PERMITS, |c| c.max(1) as usize)));
             for (i, at) in times.into_iter().enumerate() {
                 let due = start + Duration::from_secs_f64(at);
                 if deadline.is_some_and(|d| due.duration_since(start) >= d) {
@@ -156,7 +159,8 @@ pub async fn drive(
         let _ = h.await;
     }
     records.sort_by_key(|r| r.index);
-    PhaseResult { records, wall_s, interrupted: cancel.is_cancelled() }
+    let start_ms = start.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+    PhaseResult { records, start_ms, wall_s, interrupted: cancel.is_cancelled() }
 }
 
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
@@ -212,7 +216,7 @@ fn interrupted(spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRe
         sent_ms: ms(scheduled),
         end_ms: ms(Instant::now()),
         streamed: spec.stream,
-        error: Some("interrupted".into()),
+        error: Some(crate::results::record::ErrorClass::Interrupted),
         error_detail: Some("the run was interrupted while this request was in flight".into()),
         ..RequestRecord::default()
     }

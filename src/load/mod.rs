@@ -5,7 +5,6 @@ pub mod client;
 pub mod driver;
 pub mod http;
 pub mod prompts;
-pub mod record;
 mod rx_stamp;
 pub mod sources;
 pub mod sse;

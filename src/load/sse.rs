@@ -78,18 +78,10 @@ pub fn parse_data(data: &str) -> Result<Chunk, String> {
     };
     let mut chunk = Chunk::default();
     if let Some(choice) = w.choices.as_ref().and_then(|c| c.first()) {
-        let mut text = String::new();
-        for holder in [&choice.delta, &choice.message].into_iter().flatten() {
-            for part in [&holder.content, &holder.reasoning_content, &holder.reasoning].into_iter().flatten() {
-                text.push_str(part);
-            }
+        fn parts<'s>(h: &'s Option<WireText<'_>>) -> [Option<&'s str>; 3] {
+            h.as_ref().map(|h| [h.content.as_deref(), h.reasoning_content.as_deref(), h.reasoning.as_deref()]).unwrap_or_default()
         }
-        if let Some(t) = &choice.text {
-            text.push_str(t);
-        }
-        if !text.is_empty() {
-            chunk.text = Some(text);
-        }
+        chunk.text = generated_text([parts(&choice.delta), parts(&choice.message)], choice.text.as_deref());
         chunk.finish_reason = choice.finish_reason.as_ref().map(|s| s.to_string());
     }
     chunk.usage = w.usage.as_ref().and_then(|u| usage_of(u, w.timings.as_ref()));
@@ -105,23 +97,22 @@ pub fn from_json(v: &Value) -> Chunk {
         ..Chunk::default()
     };
     if let Some(choice) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
-        let mut text = String::new();
-        for holder in [choice.get("delta"), choice.get("message")].into_iter().flatten() {
-            for key in ["content", "reasoning_content", "reasoning"] {
-                if let Some(s) = holder.get(key).and_then(Value::as_str) {
-                    text.push_str(s);
-                }
-            }
-        }
-        if let Some(s) = choice.get("text").and_then(Value::as_str) {
-            text.push_str(s);
-        }
-        if !text.is_empty() {
-            chunk.text = Some(text);
-        }
+        let holder = |key: &str| choice.get(key).map(|h| TEXT_KEYS.map(|k| h.get(k).and_then(Value::as_str))).unwrap_or_default();
+        chunk.text = generated_text([holder("delta"), holder("message")], choice.get("text").and_then(Value::as_str));
         chunk.finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
     }
     chunk
+}
+
+/// The keys of a delta or message that carry generated text, in the order they are joined.
+const TEXT_KEYS: [&str; 3] = ["content", "reasoning_content", "reasoning"];
+
+/// The generated text of one choice, the rule TTFT hangs on (one function for streamed chunks and
+/// whole responses, chat and completions): the `TEXT_KEYS` of `delta`, then of `message`, then the
+/// completions `text`, joined; `None` when all are absent or empty (a role-only chunk is no token).
+fn generated_text(holders: [[Option<&str>; 3]; 2], completion_text: Option<&str>) -> Option<String> {
+    let text: String = holders.iter().flatten().flatten().copied().chain(completion_text).collect();
+    (!text.is_empty()).then_some(text)
 }
 
 /// The message of an `error` object (or the object itself as text).
@@ -175,6 +166,21 @@ mod tests {
         assert_eq!(e.error.as_deref(), Some("too long"));
         assert!(parse_data("[DONE]").unwrap().done);
         assert!(parse_data("{not json").is_err());
+    }
+
+    #[test]
+    fn streamed_chunks_and_whole_responses_share_one_text_rule() {
+        for p in [
+            r#"{"choices":[{"delta":{"role":"assistant","content":null,"reasoning_content":"think"}}]}"#,
+            r#"{"choices":[{"message":{"content":"","reasoning":"r"},"text":"t"}]}"#,
+            r#"{"choices":[{"delta":{"content":""},"message":{"content":"m"}}]}"#,
+            r#"{"choices":[{"delta":{"content":""}}]}"#,
+            r#"{"choices":[{"text":""}]}"#,
+        ] {
+            let v: Value = serde_json::from_str(p).unwrap();
+            assert_eq!(parse_data(p).unwrap().text, from_json(&v).text, "{p}");
+        }
+        assert_eq!(parse_data(r#"{"choices":[{"delta":{"content":"a","reasoning_content":"b"}}]}"#).unwrap().text.as_deref(), Some("ab"));
     }
 
     #[test]

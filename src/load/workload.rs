@@ -6,6 +6,7 @@ use super::prompts::{self, Message, Prompt};
 use super::sources;
 use super::tokenize::Calibrator;
 use crate::plan::Cell;
+use crate::results::summary::BuildNote;
 use crate::scenario::schema::{TokenLen, Workload, WorkloadKind};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -16,15 +17,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Job {
     pub specs: Vec<RequestSpec>,
-}
-
-/// How the prompts of a cell were made, for its summary.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BuildNote {
-    /// Lengths came from the engine's tokenizer (exact) rather than a characters-per-token estimate.
-    pub exact_lengths: Option<bool>,
-    /// Prompt tokens the chat template and instruction add around the generated text.
-    pub overhead_tokens: Option<u64>,
 }
 
 pub struct Inputs<'a> {

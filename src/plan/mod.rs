@@ -2,6 +2,7 @@
 //! Pure and deterministic: servers in file order, then server-flag axes (first key outermost), then
 //! workloads in file order, then concurrency, then max_tokens.
 
+use crate::scenario::grid;
 use crate::scenario::schema::{FlagValue, Scenario, Server, Workload};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,95 @@ pub struct Launch {
     pub axes: IndexMap<String, FlagValue>,
 }
 
+/// How a cell offers its load: one typed value, no sentinel.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LoadRepr", into = "LoadRepr")]
+pub enum Load {
+    /// No load: a probe cell records its launch's startup facts and memory only.
+    Probe,
+    /// Closed loop: `concurrency` slots, each sending its next request when the previous one ends.
+    Closed { concurrency: u32 },
+    /// Open loop: requests arrive at `rate` per second; at most `max_in_flight` run at once when set
+    /// (later ones wait, and that wait counts from their scheduled time).
+    Open { rate: f64, max_in_flight: Option<u32> },
+}
+
+/// How a cell's load is stored (the fields of `summary.json` since the first runs): `concurrency`,
+/// `request_rate` and `probe`. Runs made before the typed load wrote 10000 as the in-flight cap of an
+/// uncapped open loop; it is read back as no cap.
+#[derive(Serialize, Deserialize)]
+struct LoadRepr {
+    #[serde(default)]
+    concurrency: Option<u32>,
+    #[serde(default)]
+    request_rate: Option<f64>,
+    #[serde(default)]
+    probe: bool,
+}
+
+const LEGACY_UNCAPPED: u32 = 10_000;
+
+impl TryFrom<LoadRepr> for Load {
+    type Error = String;
+    fn try_from(r: LoadRepr) -> Result<Self, String> {
+        Ok(match (r.probe, r.request_rate, r.concurrency) {
+            (true, _, _) => Load::Probe,
+            (false, Some(rate), cap) => Load::Open { rate, max_in_flight: cap.filter(|c| *c != LEGACY_UNCAPPED) },
+            (false, None, Some(concurrency)) => Load::Closed { concurrency },
+            (false, None, None) => return Err("a cell needs `concurrency`, `request_rate` or `probe`".into()),
+        })
+    }
+}
+
+impl From<Load> for LoadRepr {
+    fn from(l: Load) -> Self {
+        LoadRepr { concurrency: l.concurrency(), request_rate: l.rate(), probe: l == Load::Probe }
+    }
+}
+
+impl Load {
+    /// Requests in flight: a closed loop's concurrency, an open loop's cap (None: uncapped or probe).
+    pub fn concurrency(self) -> Option<u32> {
+        match self {
+            Load::Closed { concurrency } => Some(concurrency),
+            Load::Open { max_in_flight, .. } => max_in_flight,
+            Load::Probe => None,
+        }
+    }
+    /// Offered requests per second of an open loop.
+    pub fn rate(self) -> Option<f64> {
+        match self {
+            Load::Open { rate, .. } => Some(rate),
+            _ => None,
+        }
+    }
+    /// The concurrency of a closed loop (None for open loops and probes).
+    pub fn closed(self) -> Option<u32> {
+        match self {
+            Load::Closed { concurrency } => Some(concurrency),
+            _ => None,
+        }
+    }
+    /// As tables and reports show it: "concurrency 4", "2 req/s (at most 8 in flight)", "2 req/s".
+    pub fn label(self) -> String {
+        match self {
+            Load::Probe => "no load (probe)".into(),
+            Load::Closed { concurrency } => format!("concurrency {concurrency}"),
+            Load::Open { rate, max_in_flight: Some(c) } => format!("{rate} req/s (at most {c} in flight)"),
+            Load::Open { rate, max_in_flight: None } => format!("{rate} req/s"),
+        }
+    }
+    /// Its part of a cell id: `conc4`, `conc8-rate2`, `rate2`.
+    fn id_part(self) -> String {
+        match self {
+            Load::Probe => "probe".into(),
+            Load::Closed { concurrency } => format!("conc{concurrency}"),
+            Load::Open { rate, max_in_flight: Some(c) } => format!("conc{c}-rate{rate}"),
+            Load::Open { rate, max_in_flight: None } => format!("rate{rate}"),
+        }
+    }
+}
+
 /// One measured cell: a workload at one load point on one launch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cell {
@@ -25,17 +115,18 @@ pub struct Cell {
     pub id: String,
     pub launch: usize,
     pub workload: String,
-    pub concurrency: u32,
+    #[serde(flatten)]
+    pub load: Load,
     pub max_tokens: u32,
-    /// Open loop: requests per second (then `concurrency` caps requests in flight).
-    #[serde(default)]
-    pub request_rate: Option<f64>,
-    /// Every grid parameter of this cell by name (server axes, then concurrency and max_tokens).
-    pub params: IndexMap<String, String>,
-    /// A probe cell sends no load: it records startup facts and memory of its launch only
-    /// (scenarios without workloads have one per launch).
-    #[serde(default)]
-    pub probe: bool,
+    /// Every grid parameter of this cell by name, typed as in the scenario (server axes, then
+    /// concurrency, request_rate and max_tokens as far as the cell has them).
+    pub params: IndexMap<String, FlagValue>,
+}
+
+impl Cell {
+    pub fn is_probe(&self) -> bool {
+        self.load == Load::Probe
+    }
 }
 
 /// Workload name of probe cells.
@@ -86,46 +177,19 @@ fn server_combos(s: &Scenario) -> Vec<IndexMap<String, FlagValue>> {
     combos
 }
 
-/// Cap on requests in flight of an open-loop cell whose grid has no concurrency axis.
-pub const OPEN_LOOP_MAX_IN_FLIGHT: u32 = 10_000;
-
-fn rates(s: &Scenario) -> Vec<Option<f64>> {
-    s.grid.request_rate.clone().map_or_else(|| vec![None], |r| r.into_iter().map(Some).collect())
-}
-
-fn load_axes(s: &Scenario, w: &Workload) -> (Vec<u32>, Vec<u32>) {
-    let default_conc = if s.grid.request_rate.is_some() { i64::from(OPEN_LOOP_MAX_IN_FLIGHT) } else { 1 };
-    let conc = s.grid.concurrency.clone().unwrap_or_else(|| vec![default_conc]);
-    let mt = s.grid.max_tokens.clone().unwrap_or_else(|| vec![i64::from(w.max_tokens)]);
-    let to_u32 = |v: Vec<i64>| v.into_iter().map(|x| u32::try_from(x).unwrap_or(u32::MAX)).collect();
-    (to_u32(conc), to_u32(mt))
-}
-
-fn applies(w: &Workload, srv: &Server) -> bool {
-    w.servers.is_empty() || w.servers.iter().any(|n| n == &srv.name)
-}
-
-/// Number of cells without building them (used by validation to cap absurd grids cheaply).
-pub fn count_cells(s: &Scenario) -> usize {
-    let combos: usize = s.grid.server.values().map(Vec::len).product();
-    if s.workloads.is_empty() {
-        return s.servers.len().saturating_mul(combos);
+/// The load points of the grid, in expansion order (concurrency, then request rate).
+fn loads(s: &Scenario) -> Vec<Load> {
+    let conc = grid::concurrency_values(s);
+    let mut out = Vec::new();
+    for c in conc.clone().map_or(vec![None], |v| v.into_iter().map(Some).collect()) {
+        for rate in grid::rate_values(s) {
+            out.push(match rate {
+                Some(rate) => Load::Open { rate, max_in_flight: c },
+                None => Load::Closed { concurrency: c.unwrap_or(1) },
+            });
+        }
     }
-    s.servers
-        .iter()
-        .map(|srv| {
-            let per_launch: usize = s
-                .workloads
-                .iter()
-                .filter(|w| applies(w, srv))
-                .map(|w| {
-                    let (c, m) = load_axes(s, w);
-                    c.len().saturating_mul(m.len()).saturating_mul(rates(s).len())
-                })
-                .sum();
-            per_launch.saturating_mul(combos)
-        })
-        .fold(0usize, usize::saturating_add)
+    out
 }
 
 fn slug(s: &str) -> String {
@@ -151,38 +215,32 @@ pub fn expand(s: &Scenario) -> Plan {
                     id: format!("c{ci:03}-l{index:02}-probe"),
                     launch: index,
                     workload: PROBE.into(),
-                    concurrency: 0,
+                    load: Load::Probe,
                     max_tokens: 0,
-                    request_rate: None,
-                    params: axes.iter().map(|(k, v)| (k.clone(), v.label())).collect(),
-                    probe: true,
+                    params: axes.clone(),
                 });
             }
-            for w in s.workloads.iter().filter(|w| applies(w, srv)) {
-                let (concs, mts) = load_axes(s, w);
-                for &c in &concs {
-                    for rate in rates(s) {
-                        for &m in &mts {
-                            let mut params: IndexMap<String, String> = axes.iter().map(|(k, v)| (k.clone(), v.label())).collect();
-                            params.insert("concurrency".into(), c.to_string());
-                            if let Some(r) = rate {
-                                params.insert("request_rate".into(), r.to_string());
-                            }
-                            params.insert("max_tokens".into(), m.to_string());
-                            let ci = cells.len();
-                            let rate_id = rate.map_or(String::new(), |r| format!("-rate{r}"));
-                            cells.push(Cell {
-                                index: ci,
-                                id: format!("c{ci:03}-l{index:02}-{}-conc{c}{rate_id}-mt{m}", slug(&w.name)),
-                                launch: index,
-                                workload: w.name.clone(),
-                                concurrency: c,
-                                max_tokens: m,
-                                request_rate: rate,
-                                params,
-                                probe: false,
-                            });
+            for w in s.workloads.iter().filter(|w| grid::applies(w, srv)) {
+                for load in loads(s) {
+                    for m in grid::max_tokens_values(s, w) {
+                        let mut params = axes.clone();
+                        if let Some(c) = load.concurrency() {
+                            params.insert("concurrency".into(), FlagValue::Int(i64::from(c)));
                         }
+                        if let Some(r) = load.rate() {
+                            params.insert("request_rate".into(), FlagValue::Float(r));
+                        }
+                        params.insert("max_tokens".into(), FlagValue::Int(i64::from(m)));
+                        let ci = cells.len();
+                        cells.push(Cell {
+                            index: ci,
+                            id: format!("c{ci:03}-l{index:02}-{}-{}-mt{m}", slug(&w.name), load.id_part()),
+                            launch: index,
+                            workload: w.name.clone(),
+                            load,
+                            max_tokens: m,
+                            params,
+                        });
                     }
                 }
             }
@@ -225,7 +283,7 @@ max_model_len = [2048, 4096]
     fn expansion_order_is_pinned() {
         let s = parse("order.toml", TEXT, Path::new(".")).unwrap();
         let p = expand(&s);
-        assert_eq!(count_cells(&s), p.cells.len());
+        assert_eq!(grid::count_cells(&s), p.cells.len());
         let text: Vec<String> = p
             .cells
             .iter()
@@ -234,11 +292,42 @@ max_model_len = [2048, 4096]
                     "{} launch={} {}",
                     c.id,
                     p.launches[c.launch].id,
-                    c.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                    c.params.iter().map(|(k, v)| format!("{k}={}", v.label())).collect::<Vec<_>>().join(",")
                 )
             })
             .collect();
         insta::assert_snapshot!(text.join("\n"));
+    }
+
+    #[test]
+    fn open_loop_without_a_concurrency_axis_has_no_cap_and_no_sentinel() {
+        let text = TEXT.replace("concurrency = [1, 4]", "request_rate = [2.0]");
+        let s = parse("order.toml", &text, Path::new(".")).unwrap();
+        let p = expand(&s);
+        let c = &p.cells[0];
+        assert_eq!(c.load, Load::Open { rate: 2.0, max_in_flight: None });
+        assert_eq!(c.id, "c000-l00-chat-rate2-mt64");
+        assert!(!c.params.contains_key("concurrency"), "{:?}", c.params);
+        let json = serde_json::to_string(c).unwrap();
+        assert!(json.contains(r#""concurrency":null"#) && !json.contains("10000"), "{json}");
+        assert_eq!(serde_json::from_str::<Cell>(&json).unwrap(), *c);
+        let plan_text =
+            render::render(&s, &p, |_| crate::engine::argv::LaunchTarget { program: "vllm".into(), model: "m".into(), port: None });
+        assert!(!plan_text.contains("10000"), "{plan_text}");
+    }
+
+    #[test]
+    fn stored_cells_of_earlier_runs_read_back_typed() {
+        // Closed loop, an uncapped open loop (10000 was its sentinel), a capped one and a probe.
+        let base = r#""index":0,"id":"c","launch":0,"workload":"chat","max_tokens":32,"params":{"concurrency":"4"}"#;
+        let cell = |extra: &str| serde_json::from_str::<Cell>(&format!("{{{base},{extra}}}")).unwrap().load;
+        assert_eq!(cell(r#""concurrency":4,"request_rate":null,"probe":false"#), Load::Closed { concurrency: 4 });
+        assert_eq!(cell(r#""concurrency":10000,"request_rate":2.0"#), Load::Open { rate: 2.0, max_in_flight: None });
+        assert_eq!(cell(r#""concurrency":8,"request_rate":2.0"#), Load::Open { rate: 2.0, max_in_flight: Some(8) });
+        assert_eq!(cell(r#""concurrency":0,"probe":true"#), Load::Probe);
+        // Params of earlier runs were strings: still numbers to the analysis.
+        let c: Cell = serde_json::from_str(&format!("{{{base},\"concurrency\":4}}")).unwrap();
+        assert_eq!(c.params["concurrency"].as_f64(), Some(4.0));
     }
 
     #[test]

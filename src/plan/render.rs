@@ -35,7 +35,7 @@ pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&super::Launch) -> Laun
             }
         }
         for c in cells {
-            let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={}", v.label())).collect();
             let reqs = super::workload(s, &c.workload).map_or(0, |w| w.requests);
             let _ = writeln!(out, "  {:<40} workload={} {} requests={}", c.id, c.workload, params.join(" "), reqs);
         }

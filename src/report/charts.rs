@@ -81,15 +81,15 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
 
 fn by_max_tokens(cells: &[CellView], y: fn(&CellView) -> Option<f64>) -> Series {
     let mut mts: Vec<(u32, String)> =
-        cells.iter().filter(|c| c.request_rate.is_none()).map(|c| (c.max_tokens, c.server_params.clone())).collect();
+        cells.iter().filter(|c| c.load.closed().is_some()).map(|c| (c.max_tokens, c.server_params.clone())).collect();
     mts.sort();
     mts.dedup();
     mts.into_iter()
         .map(|(mt, sp)| {
             let mut p: Vec<(f64, f64)> = cells
                 .iter()
-                .filter(|c| c.max_tokens == mt && c.server_params == sp && c.request_rate.is_none())
-                .filter_map(|c| y(c).map(|v| (f64::from(c.concurrency), v)))
+                .filter(|c| c.max_tokens == mt && c.server_params == sp && c.load.closed().is_some())
+                .filter_map(|c| Some((f64::from(c.load.closed()?), y(c)?)))
                 .collect();
             p.sort_by(|a, b| a.0.total_cmp(&b.0));
             (format!("max_tokens {mt} {sp}"), p)
@@ -130,8 +130,8 @@ pub fn frontier(data: &ReportData, workload: &str) -> Option<String> {
             let mut p: Vec<(f64, f64)> = g
                 .cells
                 .iter()
-                .filter(|c| Some(c.max_tokens) == mt && c.request_rate.is_none())
-                .filter_map(|c| c.throughput_tok_s.map(|t| (f64::from(c.concurrency), t)))
+                .filter(|c| Some(c.max_tokens) == mt && c.load.closed().is_some())
+                .filter_map(|c| Some((f64::from(c.load.closed()?), c.throughput_tok_s?)))
                 .collect();
             p.sort_by(|a, b| a.0.total_cmp(&b.0));
             (format!("{} ({})", g.gpu, g.run_id), p)

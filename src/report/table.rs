@@ -22,6 +22,7 @@ pub fn grid_table(results: &[CellResult]) -> String {
         "goodput/s",
         "errors",
         "SLO",
+        "quality",
     ]);
     for r in results {
         let s = r.summary.as_ref();
@@ -34,12 +35,8 @@ pub fn grid_table(results: &[CellResult]) -> String {
         t.add_row(vec![
             Cell::new(&r.launch_id),
             Cell::new(&r.cell.workload),
-            right(if r.cell.request_rate.is_some() && r.cell.concurrency >= crate::plan::OPEN_LOOP_MAX_IN_FLIGHT {
-                "-".into()
-            } else {
-                r.cell.concurrency.to_string()
-            }),
-            right(r.cell.request_rate.map_or("-".into(), |x| x.to_string())),
+            right(r.cell.load.concurrency().map_or("-".into(), |c| c.to_string())),
+            right(r.cell.load.rate().map_or("-".into(), |x| x.to_string())),
             right(r.cell.max_tokens.to_string()),
             right(ms(s.and_then(|s| s.ttft_seen().map(|d| d.p95)))),
             right(ms(s.and_then(|s| s.e2e_seen().map(|d| d.p95)))),
@@ -47,9 +44,34 @@ pub fn grid_table(results: &[CellResult]) -> String {
             right(s.and_then(|s| s.goodput_rps).map_or("-".into(), |g| format!("{g:.2}"))),
             right(s.map_or("-".into(), |s| s.errors.to_string())),
             Cell::new(slo),
+            Cell::new(quality(r)),
         ]);
     }
-    format!("{t}\n(p95 TTFT and E2E count from the scheduled send: open-loop queueing included)")
+    format!(
+        "{t}\n(p95 TTFT and E2E count from the scheduled send: open-loop queueing included; quality `disturbed`: other processes used \
+         more than {:.0}% of this machine's CPU during the cell)",
+        crate::telemetry::host_cpu::DISTURBED_PCT
+    )
+}
+
+/// "disturbed (others 48% CPU)", "unstable", the repeats' spread, or "ok".
+fn quality(r: &CellResult) -> String {
+    let q = &r.quality;
+    let mut parts = Vec::new();
+    if q.disturbed {
+        parts.push(format!("disturbed (others {:.0}% CPU)", q.others_cpu_pct.unwrap_or(f64::NAN)));
+    }
+    if q.unstable {
+        parts.push("unstable".to_string());
+    }
+    if let Some(t) = q.spread.as_ref().and_then(|s| s.p95_ttft_ms) {
+        parts.push(format!("{} repeats, p95 TTFT {:.0}..{:.0}", q.repeats.len(), t.min, t.max));
+    }
+    if parts.is_empty() {
+        if q.others_cpu_pct.is_some() { "ok" } else { "not checked" }.into()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// Sequential vs concurrent: both wall times, QPS, tok/s and the speed-up.

@@ -94,6 +94,16 @@ impl FlagValue {
         }
     }
 
+    /// The value as a number, when it is one (an Int, a Float, or a numeric string of older runs).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            FlagValue::Int(i) => Some(*i as f64),
+            FlagValue::Float(f) => Some(*f),
+            FlagValue::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
     /// Short text used in cell names, CSV columns and tables.
     pub fn label(&self) -> String {
         match self {
@@ -280,6 +290,11 @@ pub struct Workload {
     /// The last N measured requests (by schedule) are excluded, as they run while load drains.
     #[serde(default)]
     pub cooldown: u32,
+    /// Each cell is measured this many times on the same launch (warm-up once, before the first);
+    /// its figures are the medians, their spread is kept, and a verdict that differs between
+    /// repeats marks the cell `unstable`.
+    #[serde(default = "one")]
+    pub repeats: u32,
     /// Extra fields merged into every request body, e.g. { cache_prompt = false } for llama-server
     /// or { min_tokens = 64 } for vLLM.
     #[serde(default)]

@@ -21,7 +21,7 @@ pub fn validate(s: &Scenario, base: &Path) -> Vec<Issue> {
     grid(s, &mut out);
     slos(s, &mut out);
     if out.is_empty() {
-        let cells = crate::plan::count_cells(s);
+        let cells = super::grid::count_cells(s);
         if cells == 0 {
             out.push(
                 Issue::new(kp!["workloads"], "the grid expands to no cell: no workload runs on any server")
@@ -172,9 +172,12 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
     }
 }
 
-fn looks_secret(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"].iter().any(|s| n.contains(s))
+/// A name is a secret by what it names, not by a substring: its last word (split at `_`, `-`, `.`)
+/// is a key, token, secret or password (`api_key`, `HF_TOKEN`, `db-password`). Names that count or
+/// configure tokens are not secrets: `max_num_batched_tokens`, `TOKENIZERS_PARALLELISM`, `tokenizer`.
+pub fn looks_secret(name: &str) -> bool {
+    const WORDS: &[&str] = &["key", "apikey", "token", "secret", "password", "passwd", "pwd", "credential", "credentials"];
+    name.rsplit(['_', '-', '.']).next().is_some_and(|last| WORDS.iter().any(|w| last.eq_ignore_ascii_case(w)))
 }
 
 /// Secrets never go into a scenario: it is copied into every results folder (manifest.json).
@@ -283,6 +286,12 @@ fn workloads(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
             out.push(
                 Issue::new(kp!["workloads", i, "requests"], "requests must be at least 1")
                     .help("measured requests per cell, e.g. requests = 16"),
+            );
+        }
+        if !(1..=100).contains(&w.repeats) {
+            out.push(
+                Issue::new(kp!["workloads", i, "repeats"], format!("repeats = {} is out of range", w.repeats))
+                    .help("measure each cell 1 to 100 times (3 is enough to see the spread)"),
             );
         }
         if w.max_tokens == 0 {
@@ -515,6 +524,31 @@ fn slos(s: &Scenario, out: &mut Vec<Issue>) {
                 Issue::new(kp!["slo", name, "max_error_rate"], "max_error_rate must be between 0.0 and 1.0")
                     .help("a share of requests, e.g. 0.01 for 1%"),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_secret;
+
+    #[test]
+    fn secrets_are_named_by_their_last_word() {
+        for secret in ["api_key", "api-key", "HF_TOKEN", "OPENAI_API_KEY", "hf_token", "db-password", "client_secret", "key", "AUTH_TOKEN"]
+        {
+            assert!(looks_secret(secret), "{secret} is a secret");
+        }
+        for flag in [
+            "max_num_batched_tokens",
+            "max_tokens",
+            "TOKENIZERS_PARALLELISM",
+            "tokenizer",
+            "keep_alive",
+            "kv_cache_dtype",
+            "ssl_keyfile",
+            "num_lookahead_slots",
+        ] {
+            assert!(!looks_secret(flag), "{flag} is not a secret");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! grid axis, then the rest. Pure: results in, bytes out.
 
 use super::records::CellResult;
-use crate::analysis::summary::Dist;
+use crate::results::summary::Dist;
 use anyhow::Result;
 
 const LEADING: &[&str] =
@@ -53,6 +53,18 @@ const TRAILING: &[&str] = &[
     "runner_fds_max",
     "runner_rss_max_mib",
     "runner_cpu_pct",
+    "others_cpu_pct",
+    "engine_cpu_pct",
+    "steal_pct",
+    "disturbed",
+    "unstable",
+    "repeats",
+    "p95_ttft_ms_min",
+    "p95_ttft_ms_max",
+    "p95_e2e_ms_min",
+    "p95_e2e_ms_max",
+    "throughput_tok_s_min",
+    "throughput_tok_s_max",
     "cell_id",
 ];
 
@@ -91,7 +103,7 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
         let mut row = vec![
             gpu.to_string(),
             r.cell.workload.clone(),
-            r.cell.concurrency.to_string(),
+            r.cell.load.concurrency().map_or(String::new(), |c| c.to_string()),
             r.cell.max_tokens.to_string(),
             num(pick(&ttft, |d| d.p50)),
             num(pick(&ttft, |d| d.p95)),
@@ -99,7 +111,7 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
             num(pick(&e2e, |d| d.p95)),
             num(s.map(|s| s.throughput_tok_s)),
         ];
-        row.extend(server_axes.iter().map(|k| r.cell.params.get(k).cloned().unwrap_or_default()));
+        row.extend(server_axes.iter().map(|k| r.cell.params.get(k).map(|v| v.label()).unwrap_or_default()));
         row.extend([
             r.status.as_str().to_string(),
             r.server.clone(),
@@ -121,7 +133,7 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
             num(s.map(|s| s.requests_per_s)),
             s.map_or(String::new(), |s| s.output_tokens.to_string()),
             num(s.map(|s| s.wall_s)),
-            r.cell.request_rate.map_or(String::new(), |x| x.to_string()),
+            r.cell.load.rate().map_or(String::new(), |x| x.to_string()),
             num(s.and_then(|s| s.goodput_rps)),
             num(s.and_then(|s| s.good_share)),
             num(s.and_then(|s| s.ttft_from_scheduled_ms.as_ref().map(|d| d.p95))),
@@ -151,8 +163,18 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
             r.telemetry.as_ref().and_then(|t| t.memory.runner_fds_max).map_or(String::new(), |v| v.to_string()),
             num(r.telemetry.as_ref().and_then(|t| t.memory.runner_rss_max_bytes).map(|b| b as f64 / MIB)),
             num(r.telemetry.as_ref().and_then(|t| t.memory.runner_cpu_pct)),
-            r.cell.id.clone(),
+            num(r.quality.others_cpu_pct),
+            num(r.telemetry.as_ref().and_then(|t| t.memory.host_cpu).map(|h| h.engine_pct)),
+            num(r.telemetry.as_ref().and_then(|t| t.memory.host_cpu).map(|h| h.steal_pct)),
+            r.quality.disturbed.to_string(),
+            r.quality.unstable.to_string(),
+            r.quality.repeats.len().to_string(),
         ]);
+        let spread = r.quality.spread.as_ref();
+        for range in [spread.and_then(|s| s.p95_ttft_ms), spread.and_then(|s| s.p95_e2e_ms), spread.and_then(|s| s.throughput_tok_s)] {
+            row.extend([num(range.map(|x| x.min)), num(range.map(|x| x.max))]);
+        }
+        row.push(r.cell.id.clone());
         w.write_record(&row)?;
     }
     w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))

@@ -84,8 +84,9 @@ pub fn host() -> Host {
     }
 }
 
-/// The git revision of the current directory's repository, when there is one.
+/// The git revision the runner itself was built from (`-dirty` when its tracked files differed),
+/// recorded by build.rs; None for a build outside a git checkout. Never the revision of the folder
+/// the user runs it from.
 pub fn git_revision() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    option_env!("RUNNER_GIT_REVISION").map(str::to_string)
 }

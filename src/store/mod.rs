@@ -16,7 +16,12 @@ use std::path::{Path, PathBuf};
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path without a parent folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    // Mode 0666 before the umask, as for any file a program creates: results are shared with
+    // teammates and CI (a plain temp file would keep its private 0600 through the rename).
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
@@ -69,5 +74,28 @@ impl RunStore {
     }
     pub fn csv_path(&self) -> PathBuf {
         self.dir.join("capacity.csv")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::atomic_write;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The process's umask, read without changing it (Linux: /proc/self/status).
+    fn umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Umask:")).expect("Umask line (Linux >= 4.7)");
+        u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+    }
+
+    #[test]
+    fn atomic_writes_respect_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("capacity.csv");
+        atomic_write(&p, b"a,b\n").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask(), "mode {mode:o}, umask {:o}", umask());
+        assert_eq!(std::fs::read(&p).unwrap(), b"a,b\n");
     }
 }

@@ -1,10 +1,11 @@
 //! Stored records of launches and cells (the serialized output of `execute`, the input of `analysis`).
 
-use crate::analysis::slo::Verdict;
-use crate::analysis::summary::CellSummary;
 use crate::engine::process::StopOutcome;
 use crate::engine::StartFailure;
 use crate::plan::Cell;
+use crate::results::quality::Quality;
+use crate::results::slo::Verdict;
+use crate::results::summary::CellSummary;
 use crate::telemetry::facts::StartupFacts;
 use crate::telemetry::memory::MemorySample;
 use crate::telemetry::prom::EngineMetricsSummary;
@@ -102,6 +103,9 @@ pub struct CellResult {
     pub startup: Option<StartupSnapshot>,
     #[serde(default)]
     pub telemetry: Option<TelemetrySummary>,
+    /// Whether the figures can be trusted: disturbed machine, repeats' spread, unstable verdict.
+    #[serde(default)]
+    pub quality: Quality,
     pub started_at: String,
     pub finished_at: String,
 }

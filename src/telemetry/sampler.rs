@@ -26,6 +26,10 @@ pub struct MemorySummary {
     /// values mean the load generator may be the bottleneck (docs/performance.md).
     #[serde(default)]
     pub runner_cpu_pct: Option<f64>,
+    /// CPU used by everything but the runner and the engine (plus steal), and by the engine, in
+    /// percent of all cores: over `host_cpu::DISTURBED_PCT` the cell is `disturbed`.
+    #[serde(default)]
+    pub host_cpu: Option<super::host_cpu::HostCpu>,
 }
 
 impl MemorySummary {
@@ -50,6 +54,7 @@ pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary
         runner_fds_max: peak(|s| s.runner_fds),
         runner_rss_max_bytes: peak(|s| s.runner_rss_bytes),
         runner_cpu_pct: None,
+        host_cpu: None,
     }
 }
 
@@ -128,14 +133,15 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
         }
         (mem, met)
     });
-    let (cpu0, wall0) = (own_cpu_seconds(), Instant::now());
+    let (cpu0, wall0, host0) = (own_cpu_seconds(), Instant::now(), super::host_cpu::snapshot(target.pgid));
     let out = work.await;
-    let (cpu1, wall_s) = (own_cpu_seconds(), wall0.elapsed().as_secs_f64());
+    let (cpu1, wall_s, host1) = (own_cpu_seconds(), wall0.elapsed().as_secs_f64(), super::host_cpu::snapshot(target.pgid));
     stop.cancel();
     let (mem, met) = sampler.await.unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut memory = summarize_memory(target.probe.source(), &mem);
     memory.runner_cpu_pct = cpu0.zip(cpu1).and_then(|(a, b)| cpu_pct(b - a, wall_s, cores));
+    memory.host_cpu = host0.zip(host1).and_then(|(a, b)| super::host_cpu::between(&a, &b, cores));
     let tel = CellTelemetry { memory, engine: prom::summarize(&met), memory_series: mem, metrics_series: met };
     (out, tel)
 }

@@ -1,10 +1,18 @@
 //! Per-cell statistics from request records. Pure; definitions in `docs/metrics.md`.
 
-use crate::load::record::RequestRecord;
-use crate::load::workload::BuildNote;
+use crate::results::record::{ErrorClass, RequestRecord};
 use crate::scenario::schema::Slo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// How the prompts of a cell were made, for its summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildNote {
+    /// Lengths came from the engine's tokenizer (exact) rather than a characters-per-token estimate.
+    pub exact_lengths: Option<bool>,
+    /// Prompt tokens the chat template and instruction add around the generated text.
+    pub overhead_tokens: Option<u64>,
+}
 
 /// Distribution of one metric (milliseconds or tokens/s). Percentiles interpolate linearly between
 /// closest ranks (numpy's default), so p50 of [1, 2] is 1.5.
@@ -56,7 +64,7 @@ pub struct CellSummary {
     pub ok: usize,
     pub errors: usize,
     pub error_rate: f64,
-    pub errors_by_reason: BTreeMap<String, usize>,
+    pub errors_by_reason: BTreeMap<ErrorClass, usize>,
     /// Measured phase: first send to last response.
     pub wall_s: f64,
     pub output_tokens: u64,
@@ -134,12 +142,27 @@ pub fn request_is_good(r: &RequestRecord, slo: &Slo) -> bool {
     })
 }
 
+/// Wall time of a measured phase as the statistics count it: with cool-down requests (excluded from
+/// tokens, requests and goodput), the phase ends when the last counted request ended, so their
+/// duration does not dilute throughput. Without cool-down: the phase's own wall time.
+pub fn counted_wall_s(records: &[RequestRecord], phase_start_ms: f64, phase_wall_s: f64) -> f64 {
+    if !records.iter().any(|r| r.cooldown) {
+        return phase_wall_s;
+    }
+    let end = records.iter().filter(|r| r.measured()).map(|r| r.end_ms).fold(f64::NAN, f64::max);
+    if end.is_finite() {
+        ((end - phase_start_ms) / 1000.0).clamp(0.0, phase_wall_s)
+    } else {
+        phase_wall_s
+    }
+}
+
 pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> CellSummary {
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| r.measured()).collect();
     let ok: Vec<&RequestRecord> = measured.iter().copied().filter(|r| r.ok()).collect();
     let mut errors_by_reason = BTreeMap::new();
-    for r in measured.iter().filter(|r| !r.ok()) {
-        *errors_by_reason.entry(r.error.clone().unwrap_or_default()).or_insert(0) += 1;
+    for e in measured.iter().filter_map(|r| r.error) {
+        *errors_by_reason.entry(e).or_insert(0) += 1;
     }
     let output_tokens: u64 = ok.iter().filter_map(|r| r.output_tokens).sum();
     let prompt_tokens: u64 = ok.iter().filter_map(|r| r.prompt_tokens).sum();
@@ -205,15 +228,29 @@ mod tests {
     }
 
     #[test]
+    fn cool_down_requests_leave_the_wall_time_too() {
+        // Phase from 1000 ms; counted requests end at 1500 and 2000 ms, the cool-down one at 5000.
+        let mut recs = vec![rec(10.0, &[10.0], 1), rec(10.0, &[10.0], 1), rec(10.0, &[10.0], 1)];
+        for (r, end) in recs.iter_mut().zip([1500.0, 2000.0, 5000.0]) {
+            r.end_ms = end;
+        }
+        assert_eq!(counted_wall_s(&recs, 1000.0, 4.0), 4.0, "no cool-down: the phase's wall time");
+        recs[2].cooldown = true;
+        assert_eq!(counted_wall_s(&recs, 1000.0, 4.0), 1.0);
+        let s = summarize(&recs, counted_wall_s(&recs, 1000.0, 4.0), None);
+        assert_eq!((s.output_tokens, s.throughput_tok_s), (2, 2.0));
+    }
+
+    #[test]
     fn summary_of_known_records() {
         let mut warm = rec(5.0, &[5.0, 6.0], 2);
         warm.warmup = true;
         let mut bad = rec(0.0, &[], 0);
-        bad.error = Some("http_5xx".into());
+        bad.error = Some(crate::results::record::ErrorClass::Http5xx);
         let recs = vec![warm, rec(10.0, &[10.0, 20.0, 30.0], 3), rec(20.0, &[20.0, 40.0, 60.0], 3), bad];
         let s = summarize(&recs, 2.0, None);
         assert_eq!((s.requests, s.ok, s.errors), (3, 2, 1));
-        assert_eq!(s.errors_by_reason["http_5xx"], 1);
+        assert_eq!(s.errors_by_reason[&crate::results::record::ErrorClass::Http5xx], 1);
         assert_eq!(s.output_tokens, 6);
         assert_eq!(s.throughput_tok_s, 3.0);
         let ttft = s.ttft_ms.unwrap();

@@ -3,6 +3,59 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Why a request failed (docs/metrics.md), stored under the same names as always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// No connection to the endpoint.
+    Connect,
+    /// The request could not be sent (bad URL, protocol error before a response).
+    RequestError,
+    /// No complete response within `request_timeout_s`.
+    Timeout,
+    #[serde(rename = "http_5xx")]
+    Http5xx,
+    #[serde(rename = "http_4xx")]
+    Http4xx,
+    /// The server sent an error event inside the stream.
+    StreamError,
+    MalformedSse,
+    MalformedJson,
+    /// The connection broke off mid-response.
+    ConnectionReset,
+    /// The stream ended without `[DONE]`.
+    TruncatedStream,
+    /// A complete response without any output token.
+    EmptyResponse,
+    /// In flight when the run was interrupted.
+    Interrupted,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::RequestError => "request_error",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Http5xx => "http_5xx",
+            ErrorClass::Http4xx => "http_4xx",
+            ErrorClass::StreamError => "stream_error",
+            ErrorClass::MalformedSse => "malformed_sse",
+            ErrorClass::MalformedJson => "malformed_json",
+            ErrorClass::ConnectionReset => "connection_reset",
+            ErrorClass::TruncatedStream => "truncated_stream",
+            ErrorClass::EmptyResponse => "empty_response",
+            ErrorClass::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub index: usize,
@@ -10,6 +63,9 @@ pub struct RequestRecord {
     /// Excluded from statistics as one of the last `cooldown` requests of the cell.
     #[serde(default)]
     pub cooldown: bool,
+    /// Which repeat of the cell (0-based; `repeats` in the workload).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeat: u32,
     /// Multi-turn chat: which conversation, and which turn in it (0-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<usize>,
@@ -33,10 +89,8 @@ pub struct RequestRecord {
     pub prompt_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
     pub http_status: Option<u16>,
-    /// Error class (`connect`, `request_error`, `timeout`, `http_5xx`, `http_4xx`, `stream_error`,
-    /// `malformed_sse`, `malformed_json`, `connection_reset`, `truncated_stream`, `empty_response`,
-    /// `interrupted`), `None` on success.
-    pub error: Option<String>,
+    /// Why it failed; `None` on success.
+    pub error: Option<ErrorClass>,
     pub error_detail: Option<String>,
     pub finish_reason: Option<String>,
     /// Re-sends after a stale keep-alive connection was closed by the server before reading the
@@ -46,6 +100,10 @@ pub struct RequestRecord {
     /// Generated text, kept in memory to carry conversation history; never stored.
     #[serde(skip)]
     pub text: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RequestRecord {
@@ -91,7 +149,8 @@ impl RequestRecord {
     pub fn itl_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.chunk_offsets_ms.windows(2).map(|w| w[1] - w[0])
     }
-    /// Per-request decode speed: output_tokens / (E2E - TTFT), tokens per second.
+    /// Per-request decode speed: (output_tokens - 1) / (E2E - TTFT), tokens per second (the first
+    /// token is TTFT's; the rest arrive during E2E - TTFT).
     pub fn user_tok_s(&self) -> Option<f64> {
         let out = self.output_tokens? as f64;
         let decode_ms = self.e2e_ms()? - self.ttft_ms()?;

@@ -1,0 +1,72 @@
+//! SLO verdicts per cell. Pure.
+
+use super::summary::CellSummary;
+use crate::scenario::schema::Slo;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub pass: bool,
+    /// Each violated threshold, e.g. "p95 E2E 1830 ms > 1500 ms".
+    pub violations: Vec<String>,
+}
+
+/// The verdict of a cell against its workload's SLO. Without an SLO nothing can be violated: errors
+/// are counted and shown, but do not fail the cell (only a cell where no request succeeded fails).
+pub fn judge(s: &CellSummary, slo: Option<&Slo>) -> Verdict {
+    let mut violations = Vec::new();
+    if s.ok == 0 {
+        violations.push("no request succeeded".to_string());
+    }
+    let Some(slo) = slo else { return Verdict { pass: violations.is_empty(), violations } };
+    if s.error_rate > slo.max_error_rate {
+        violations.push(format!("error rate {:.1}% > {:.1}%", s.error_rate * 100.0, slo.max_error_rate * 100.0));
+    }
+    // TTFT and E2E from the scheduled send: client-side queueing (open loop) counts against the SLO.
+    let checks = [
+        ("p95 TTFT", slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
+        ("p95 E2E", slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
+        ("p95 TPOT", slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
+    ];
+    for (name, limit, value) in checks {
+        match (limit, value) {
+            (Some(limit), Some(v)) if v > limit => violations.push(format!("{name} {v:.0} ms > {limit:.0} ms")),
+            (Some(_), None) if s.ok > 0 => violations.push(format!("{name} was not measured")),
+            _ => {}
+        }
+    }
+    Verdict { pass: violations.is_empty(), violations }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::record::RequestRecord;
+    use crate::results::summary::summarize;
+
+    fn records(failed: usize) -> Vec<RequestRecord> {
+        let good = RequestRecord {
+            first_token_ms: Some(10.0),
+            chunk_offsets_ms: vec![10.0, 20.0],
+            end_ms: 21.0,
+            streamed: true,
+            output_tokens: Some(2),
+            ..Default::default()
+        };
+        let bad = RequestRecord { error: Some(crate::results::record::ErrorClass::Http5xx), ..Default::default() };
+        std::iter::repeat_n(good, 9).chain(std::iter::repeat_n(bad, failed)).collect()
+    }
+
+    #[test]
+    fn without_an_slo_a_failed_request_does_not_fail_the_cell() {
+        let s = summarize(&records(1), 1.0, None);
+        assert_eq!(s.errors, 1);
+        assert!(judge(&s, None).pass, "{:?}", judge(&s, None));
+        // With an SLO, its max_error_rate (default 0) decides.
+        let v = judge(&s, Some(&Slo::default()));
+        assert!(!v.pass && v.violations[0].starts_with("error rate 10.0%"), "{v:?}");
+        // No request succeeded: a failure with or without an SLO.
+        let none_ok = summarize(&records(3)[9..], 1.0, None);
+        assert!(!judge(&none_ok, None).pass);
+    }
+}

@@ -134,7 +134,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);
             let base = l.base_dir();
-            print!("{}", plan::render::render(&l.scenario, &p, |launch| resolve::target_for_display(&launch.server, &base)));
+            print!("{}", crate::report::plan::render(&l.scenario, &p, |launch| resolve::target_for_display(&launch.server, &base)));
             Ok(ExitCode::SUCCESS)
         }
         Command::Facts { engine, log } => {

@@ -4,7 +4,7 @@
 
 use runner::scenario::schema::EngineKind;
 use runner::telemetry::facts::{parse, theoretical_kv_bytes_per_token};
-use runner::telemetry::failure::classify;
+use runner::telemetry::failure::{classify, FailureReason};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/fixtures/engine/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -106,11 +106,11 @@ fn llamacpp_startup_lv4() {
 #[test]
 fn failures_classify_with_decisive_line() {
     let c = classify(&fixture("vllm-0.11-kv-too-small.log"));
-    assert_eq!(c.reason, "kv_cache_too_small");
+    assert_eq!(c.reason, FailureReason::KvCacheTooSmall);
     assert_eq!(c.estimated_max_model_len, Some(19_088));
     assert!(c.decisive_lines[0].contains("To serve at least one request with the models's max seq len (32768)"));
     let c = classify(&fixture("vllm-0.33-cuda-oom.log"));
-    assert_eq!(c.reason, "weights_oom", "weights OOM also says CUDA out of memory; the specific one wins");
+    assert_eq!(c.reason, FailureReason::WeightsOom, "weights OOM also says CUDA out of memory; the specific one wins");
     assert!(c.decisive_lines[0].contains("Failed to load model - not enough GPU memory"));
     let cases = [
         (
@@ -132,7 +132,7 @@ fn failures_classify_with_decisive_line() {
     for (line, want) in cases {
         let log =
             format!("(EngineCore pid=1) INFO 01-01 00:00:00 [x.py:1] starting\n(EngineCore pid=1) ERROR 01-01 00:00:01 [x.py:2] {line}\n");
-        assert_eq!(classify(&log).reason, want, "{line}");
+        assert_eq!(classify(&log).reason.as_str(), want, "{line}");
     }
 }
 

@@ -22,7 +22,7 @@ pub struct CellView {
     pub server_axes: indexmap::IndexMap<String, crate::scenario::schema::FlagValue>,
     /// The same as text, e.g. "max_model_len=4096" (display and grouping only; never parsed).
     pub server_params: String,
-    pub status: String,
+    pub status: CellStatus,
     pub reason: Option<String>,
     pub p50_ttft_ms: Option<f64>,
     pub p95_ttft_ms: Option<f64>,
@@ -62,7 +62,7 @@ impl CellView {
             max_tokens: r.cell.max_tokens,
             server_axes: server_axes.iter().filter_map(|k| Some((k.clone(), r.cell.params.get(k)?.clone()))).collect(),
             server_params: axes_label(&r.cell.params, server_axes),
-            status: r.status.as_str().into(),
+            status: r.status,
             reason: r.reason.clone(),
             p50_ttft_ms: d(|s| s.ttft_seen().map(|x| x.p50)),
             p95_ttft_ms: d(|s| s.ttft_seen().map(|x| x.p95)),
@@ -128,7 +128,7 @@ pub fn headroom(c: &CellView, slo: Option<&Slo>) -> (Option<f64>, Option<String>
 /// Highest-throughput cell that meets every SLO, then the next best two. Cells measured on a
 /// disturbed machine are left out unless no other cell meets the SLO (then the pick says so).
 pub fn sweet_spot(cells: &[CellView], slo: Option<&Slo>) -> (Option<Pick>, Vec<Pick>) {
-    let passing: Vec<&CellView> = cells.iter().filter(|c| c.status == CellStatus::Ok.as_str()).collect();
+    let passing: Vec<&CellView> = cells.iter().filter(|c| c.status == CellStatus::Ok).collect();
     let from_disturbed = passing.iter().all(|c| c.disturbed);
     let mut ok: Vec<&CellView> = passing.into_iter().filter(|c| from_disturbed || !c.disturbed).collect();
     ok.sort_by(|a, b| b.throughput_tok_s.unwrap_or(0.0).total_cmp(&a.throughput_tok_s.unwrap_or(0.0)));

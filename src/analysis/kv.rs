@@ -4,6 +4,7 @@
 
 use crate::store::read::StoredRun;
 use crate::telemetry::facts::theoretical_kv_bytes_per_token;
+use crate::telemetry::memory::MemorySource;
 use serde::{Deserialize, Serialize};
 
 /// Server axes that set a context length.
@@ -50,7 +51,7 @@ pub struct KvScaling {
     pub server: String,
     pub axis: String,
     /// `nvml` (GPU memory) or `process_rss`.
-    pub memory_source: String,
+    pub memory_source: MemorySource,
     pub points: Vec<Point>,
     /// Memory at ready vs context tokens.
     pub memory_fit: Option<Fit>,
@@ -139,7 +140,7 @@ pub fn kv_scaling(run: &StoredRun) -> Option<KvScaling> {
         gpu: run.manifest.gpu_label.clone(),
         server: cells.first()?.server.clone(),
         axis,
-        memory_source: run.manifest.telemetry.memory_source.clone(),
+        memory_source: run.manifest.telemetry.memory_source,
         slope_vs_theory: match (memory_fit, theory) {
             (Some(f), Some(t)) if t > 0.0 => Some(f.slope / t),
             _ => None,
@@ -157,7 +158,7 @@ pub fn kv_scaling(run: &StoredRun) -> Option<KvScaling> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UtilRow {
     pub gpu_memory_utilization: String,
-    pub status: String,
+    pub status: crate::store::records::CellStatus,
     pub kv_cache_gib: Option<f64>,
     pub kv_cache_tokens: Option<u64>,
     pub max_concurrency: Option<f64>,
@@ -177,7 +178,7 @@ pub fn util_table(run: &StoredRun) -> Vec<UtilRow> {
         let f = st.map(|s| &s.facts);
         rows.push(UtilRow {
             gpu_memory_utilization: u.label(),
-            status: c.status.as_str().into(),
+            status: c.status,
             kv_cache_gib: f.and_then(|f| f.kv_cache_gib),
             kv_cache_tokens: f.and_then(|f| f.kv_cache_tokens),
             max_concurrency: f.and_then(|f| f.max_concurrency),

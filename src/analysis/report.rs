@@ -7,6 +7,7 @@ use super::sequential::{self, Comparison};
 use crate::scenario::schema::{Scenario, Slo};
 use crate::store::read::StoredRun;
 use crate::store::records::{CellResult, CellStatus};
+use crate::telemetry::memory::MemorySource;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,9 +18,9 @@ pub struct RunInfo {
     pub gpu_name: Option<String>,
     pub host: String,
     pub cpu: Option<String>,
-    pub memory_source: String,
+    pub memory_source: MemorySource,
     pub started_at: String,
-    pub status: String,
+    pub status: crate::store::manifest::RunStatus,
     pub cells: usize,
     pub dir: String,
     /// The most CPU the runner itself used in any cell with load, in percent of all the client
@@ -44,6 +45,14 @@ pub struct Life {
     pub ttft_by_concurrency: Vec<(u32, Option<f64>, Option<f64>)>,
     /// First concurrency whose p50 TTFT is more than twice the lowest concurrency's.
     pub queueing_starts_at: Option<u32>,
+    /// At the recommended point: measured requests, those that waited for a new connection, and the
+    /// p50 of that wait (inside TTFT).
+    #[serde(default)]
+    pub requests: Option<usize>,
+    #[serde(default)]
+    pub new_connections: Option<usize>,
+    #[serde(default)]
+    pub connect_p50_ms: Option<f64>,
     /// Largest number of requests the engine itself reported waiting.
     pub engine_waiting_max: Option<f64>,
     /// Client-side split at the sweet spot: p50 TTFT (queue + prefill) and p50 decode (E2E - TTFT).
@@ -87,12 +96,36 @@ pub struct Group {
     pub practice: Vec<String>,
 }
 
+/// What became of one server config on the OOM surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Started, and a cell met the SLO (or it was a probe).
+    Feasible,
+    /// Started, but no cell met the SLO.
+    SloFail,
+    /// Did not start.
+    Infeasible,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Feasible, Outcome::SloFail, Outcome::Infeasible];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Feasible => "feasible",
+            Outcome::SloFail => "slo_fail",
+            Outcome::Infeasible => "infeasible",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurfaceRow {
     pub launch_id: String,
+    /// The launch's server-axis values, typed, and as text for tables.
+    pub axes: indexmap::IndexMap<String, crate::scenario::schema::FlagValue>,
     pub server_params: String,
-    /// `feasible`, `slo_fail` (started, but no cell met the SLO) or `infeasible`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub reason: Option<String>,
 }
 
@@ -174,15 +207,15 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             gpu_name: m.telemetry.gpu.as_ref().map(|g| g.name.clone()),
             host: m.host.hostname.clone(),
             cpu: m.host.cpu_model.clone(),
-            memory_source: m.telemetry.memory_source.clone(),
+            memory_source: m.telemetry.memory_source,
             started_at: m.started_at.clone(),
-            status: m.status.clone(),
+            status: m.status,
             cells: run.cells.len(),
             dir: run.dir.display().to_string(),
             runner_cpu_max_pct: None,
             client_busy: false,
         });
-        if m.telemetry.memory_source != "nvml" {
+        if m.telemetry.memory_source != MemorySource::Nvml {
             data.not_measured.push(format!(
                 "GPU memory in run {} ({}): {}; memory figures are the engine process tree's resident memory (RSS).",
                 m.run_id,
@@ -282,7 +315,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             curves: capacity::curves(&cells),
             jitter: capacity::jitter_zone(&cells, 2.0),
             streaming: capacity::streaming(&rs),
-            failed_cells: cells.iter().filter(|c| c.status == "failed" || c.status == "infeasible").cloned().collect(),
+            failed_cells: cells.iter().filter(|c| matches!(c.status, CellStatus::Failed | CellStatus::Infeasible)).cloned().collect(),
             command: launch.and_then(|l| l.command.clone()),
             vllm_yaml,
             sweet_spot,
@@ -315,6 +348,9 @@ fn life(rs: &[&CellResult], spot: Option<&Pick>) -> Life {
             .collect(),
         queueing_starts_at,
         engine_waiting_max: rs.iter().filter_map(|r| r.telemetry.as_ref().and_then(|t| t.engine.waiting_max)).reduce(f64::max),
+        requests: s.map(|s| s.requests),
+        new_connections: s.and_then(|s| s.new_connections),
+        connect_p50_ms: s.and_then(|s| s.connect_ms.as_ref().map(|d| d.p50)),
         ttft_p50_ms: s.and_then(|s| s.ttft_ms.as_ref().map(|d| d.p50)),
         decode_p50_ms: match (s.and_then(|s| s.e2e_ms.as_ref()), s.and_then(|s| s.ttft_ms.as_ref())) {
             (Some(e), Some(t)) => Some(e.p50 - t.p50),
@@ -375,10 +411,14 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
         .iter()
         .map(|l| {
             let cells: Vec<&CellResult> = run.cells.iter().filter(|c| c.launch_id == l.id).collect();
+            let typed: indexmap::IndexMap<_, _> = cells
+                .first()
+                .map(|c| axes.iter().filter_map(|k| Some((k.clone(), c.cell.params.get(k)?.clone()))).collect())
+                .unwrap_or_default();
             let params = cells.first().map_or(String::new(), |c| crate::analysis::capacity::axes_label(&c.cell.params, &axes));
             let (outcome, reason) = if let Some(f) = &l.failure {
                 (
-                    "infeasible",
+                    Outcome::Infeasible,
                     Some(format!(
                         "{}{}",
                         f.reason,
@@ -386,11 +426,11 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
                     )),
                 )
             } else if cells.iter().any(|c| c.status == CellStatus::Ok || c.cell.is_probe()) {
-                ("feasible", None)
+                (Outcome::Feasible, None)
             } else {
-                ("slo_fail", cells.iter().find_map(|c| c.reason.clone()))
+                (Outcome::SloFail, cells.iter().find_map(|c| c.reason.clone()))
             };
-            SurfaceRow { launch_id: l.id.clone(), server_params: params, outcome: outcome.into(), reason }
+            SurfaceRow { launch_id: l.id.clone(), axes: typed, server_params: params, outcome, reason }
         })
         .collect();
     Some(Surface { gpu: run.manifest.gpu_label.clone(), server: run.launches[0].server.clone(), rows })

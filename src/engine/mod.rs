@@ -5,9 +5,8 @@ pub mod process;
 pub mod recipe;
 pub mod resolve;
 
-use crate::load::http::LoadClient;
-use crate::plan::Launch;
-use crate::scenario::schema::EngineKind;
+use crate::scenario::schema::{EngineKind, Server};
+use crate::telemetry::failure::FailureReason;
 use process::{EngineProcess, StopOutcome};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,19 +20,17 @@ pub struct RunningEngine {
     pub port: u16,
     pub argv: Option<Vec<String>>,
     pub ready_s: f64,
-    /// The HTTP clients of this launch (sending its API key, if any), so that every cell reuses
-    /// the same keep-alive connections instead of opening a burst of new ones: one for the
-    /// control plane (readiness, metrics, tokenizer), one for the load.
+    /// The control-plane HTTP client of this launch (readiness, metrics, tokenizer; sending its API
+    /// key, if any), so that every cell reuses its keep-alive connections. The load has its own
+    /// client (`load::http::LoadClient`), made by the executor.
     client: reqwest::Client,
-    load: LoadClient,
 }
 
 /// Why a launch did not produce a ready engine. The run records it and goes on.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct StartFailure {
-    /// `kv_cache_too_small`, `cuda_oom`, ... (from the log), else `crashed`, `ready_timeout`,
-    /// `port_in_use`, `engine_missing`, `spawn_failed`, `interrupted`.
-    pub reason: String,
+    /// From the log's signature when it has one, else what the runner saw.
+    pub reason: FailureReason,
     pub message: String,
     /// The log lines that decided the reason.
     #[serde(default)]
@@ -55,9 +52,9 @@ impl std::fmt::Display for StartFailure {
     }
 }
 
-fn failure(reason: &str, message: impl Into<String>, log: Option<&Path>) -> StartFailure {
+fn failure(reason: FailureReason, message: impl Into<String>, log: Option<&Path>) -> StartFailure {
     StartFailure {
-        reason: reason.into(),
+        reason,
         message: message.into(),
         decisive_lines: vec![],
         estimated_max_model_len: None,
@@ -70,7 +67,7 @@ fn failure(reason: &str, message: impl Into<String>, log: Option<&Path>) -> Star
 fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
     let log = process::read_log(log_path);
     let c = crate::telemetry::failure::classify(&log);
-    if c.reason != "crashed" {
+    if c.reason != FailureReason::Crashed {
         f.message = format!("{} ({})", f.message, c.reason);
         f.reason = c.reason;
     }
@@ -84,7 +81,7 @@ fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
 /// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
 pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(v) = key.and_then(crate::load::http::bearer) {
+    if let Some(v) = key.and_then(bearer) {
         headers.insert(reqwest::header::AUTHORIZATION, v);
     }
     reqwest::Client::builder()
@@ -98,6 +95,14 @@ pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
         .expect("reqwest client with default TLS settings")
 }
 
+/// `Bearer <key>` as a sensitive header value (kept out of debug output); None for a key that
+/// cannot be a header value. The load client and the control-plane client both send it.
+pub fn bearer(key: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
 /// The API key named by the server's `api_key_env`, read from the runner's environment.
 pub fn api_key(server: &crate::scenario::schema::Server) -> Result<Option<String>, String> {
     match &server.api_key_env {
@@ -108,12 +113,10 @@ pub fn api_key(server: &crate::scenario::schema::Server) -> Result<Option<String
     }
 }
 
-/// Launches (or, for `external`, checks) the server of `launch`; its log goes to `log_path`.
-pub async fn start(launch: &Launch, base: &Path, log_path: &Path, cancel: &CancellationToken) -> Result<RunningEngine, StartFailure> {
-    let srv = &launch.server;
-    let key = api_key(srv).map_err(|m| failure("api_key_missing", m, None))?;
+/// Launches (or, for `external`, checks) server `srv`; its log goes to `log_path`.
+pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &CancellationToken) -> Result<RunningEngine, StartFailure> {
+    let key = api_key(srv).map_err(|m| failure(FailureReason::ApiKeyMissing, m, None))?;
     let client = client_with_key(key.as_deref());
-    let load = LoadClient::new(key.as_deref());
     let deadline = Duration::from_secs_f64(srv.ready_timeout_s);
     if srv.engine == EngineKind::External {
         let base_url = srv.url.clone().unwrap_or_default().trim_end_matches('/').to_string();
@@ -128,17 +131,19 @@ pub async fn start(launch: &Launch, base: &Path, log_path: &Path, cancel: &Cance
                 argv: None,
                 ready_s: t0.elapsed().as_secs_f64(),
                 client,
-                load,
             }),
             Err(f) => Err(f),
         };
     }
-    let port =
-        if srv.port == 0 { process::free_port(&srv.host).map_err(|e| failure("port_in_use", format!("{e:#}"), None))? } else { srv.port };
+    let port = if srv.port == 0 {
+        process::free_port(&srv.host).map_err(|e| failure(FailureReason::PortInUse, format!("{e:#}"), None))?
+    } else {
+        srv.port
+    };
     if std::net::TcpListener::bind((srv.host.as_str(), port)).is_err() {
-        return Err(failure("port_in_use", format!("{}:{port} is already in use by another process", srv.host), None));
+        return Err(failure(FailureReason::PortInUse, format!("{}:{port} is already in use by another process", srv.host), None));
     }
-    let target = resolve::target_for_launch(srv, base, port).map_err(|e| failure("engine_missing", format!("{e:#}"), None))?;
+    let target = resolve::target_for_launch(srv, base, port).map_err(|e| failure(FailureReason::EngineMissing, format!("{e:#}"), None))?;
     let argv = argv::argv(srv, &target).expect("launched engines have an argv");
     let grace = Duration::from_secs_f64(srv.stop_grace_s);
     let mut env = srv.env.clone();
@@ -150,7 +155,8 @@ pub async fn start(launch: &Launch, base: &Path, log_path: &Path, cancel: &Cance
         };
         env.insert(var.to_string(), k.clone());
     }
-    let proc = EngineProcess::spawn(&argv, &env, log_path, grace).map_err(|e| failure("spawn_failed", format!("{e:#}"), None))?;
+    let proc =
+        EngineProcess::spawn(&argv, &env, log_path, grace).map_err(|e| failure(FailureReason::SpawnFailed, format!("{e:#}"), None))?;
     let base_url = format!("http://{}:{port}", connect_host(&srv.host));
     let url = format!("{base_url}{}", argv::health_path(srv.engine));
     match wait_ready(&client, &url, deadline, Some(&proc), cancel).await {
@@ -162,12 +168,11 @@ pub async fn start(launch: &Launch, base: &Path, log_path: &Path, cancel: &Cance
             port,
             argv: Some(argv),
             client,
-            load,
         }),
         Err(f) => {
             let mut proc = proc;
             proc.stop();
-            if f.reason == "interrupted" {
+            if f.reason == FailureReason::Interrupted {
                 return Err(f);
             }
             Err(classify_from_log(f, log_path))
@@ -194,11 +199,11 @@ async fn wait_ready(
     let t0 = Instant::now();
     loop {
         if cancel.is_cancelled() {
-            return Err(failure("interrupted", "interrupted while waiting for the engine to become ready", None));
+            return Err(failure(FailureReason::Interrupted, "interrupted while waiting for the engine to become ready", None));
         }
         if let Some(p) = proc {
             if let Some(status) = p.exit_status() {
-                return Err(failure("crashed", format!("the engine exited before it was ready ({status})"), None));
+                return Err(failure(FailureReason::Crashed, format!("the engine exited before it was ready ({status})"), None));
             }
         }
         let probe = client.get(url).timeout(Duration::from_secs(2)).send().await;
@@ -209,7 +214,7 @@ async fn wait_ready(
         }
         if t0.elapsed() >= deadline {
             return Err(failure(
-                "ready_timeout",
+                FailureReason::ReadyTimeout,
                 format!("{url} did not answer 200 within {:.0} s (ready_timeout_s)", deadline.as_secs_f64()),
                 None,
             ));
@@ -233,11 +238,6 @@ impl RunningEngine {
     /// The HTTP client for this engine (with its API key, if any); clones share one connection pool.
     pub fn client(&self) -> reqwest::Client {
         self.client.clone()
-    }
-
-    /// The load client for this engine (with its API key, if any); clones share one connection pool.
-    pub fn load_client(&self) -> LoadClient {
-        self.load.clone()
     }
 
     pub fn pgid(&self) -> Option<i32> {

@@ -4,6 +4,7 @@
 use super::{now, Ctx};
 use crate::engine::RunningEngine;
 use crate::load::driver::{self, Schedule};
+use crate::load::http::LoadClient;
 use crate::load::workload::{self, Inputs};
 use crate::plan::{self, Cell, Launch, Load};
 use crate::progress::{Event, Reporter};
@@ -25,15 +26,17 @@ fn target(ctx: &Ctx<'_>, eng: &RunningEngine) -> Target {
     }
 }
 
-pub(super) async fn run(
-    ctx: &Ctx<'_>,
-    launch: &Launch,
-    cell: &Cell,
-    eng: &RunningEngine,
-    model: &str,
-    startup: &StartupSnapshot,
-    reporter: &mut dyn Reporter,
-) -> Result<CellResult> {
+/// What the cells of one launch share: the ready engine, the load client (with the server's API key),
+/// the `model` sent in requests, and the launch's startup snapshot.
+pub(super) struct Serving<'a> {
+    pub eng: &'a RunningEngine,
+    pub load: LoadClient,
+    pub model: String,
+    pub startup: &'a StartupSnapshot,
+}
+
+pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Serving<'_>, reporter: &mut dyn Reporter) -> Result<CellResult> {
+    let (eng, startup) = (on.eng, on.startup);
     let started_at = now();
     let cell_dir = ctx.store.cell_dir(&cell.id);
     let mut result = CellResult {
@@ -72,7 +75,7 @@ pub(super) async fn run(
     let s = ctx.scenario();
     let w = plan::workload(s, &cell.workload).context("cell of an unknown workload")?;
     let client = eng.client();
-    let load = eng.load_client();
+    let load = on.load.clone();
     let inputs = Inputs {
         workload: w,
         cell,
@@ -81,7 +84,7 @@ pub(super) async fn run(
         seed: plan::request_seed(s, cell),
         scenario_seed: s.scenario.seed,
         base: &ctx.loaded.base_dir(),
-        model,
+        model: &on.model,
         client: &client,
         load: &load,
         base_url: &eng.base_url,

@@ -4,6 +4,7 @@
 use super::{cell, unmeasured, Ctx};
 use crate::engine::process::read_log;
 use crate::engine::{self, argv, recipe, resolve, RunningEngine, StartFailure};
+use crate::load::http::LoadClient;
 use crate::plan::{Cell, Launch};
 use crate::progress::{Event, Reporter};
 use crate::store;
@@ -28,7 +29,7 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         stop: None,
         facts: Default::default(),
         memory_at_ready: None,
-        memory_source: ctx.probe.source().into(),
+        memory_source: ctx.probe.source(),
         gpu_memory_released_s: None,
     }
 }
@@ -49,7 +50,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     keep_earlier_log(&log_path);
     reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), cells: cells.len() });
     let gpu_before = ctx.probe.gpu_used_bytes();
-    let mut eng = match engine::start(launch, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
+    let mut eng = match engine::start(&launch.server, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
         Ok(e) => e,
         Err(failure) => return failed(ctx, launch, &cells, rec, failure, results, reporter),
     };
@@ -75,7 +76,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         ready_s: rec.ready_s,
         facts: rec.facts.clone(),
         memory_at_ready: rec.memory_at_ready.clone(),
-        memory_source: rec.memory_source.clone(),
+        memory_source: rec.memory_source,
     };
     let outcome = run_cells(ctx, launch, &cells, &eng, &startup, &log_path, results, reporter).await;
     rec.stop = tokio::task::block_in_place(|| eng.stop());
@@ -103,7 +104,7 @@ fn failed(
     rec.facts = facts::parse(launch.server.engine, &read_log(&dir.join("server.log")));
     rec.failure = Some(failure.clone());
     store::write_json(&dir.join("launch.json"), &rec)?;
-    if failure.reason == "interrupted" {
+    if failure.reason == crate::telemetry::failure::FailureReason::Interrupted {
         return Ok(());
     }
     let mut reason = format!("server did not start: {}", failure.reason);
@@ -113,8 +114,7 @@ fn failed(
     if let Some(line) = failure.decisive_lines.first() {
         reason.push_str(&format!(" | {line}"));
     }
-    let startup =
-        StartupSnapshot { ready_s: None, facts: rec.facts.clone(), memory_at_ready: None, memory_source: rec.memory_source.clone() };
+    let startup = StartupSnapshot { ready_s: None, facts: rec.facts.clone(), memory_at_ready: None, memory_source: rec.memory_source };
     for c in cells {
         let r = unmeasured(c, launch, CellStatus::Infeasible, &reason, Some(startup.clone()));
         reporter.event(Event::CellFinished { result: &r });
@@ -134,7 +134,8 @@ async fn run_cells(
     results: &mut Vec<CellResult>,
     reporter: &mut dyn Reporter,
 ) -> Result<()> {
-    let model = request_model(launch, eng).await;
+    let key = crate::engine::api_key(&launch.server).ok().flatten();
+    let on = cell::Serving { eng, load: LoadClient::new(key.as_deref()), model: request_model(launch, eng).await, startup };
     let mut dead: Option<String> = None;
     for c in cells {
         if ctx.cancel.is_cancelled() {
@@ -146,7 +147,7 @@ async fn run_cells(
             ctx.save(results, r)?;
             continue;
         }
-        let mut r = cell::run(ctx, launch, c, eng, &model, startup, reporter).await?;
+        let mut r = cell::run(ctx, launch, c, &on, reporter).await?;
         if !eng.alive() {
             let c = crate::telemetry::failure::classify(&read_log(log_path));
             let why = format!("{} {}", c.reason, c.decisive_lines.first().cloned().unwrap_or_default());

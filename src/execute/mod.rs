@@ -9,7 +9,7 @@ use crate::plan::{Cell, Launch, Plan};
 use crate::progress::Reporter;
 use crate::scenario::schema::Scenario;
 use crate::scenario::Loaded;
-use crate::store::manifest::{self, Manifest, TelemetryInfo};
+use crate::store::manifest::{self, Manifest, RunStatus, TelemetryInfo};
 use crate::store::records::{CellResult, CellStatus, StartupSnapshot};
 use crate::store::{self, csv_export, RunStore};
 use crate::telemetry::memory::MemoryProbe;
@@ -108,7 +108,7 @@ pub async fn run(
         }
         RunTarget::Resume { dir } => resume::open(loaded, plan, &dir)?,
     };
-    manifest.status = "running".into();
+    manifest.status = RunStatus::Running;
     store::write_json(&store.manifest_path(), &manifest)?;
     let skip: std::collections::HashSet<String> = done.iter().map(|r: &CellResult| r.cell.id.clone()).collect();
     let ctx = Ctx { loaded, plan, store: &store, probe, cancel, skip };
@@ -133,12 +133,12 @@ pub async fn run(
                 command: l.command.clone(),
                 version: l.engine_version.clone().or_else(|| l.facts.engine_version.clone()),
                 ready_s: l.ready_s,
-                failure: l.failure.as_ref().map(|f| f.reason.clone()),
+                failure: l.failure.as_ref().map(|f| f.reason),
             })
             .collect();
     }
     manifest.finished_at = Some(now());
-    manifest.status = if interrupted { "interrupted" } else { "complete" }.into();
+    manifest.status = if interrupted { RunStatus::Interrupted } else { RunStatus::Complete };
     store::write_json(&store.manifest_path(), &manifest)?;
     results.sort_by_key(|r| r.cell.index);
     Ok(RunOutcome { store, results, interrupted })
@@ -157,10 +157,10 @@ fn new_manifest(loaded: &Loaded, plan: &Plan, run_id: &str, probe: &MemoryProbe)
         gpu_label: gpu_label(s),
         seed: s.scenario.seed,
         host: manifest::host(),
-        telemetry: TelemetryInfo { memory_source: probe.source().into(), nvml_note: probe.nvml_note.clone(), gpu: probe.gpu_info() },
+        telemetry: TelemetryInfo { memory_source: probe.source(), nvml_note: probe.nvml_note.clone(), gpu: probe.gpu_info() },
         started_at: now(),
         finished_at: None,
-        status: "running".into(),
+        status: RunStatus::Running,
         launches: plan.launches.len(),
         cells: plan.cells.len(),
         resumed_at: Vec::new(),

@@ -1,7 +1,8 @@
 //! Sends one request and times it: streaming (SSE) or not. Failures become records, never panics.
 
-use super::http::{LoadClient, WireClock};
+use super::http::{Error as HttpError, LoadClient, WireClock};
 use super::prompts::Prompt;
+use super::slot::Slot;
 use super::sse::{self, Chunk};
 use crate::results::record::{ErrorClass, RequestRecord};
 use crate::scenario::schema::Endpoint;
@@ -98,7 +99,7 @@ impl Target {
         Target { base: base_url.to_string(), chat: parse(Endpoint::Chat), completions: parse(Endpoint::Completions) }
     }
 
-    fn url(&self, endpoint: Endpoint) -> Result<&hyper::Uri, String> {
+    pub(crate) fn url(&self, endpoint: Endpoint) -> Result<&hyper::Uri, String> {
         match endpoint {
             Endpoint::Chat => self.chat.as_ref(),
             Endpoint::Completions => self.completions.as_ref(),
@@ -132,7 +133,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// A failed send: no connection (`connect`), or the exchange broke before a response head
 /// (`request_error`).
-fn classify(e: &super::http::Error) -> ErrorClass {
+fn classify(e: &HttpError) -> ErrorClass {
     if e.is_connect() {
         ErrorClass::Connect
     } else {
@@ -145,8 +146,28 @@ pub async fn send(client: &LoadClient, base_url: &str, spec: &RequestSpec, t0: I
     send_to(client, &Target::new(base_url), spec, t0, scheduled).await
 }
 
-/// `send` with the URLs parsed beforehand (the load driver's path).
+/// Where a request goes: the launch's shared connection pool, or a closed-loop slot's own connection.
+pub enum Via<'a> {
+    Pool(&'a LoadClient),
+    Slot(&'a mut Slot),
+}
+
+impl Via<'_> {
+    async fn post_json(&mut self, uri: &hyper::Uri, body: bytes::Bytes) -> Result<hyper::Response<hyper::body::Incoming>, HttpError> {
+        match self {
+            Via::Pool(c) => c.post_json(uri, body).await,
+            Via::Slot(s) => s.post_json(uri, body).await,
+        }
+    }
+}
+
+/// `send` with the URLs parsed beforehand, through the shared pool.
 pub async fn send_to(client: &LoadClient, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
+    send_via(&mut Via::Pool(client), target, spec, t0, scheduled).await
+}
+
+/// `send_to` through `via` (the load driver's path).
+pub async fn send_via(via: &mut Via<'_>, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     let mut rec = RequestRecord {
         index: spec.index,
         warmup: spec.warmup,
@@ -159,7 +180,7 @@ pub async fn send_to(client: &LoadClient, target: &Target, spec: &RequestSpec, t
     let sent = Instant::now();
     rec.sent_ms = ms(t0, sent);
     let mut rest = None;
-    let work = exchange(client, target, spec, t0, sent, &mut rec, &mut rest);
+    let work = exchange(via, target, spec, t0, sent, &mut rec, &mut rest);
     if tokio::time::timeout(spec.timeout, work).await.is_err() {
         rec.error = Some(ErrorClass::Timeout);
         rec.error_detail = Some(format!("no complete response within {:.0} s (request_timeout_s)", spec.timeout.as_secs_f64()));
@@ -185,7 +206,7 @@ async fn finish_body(mut rest: Rest) {
 }
 
 async fn exchange(
-    client: &LoadClient,
+    via: &mut Via<'_>,
     target: &Target,
     spec: &RequestSpec,
     t0: Instant,
@@ -202,7 +223,7 @@ async fn exchange(
         }
     };
     let body = bytes::Bytes::from(spec.body());
-    let mut attempt = client.post_json(url, body.clone()).await;
+    let mut attempt = via.post_json(url, body.clone()).await;
     // A pooled keep-alive connection that the server closed just before reuse fails without the
     // request having been read (hyper: "connection closed before message completed"); like browsers,
     // retry such a request (up to 3 times: the pool may hold more than one stale connection), and
@@ -212,7 +233,7 @@ async fn exchange(
             break;
         }
         rec.connection_retries += 1;
-        attempt = client.post_json(url, body.clone()).await;
+        attempt = via.post_json(url, body.clone()).await;
     }
     let resp = match attempt {
         Ok(r) => r,
@@ -226,6 +247,9 @@ async fn exchange(
     rec.http_status = Some(status.as_u16());
     let clock = resp.extensions().get::<WireClock>().cloned().unwrap_or_default();
     rec.written_ms = clock.written().filter(|w| *w >= sent).map(|w| ms(t0, w));
+    // A connection made for this request (none open, or the server closed it): its set-up is inside
+    // TTFT, and recorded apart.
+    rec.connect_ms = clock.connected().filter(|c| *c >= sent).map(|c| c.duration_since(sent).as_secs_f64() * 1000.0);
     if !status.is_success() {
         let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         rec.error = Some(if status.is_server_error() { ErrorClass::Http5xx } else { ErrorClass::Http4xx });

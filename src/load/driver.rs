@@ -3,9 +3,10 @@
 //! flight); *what* it sends is the job. One collector receives every record over a channel.
 //! Cancellation stops new sends and marks requests in flight as `interrupted`.
 
-use super::client::{send_to, RequestSpec, Target};
+use super::client::{send_via, RequestSpec, Target, Via};
 use super::http::LoadClient;
 use super::prompts::Message;
+use super::slot::Slot;
 use super::workload::Job;
 use crate::results::record::RequestRecord;
 use crate::scenario::schema::Arrival;
@@ -77,6 +78,19 @@ pub async fn drive(
     mut on_done: impl FnMut(u64),
 ) -> PhaseResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let target = Arc::new(Target::new(base_url));
+    // A closed loop's slots each open their own connection before the phase starts: no slot waits
+    // for another's, and no first-wave TTFT holds a connection set-up (docs/metrics.md).
+    let mut slots = Vec::new();
+    if let Schedule::Closed { concurrency } = schedule {
+        slots = (0..(concurrency as usize).min(jobs.len()).max(1)).map(|_| Slot::new(client)).collect();
+        let endpoint = jobs.first().and_then(|j| j.specs.first()).map(|s| s.endpoint);
+        if let Some(uri) = endpoint.and_then(|e| target.url(e).ok()) {
+            // A slot that cannot connect now connects with its first request, which then fails or
+            // records the set-up as its own.
+            futures_util::future::join_all(slots.iter_mut().map(|s| s.connect(uri))).await;
+        }
+    }
     let start = Instant::now();
     // Records are collected on a runtime worker: the caller may run on the thread that blocks on
     // the runtime, and waking that thread for every record costs the client ~20% more CPU per
@@ -101,16 +115,15 @@ pub async fn drive(
         }
     };
     let jobs = Arc::new(jobs);
-    let target = Arc::new(Target::new(base_url));
     let mut handles = Vec::new();
     match schedule {
-        Schedule::Closed { concurrency } => {
+        Schedule::Closed { .. } => {
             let next = Arc::new(AtomicUsize::new(0));
-            for _ in 0..(concurrency as usize).min(jobs.len()).max(1) {
+            for mut slot in slots {
                 // Each task watches its own child token: thousands of tasks polling one shared
                 // token would all lock the same mutex on every wake-up.
                 let (jobs, next, tx, cancel) = (jobs.clone(), next.clone(), tx.clone(), cancel.child_token());
-                let (client, target) = (client.clone(), target.clone());
+                let target = target.clone();
                 handles.push(tokio::spawn(async move {
                     loop {
                         if cancel.is_cancelled() || deadline.is_some_and(|d| start.elapsed() >= d) {
@@ -118,7 +131,7 @@ pub async fn drive(
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
-                        if !run_job(&client, &target, job, t0, Instant::now(), &cancel, &tx).await {
+                        if !run_job(&mut Via::Slot(&mut slot), &target, job, t0, Instant::now(), &cancel, &tx).await {
                             break;
                         }
                     }
@@ -142,7 +155,7 @@ pub async fn drive(
                 let (client, target) = (client.clone(), target.clone());
                 handles.push(tokio::spawn(async move {
                     let Ok(_permit) = permits.acquire_owned().await else { return };
-                    run_job(&client, &target, &jobs[i], t0, due, &cancel, &tx).await;
+                    run_job(&mut Via::Pool(&client), &target, &jobs[i], t0, due, &cancel, &tx).await;
                 }));
             }
         }
@@ -165,7 +178,7 @@ pub async fn drive(
 
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
 async fn run_job(
-    client: &LoadClient,
+    via: &mut Via<'_>,
     target: &Target,
     job: &Job,
     t0: Instant,
@@ -185,7 +198,7 @@ async fn run_job(
             std::borrow::Cow::Owned(s)
         };
         let rec = tokio::select! {
-            r = send_to(client, target, &spec, t0, scheduled) => r,
+            r = send_via(via, target, &spec, t0, scheduled) => r,
             _ = cancel.cancelled() => interrupted(&spec, t0, scheduled),
         };
         let ok = rec.ok();

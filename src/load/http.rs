@@ -30,15 +30,58 @@ use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-type Https = hyper_rustls::HttpsConnector<StampingConnector>;
-pub type Error = hyper_util::client::legacy::Error;
+pub(super) type Https = hyper_rustls::HttpsConnector<StampingConnector>;
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a request got no response: no connection (`is_connect`), or the exchange broke first.
+#[derive(Debug)]
+pub enum Error {
+    /// From the shared pool (open loop, one-off requests).
+    Pool(hyper_util::client::legacy::Error),
+    /// A closed-loop slot could not connect.
+    Connect(BoxError),
+    /// A closed-loop slot's connection broke before a response head.
+    Http(hyper::Error),
+}
+
+impl Error {
+    pub fn is_connect(&self) -> bool {
+        match self {
+            Error::Pool(e) => e.is_connect(),
+            Error::Connect(_) => true,
+            Error::Http(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Pool(e) => e.fmt(f),
+            Error::Connect(_) => f.write_str("client error (Connect)"),
+            Error::Http(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Pool(e) => e.source(),
+            Error::Connect(e) => Some(e.as_ref()),
+            Error::Http(e) => e.source(),
+        }
+    }
+}
 
 /// The client that sends the load: one per engine launch; clones share its connection pool.
 #[derive(Clone)]
 pub struct LoadClient {
     http: hyper_util::client::legacy::Client<Https, Full<Bytes>>,
+    /// The same connector, for closed-loop slots that hold a connection of their own.
+    pub(super) https: Https,
     /// `Authorization: Bearer <key>`, when the server has an API key.
-    auth: Option<hyper::header::HeaderValue>,
+    pub(super) auth: Option<hyper::header::HeaderValue>,
 }
 
 impl LoadClient {
@@ -64,8 +107,8 @@ impl LoadClient {
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(4096)
-            .build(https);
-        LoadClient { http, auth: api_key.and_then(bearer) }
+            .build(https.clone());
+        LoadClient { http, https, auth: api_key.and_then(crate::engine::bearer) }
     }
 
     /// POSTs a JSON body to `uri`; the response's extensions hold its connection's [`WireClock`].
@@ -77,16 +120,8 @@ impl LoadClient {
         if let Some(auth) = &self.auth {
             req.headers_mut().insert(hyper::header::AUTHORIZATION, auth.clone());
         }
-        self.http.request(req).await
+        self.http.request(req).await.map_err(Error::Pool)
     }
-}
-
-/// `Bearer <key>` as a sensitive header value (kept out of debug output); None for a key that
-/// cannot be a header value. The load client and the control-plane client both send it.
-pub fn bearer(key: &str) -> Option<hyper::header::HeaderValue> {
-    let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
-    v.set_sensitive(true);
-    Some(v)
 }
 
 /// rustls with ring, trusting Mozilla's roots and the system's store (where an internal endpoint's
@@ -114,6 +149,8 @@ struct Stamps {
     received_ns: AtomicU64,
     /// ns after `BASE`, plus 1; 0 before the first write.
     written_ns: AtomicU64,
+    /// When the TCP connection was established: ns after `BASE`, plus 1.
+    connected_ns: AtomicU64,
 }
 
 static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -136,9 +173,22 @@ impl WireClock {
     }
 
     fn wrote(&self) {
-        let base = *BASE.get_or_init(Instant::now);
-        self.0.written_ns.store(base.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+        self.0.written_ns.store(since_base(), Ordering::Release);
     }
+
+    /// When the connection's TCP handshake completed (TLS, when used, follows it).
+    pub fn connected(&self) -> Option<Instant> {
+        let ns = self.0.connected_ns.load(Ordering::Acquire);
+        (ns > 0).then(|| *BASE.get_or_init(Instant::now) + std::time::Duration::from_nanos(ns - 1))
+    }
+
+    fn connected_now(&self) {
+        self.0.connected_ns.store(since_base(), Ordering::Release);
+    }
+}
+
+fn since_base() -> u64 {
+    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
 }
 
 /// A receive time (wall-clock ns, 0: none) as an `Instant`: `now` less its age at `wall_ns`, the
@@ -178,8 +228,6 @@ pub struct StampingConnector {
     kernel_times: bool,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 impl Service<Uri> for StampingConnector {
     type Response = StampedStream;
     type Error = BoxError;
@@ -199,7 +247,9 @@ impl Service<Uri> for StampingConnector {
             if kernel_times {
                 let _ = enable_rx_timestamps(tcp.as_raw_fd());
             }
-            Ok(StampedStream { tcp, clock: WireClock::default() })
+            let clock = WireClock::default();
+            clock.connected_now();
+            Ok(StampedStream { tcp, clock })
         })
     }
 }
@@ -207,7 +257,7 @@ impl Service<Uri> for StampingConnector {
 /// A TCP stream whose reads note the kernel's receive time in the connection's [`WireClock`].
 pub struct StampedStream {
     tcp: TcpStream,
-    clock: WireClock,
+    pub(super) clock: WireClock,
 }
 
 impl Connection for StampedStream {

@@ -6,6 +6,7 @@ pub mod driver;
 pub mod http;
 pub mod prompts;
 mod rx_stamp;
+pub mod slot;
 pub mod sources;
 pub mod sse;
 pub mod synth;

@@ -3,6 +3,7 @@
 
 use crate::analysis::capacity::CellView;
 use crate::analysis::kv::KvScaling;
+use crate::analysis::report::Outcome;
 use crate::analysis::report::{Group, ReportData, Surface};
 use plotters::prelude::*;
 
@@ -161,16 +162,15 @@ pub fn kv(k: &KvScaling) -> Option<String> {
 
 /// OOM surface for two numeric server axes: feasible (green), SLO-failing (orange), infeasible (red).
 pub fn surface(s: &Surface) -> Option<String> {
-    let parse = |r: &str| -> Option<(f64, f64)> {
-        let v: Vec<f64> = r.split_whitespace().filter_map(|kv| kv.split_once('=')?.1.parse().ok()).collect();
-        (v.len() == 2).then(|| (v[0], v[1]))
+    let numbers = |r: &crate::analysis::report::SurfaceRow| -> Option<(f64, f64)> {
+        let v: Vec<f64> = r.axes.values().filter_map(|v| v.as_f64()).collect();
+        (v.len() == 2 && r.axes.len() == 2).then(|| (v[0], v[1]))
     };
-    let pts: Vec<((f64, f64), &str)> = s.rows.iter().filter_map(|r| parse(&r.server_params).map(|p| (p, r.outcome.as_str()))).collect();
+    let pts: Vec<((f64, f64), Outcome)> = s.rows.iter().filter_map(|r| numbers(r).map(|p| (p, r.outcome))).collect();
     if pts.len() < 2 {
         return None;
     }
-    let names: Vec<String> =
-        s.rows[0].server_params.split_whitespace().filter_map(|kv| kv.split_once('=').map(|x| x.0.to_string())).collect();
+    let names: Vec<String> = s.rows[0].axes.keys().cloned().collect();
     let (x1, y1) = pts.iter().fold((0.0f64, 0.0f64), |(a, b), ((x, y), _)| (a.max(*x), b.max(*y)));
     let mut svg = String::new();
     {
@@ -184,13 +184,11 @@ pub fn surface(s: &Surface) -> Option<String> {
             .build_cartesian_2d(0.0..x1 * 1.15, 0.0..y1 * 1.15)
             .ok()?;
         chart.configure_mesh().x_desc(safe(names.first().map_or("", |s| s))).y_desc(safe(names.get(1).map_or("", |s| s))).draw().ok()?;
-        for (outcome, color) in
-            [("feasible", RGBColor(44, 160, 44)), ("slo_fail", RGBColor(255, 127, 14)), ("infeasible", RGBColor(214, 39, 40))]
-        {
+        for (outcome, color) in Outcome::ALL.into_iter().zip([RGBColor(44, 160, 44), RGBColor(255, 127, 14), RGBColor(214, 39, 40)]) {
             chart
                 .draw_series(pts.iter().filter(|(_, o)| *o == outcome).map(|(p, _)| Circle::new(*p, 7, color.filled())))
                 .ok()?
-                .label(outcome)
+                .label(outcome.as_str())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         }
         chart

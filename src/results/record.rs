@@ -78,6 +78,10 @@ pub struct RequestRecord {
     /// connection set-up plus the runner's own send delay, both inside TTFT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_ms: Option<f64>,
+    /// Set when the request waited for a new connection (none was open, or the server had closed
+    /// it): ms from `sent_ms` until that connection's TCP handshake completed. Inside TTFT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<f64>,
     /// Arrival of the first chunk with non-empty generated text (response end for non-streaming
     /// requests): when its bytes reached this machine (the kernel's receive time, on Linux).
     pub first_token_ms: Option<f64>,

@@ -110,6 +110,14 @@ pub struct CellSummary {
     /// Requests excluded as warm-up and cool-down.
     #[serde(default)]
     pub excluded: usize,
+    /// Measured requests that waited for a new connection (none open, or the server had closed it),
+    /// and that wait (inside their TTFT). Closed-loop slots connect before the phase, so this
+    /// counts reconnects only, e.g. against a server that closes every connection after a response.
+    /// None in runs made before it was recorded.
+    #[serde(default)]
+    pub new_connections: Option<usize>,
+    #[serde(default)]
+    pub connect_ms: Option<Dist>,
 }
 
 impl CellSummary {
@@ -199,6 +207,8 @@ pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> C
         prompt_tokens_per_request: Dist::of(ok.iter().filter_map(|r| r.prompt_tokens.map(|p| p as f64))),
         prompt_build: None,
         excluded: records.len() - measured.len(),
+        new_connections: Some(measured.iter().filter(|r| r.connect_ms.is_some()).count()),
+        connect_ms: Dist::of(measured.iter().filter_map(|r| r.connect_ms)),
     }
 }
 

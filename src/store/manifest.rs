@@ -17,7 +17,7 @@ pub struct Host {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TelemetryInfo {
     /// `nvml` (GPU memory) or `process_rss` (the engine process group's resident memory).
-    pub memory_source: String,
+    pub memory_source: crate::telemetry::memory::MemorySource,
     /// Why NVML is not used, when it is not (normal on machines without a GPU).
     pub nvml_note: Option<String>,
     pub gpu: Option<crate::telemetry::memory::GpuInfo>,
@@ -39,8 +39,7 @@ pub struct Manifest {
     pub telemetry: TelemetryInfo,
     pub started_at: String,
     pub finished_at: Option<String>,
-    /// `running`, `complete` or `interrupted`.
-    pub status: String,
+    pub status: RunStatus,
     pub launches: usize,
     pub cells: usize,
     /// Each launch's exact command, the engine's version report and how it started.
@@ -51,6 +50,17 @@ pub struct Manifest {
     pub resumed_at: Vec<String>,
 }
 
+/// Where a run stands (stored as `running`, `complete`, `interrupted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished: still running, or the runner was killed (resume it).
+    Running,
+    Complete,
+    /// Stopped by Ctrl-C/SIGTERM; `--resume` finishes it.
+    Interrupted,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineInfo {
     pub launch_id: String,
@@ -59,7 +69,7 @@ pub struct EngineInfo {
     pub version: Option<String>,
     pub ready_s: Option<f64>,
     /// The failure reason when the launch did not start.
-    pub failure: Option<String>,
+    pub failure: Option<crate::telemetry::failure::FailureReason>,
 }
 
 pub fn sha256_hex(text: &str) -> String {

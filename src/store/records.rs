@@ -7,7 +7,7 @@ use crate::results::quality::Quality;
 use crate::results::slo::Verdict;
 use crate::results::summary::CellSummary;
 use crate::telemetry::facts::StartupFacts;
-use crate::telemetry::memory::MemorySample;
+use crate::telemetry::memory::{MemorySample, MemorySource};
 use crate::telemetry::prom::EngineMetricsSummary;
 use crate::telemetry::sampler::MemorySummary;
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,7 @@ pub struct LaunchRecord {
     #[serde(default)]
     pub memory_at_ready: Option<MemorySample>,
     #[serde(default)]
-    pub memory_source: String,
+    pub memory_source: MemorySource,
     /// Seconds until GPU memory was back to its level before the launch, after the stop (NVML only;
     /// None without a GPU or when it did not come back within 60 s).
     #[serde(default)]
@@ -77,7 +77,7 @@ pub struct StartupSnapshot {
     pub ready_s: Option<f64>,
     pub facts: StartupFacts,
     pub memory_at_ready: Option<MemorySample>,
-    pub memory_source: String,
+    pub memory_source: MemorySource,
 }
 
 /// Memory and engine-metric summaries of one cell (time series in the cell's `telemetry.json`).

@@ -6,11 +6,66 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
+/// Why a launch did not produce a ready engine (stored under these snake_case names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// vLLM: the KV cache cannot hold one max-model-len sequence (with its estimated maximum length).
+    KvCacheTooSmall,
+    /// No memory left for KV cache blocks (vLLM, SGLang).
+    NoKvMemory,
+    /// Less free GPU memory at start-up than gpu-memory-utilization asks for.
+    InsufficientFreeMemory,
+    /// The weights do not fit.
+    WeightsOom,
+    CudaOom,
+    PortInUse,
+    BadArgument,
+    ModelNotFound,
+    /// The engine exited and its log matched no known signature.
+    Crashed,
+    /// Not ready (health 200) within `ready_timeout_s`.
+    ReadyTimeout,
+    /// The executable or built-in model was not found.
+    EngineMissing,
+    SpawnFailed,
+    /// `api_key_env` names a variable that is not set.
+    ApiKeyMissing,
+    /// Ctrl-C/SIGTERM while waiting for readiness.
+    Interrupted,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::KvCacheTooSmall => "kv_cache_too_small",
+            FailureReason::NoKvMemory => "no_kv_memory",
+            FailureReason::InsufficientFreeMemory => "insufficient_free_memory",
+            FailureReason::WeightsOom => "weights_oom",
+            FailureReason::CudaOom => "cuda_oom",
+            FailureReason::PortInUse => "port_in_use",
+            FailureReason::BadArgument => "bad_argument",
+            FailureReason::ModelNotFound => "model_not_found",
+            FailureReason::Crashed => "crashed",
+            FailureReason::ReadyTimeout => "ready_timeout",
+            FailureReason::EngineMissing => "engine_missing",
+            FailureReason::SpawnFailed => "spawn_failed",
+            FailureReason::ApiKeyMissing => "api_key_missing",
+            FailureReason::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classified {
-    /// `kv_cache_too_small`, `no_kv_memory`, `insufficient_free_memory`, `weights_oom`, `cuda_oom`,
-    /// `port_in_use`, `bad_argument`, `model_not_found`, or `crashed` when nothing matched.
-    pub reason: String,
+    /// A known log signature, or `Crashed` when nothing matched.
+    pub reason: FailureReason,
     /// The log lines that decided it (trimmed of process prefixes only by whitespace).
     pub decisive_lines: Vec<String>,
     /// vLLM's "estimated maximum model length" for `kv_cache_too_small`, when printed.
@@ -21,44 +76,44 @@ pub struct Classified {
 }
 
 struct Rule {
-    reason: &'static str,
+    reason: FailureReason,
     needles: &'static [&'static str],
     hint: &'static str,
 }
 
 const RULES: &[Rule] = &[
     Rule {
-        reason: "kv_cache_too_small",
+        reason: FailureReason::KvCacheTooSmall,
         needles: &["To serve at least one request with the model", "estimated maximum model length"],
         hint: "lower max-model-len (or max-num-seqs) or raise gpu-memory-utilization",
     },
     Rule {
-        reason: "no_kv_memory",
+        reason: FailureReason::NoKvMemory,
         needles: &["No available memory for the cache blocks", "Not enough memory. Please try to increase --mem-fraction-static"],
         hint: "raise gpu-memory-utilization / mem-fraction-static, or use a smaller model",
     },
     Rule {
-        reason: "insufficient_free_memory",
+        reason: FailureReason::InsufficientFreeMemory,
         needles: &["on startup is less than desired GPU memory utilization"],
         hint: "another process holds GPU memory: free it or lower gpu-memory-utilization",
     },
     Rule {
-        reason: "weights_oom",
+        reason: FailureReason::WeightsOom,
         needles: &["Failed to load model - not enough GPU memory"],
         hint: "the weights do not fit: quantize, raise tensor-parallel-size, or use a bigger GPU",
     },
     Rule {
-        reason: "cuda_oom",
+        reason: FailureReason::CudaOom,
         needles: &["CUDA out of memory", "OutOfMemoryError", "cudaMalloc failed: out of memory", "failed to allocate CUDA"],
         hint: "lower gpu-memory-utilization, max-num-seqs or max-num-batched-tokens",
     },
     Rule {
-        reason: "port_in_use",
+        reason: FailureReason::PortInUse,
         needles: &["Address already in use", "address already in use", "couldn't bind HTTP server socket", "[Errno 98]"],
         hint: "another process listens on this port: use port = 0 (auto) or stop it",
     },
     Rule {
-        reason: "bad_argument",
+        reason: FailureReason::BadArgument,
         needles: &[
             "error: unrecognized arguments",
             "error: argument",
@@ -69,7 +124,7 @@ const RULES: &[Rule] = &[
         hint: "a flag or its value is not accepted by this engine version: check [servers.flags]",
     },
     Rule {
-        reason: "model_not_found",
+        reason: FailureReason::ModelNotFound,
         needles: &[
             "Repository Not Found",
             "is not a local folder and is not a valid model identifier",
@@ -88,7 +143,7 @@ static EST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"estimated maximum mo
 /// the log shows an error or traceback but no known signature; None for a clean log.
 pub fn detect(log: &str) -> Option<Classified> {
     let c = classify(log);
-    if c.reason != "crashed" {
+    if c.reason != FailureReason::Crashed {
         return Some(c);
     }
     let markers = ["Traceback (most recent call last)", "Engine core initialization failed", " ERROR ", "error:", "Segmentation fault"];
@@ -108,7 +163,7 @@ pub fn classify(log: &str) -> Classified {
                     decisive.push(h);
                 }
             }
-            return Classified { reason: rule.reason.into(), decisive_lines: decisive, estimated_max_model_len, hint: rule.hint.into() };
+            return Classified { reason: rule.reason, decisive_lines: decisive, estimated_max_model_len, hint: rule.hint.into() };
         }
     }
     let last_error: Vec<String> = lines
@@ -119,7 +174,7 @@ pub fn classify(log: &str) -> Classified {
         .map(|l| l.trim().to_string())
         .collect();
     Classified {
-        reason: "crashed".into(),
+        reason: FailureReason::Crashed,
         decisive_lines: last_error,
         estimated_max_model_len: None,
         hint: "the engine exited; read server.log for the cause".into(),

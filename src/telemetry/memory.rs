@@ -4,6 +4,26 @@
 use nvml_wrapper::Nvml;
 use serde::{Deserialize, Serialize};
 
+/// Where memory figures come from (stored as `nvml` / `process_rss`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemorySource {
+    /// GPU memory through NVML.
+    Nvml,
+    /// The engine process tree's resident memory (no GPU, or NVML unavailable).
+    #[default]
+    ProcessRss,
+}
+
+impl MemorySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemorySource::Nvml => "nvml",
+            MemorySource::ProcessRss => "process_rss",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuInfo {
     pub name: String,
@@ -56,12 +76,12 @@ impl MemoryProbe {
         }
     }
 
-    /// `nvml` when GPU memory is measured, `process_rss` otherwise.
-    pub fn source(&self) -> &'static str {
+    /// NVML when GPU memory is measured, the process tree's RSS otherwise.
+    pub fn source(&self) -> MemorySource {
         if self.nvml.is_some() {
-            "nvml"
+            MemorySource::Nvml
         } else {
-            "process_rss"
+            MemorySource::ProcessRss
         }
     }
 

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemorySummary {
     /// `nvml` or `process_rss`.
-    pub source: String,
+    pub source: super::memory::MemorySource,
     pub samples: usize,
     pub peak_rss_bytes: Option<u64>,
     pub peak_gpu_used_bytes: Option<u64>,
@@ -40,11 +40,11 @@ impl MemorySummary {
     }
 }
 
-pub fn summarize_memory(source: &str, samples: &[MemorySample]) -> MemorySummary {
+pub fn summarize_memory(source: super::memory::MemorySource, samples: &[MemorySample]) -> MemorySummary {
     let peak = |f: fn(&MemorySample) -> Option<u64>| samples.iter().filter_map(f).max();
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     MemorySummary {
-        source: source.to_string(),
+        source,
         samples: samples.len(),
         peak_rss_bytes: peak(|s| s.rss_bytes),
         peak_gpu_used_bytes: peak(|s| s.gpu_used_bytes),

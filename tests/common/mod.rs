@@ -220,7 +220,11 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+            // A listen backlog of 4096 (the kernel caps it at net.core.somaxconn): hundreds of
+            // connections opened at once must not overflow it (a dropped SYN costs the client 1 s).
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind loopback");
+            let listener = socket.listen(4096).expect("listen");
             tx.send(listener.local_addr().expect("addr")).expect("report address");
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else { continue };

@@ -1,12 +1,13 @@
-//! Text of `runner plan`: launches with their exact command, then their cells. Pure given the targets.
+//! Text of `runner plan`: launches with their exact command, then their cells. Pure given the targets
+//! (a rendering of the plan, so it lives with the other renderings, not in `plan`).
 
-use super::Plan;
 use crate::engine::argv::{self, LaunchTarget};
+use crate::plan::{Launch, Plan};
 use crate::scenario::schema::Scenario;
 use std::fmt::Write;
 
 /// Renders the plan; `target` resolves each launch's program and model for display.
-pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&super::Launch) -> LaunchTarget) -> String {
+pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&Launch) -> LaunchTarget) -> String {
     let mut out = String::new();
     let requests = plan.total_requests(s);
     let _ = writeln!(
@@ -36,7 +37,7 @@ pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&super::Launch) -> Laun
         }
         for c in cells {
             let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={}", v.label())).collect();
-            let reqs = super::workload(s, &c.workload).map_or(0, |w| w.requests);
+            let reqs = crate::plan::workload(s, &c.workload).map_or(0, |w| w.requests);
             let _ = writeln!(out, "  {:<40} workload={} {} requests={}", c.id, c.workload, params.join(" "), reqs);
         }
     }

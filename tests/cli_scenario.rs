@@ -113,3 +113,21 @@ fn absurd_grid_is_refused() {
         .code(2)
         .stderr(predicate::str::contains("12000 cells, more than the limit of 10000"));
 }
+
+/// An open loop without a concurrency axis is uncapped: no 10000 sentinel in the plan's ids or
+/// parameters.
+#[test]
+fn open_loop_plan_without_a_concurrency_axis_shows_no_sentinel() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/chat_rtx16.toml"))
+        .unwrap()
+        .lines()
+        .map(|l| if l.starts_with("concurrency = ") { "request_rate = [2.0, 4.5]" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = common::write_scenario(dir.path(), "open.toml", &text);
+    let out = runner().args(["plan", path.to_str().unwrap()]).assert().success().get_output().stdout.clone();
+    let plan = String::from_utf8(out).unwrap();
+    assert!(plan.contains("-rate2-mt64") && plan.contains("request_rate=4.5"), "{plan}");
+    assert!(!plan.contains("10000") && !plan.contains("concurrency="), "{plan}");
+}

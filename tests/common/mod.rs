@@ -35,6 +35,10 @@ pub struct Mock {
     pub malformed: bool,
     /// Close the connection after this many content chunks without [DONE].
     pub cut_after: Option<usize>,
+    /// From the n-th request on (0-based), the first token comes after this delay instead.
+    pub slow_after: Option<(usize, Duration)>,
+    /// Requests served so far.
+    pub served: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Instants each content chunk was written, by the request's first message (raw timing mock).
@@ -52,6 +56,8 @@ impl Default for Mock {
             status: None,
             malformed: false,
             cut_after: None,
+            slow_after: None,
+            served: Arc::default(),
         }
     }
 }
@@ -75,7 +81,12 @@ async fn completions(State(m): State<Arc<Mock>>) -> Response {
         if m.role_chunk && tx.send(Ok(chunk(None, true))).await.is_err() {
             return;
         }
-        tokio::time::sleep(m.first_token_delay).await;
+        let n = m.served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let delay = match m.slow_after {
+            Some((from, slow)) if n >= from => slow,
+            _ => m.first_token_delay,
+        };
+        tokio::time::sleep(delay).await;
         for i in 0..m.chunks {
             if i > 0 {
                 tokio::time::sleep(m.chunk_delay).await;

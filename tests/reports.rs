@@ -56,6 +56,18 @@ fn no_placeholders_and_numbers_match_the_csv() {
     assert!(get(&r, "playbook.md").contains(&format!("| p95 E2E | {p95:.0} ms |")));
 }
 
+/// The playbook's recipe is portable: the engine as a client installs it, the scenario's model and
+/// port (or the engine's default), never this machine's cache paths or the run's random port.
+#[test]
+fn the_playbook_command_is_portable() {
+    let playbook = get(&rendered(&["quickstart_cpu"]), "playbook.md").to_string();
+    let recorded = std::fs::read_to_string(fixture("quickstart_cpu").join("launches/l00-tiny-cpu/command.txt")).unwrap();
+    assert!(recorded.contains("/.cache/runner/"), "the fixture's recorded command has local paths: {recorded}");
+    assert!(playbook.contains("llama-server --model tiny-qwen2.gguf --ctx-size"), "{playbook}");
+    assert!(playbook.contains("--port 8080"), "{playbook}");
+    assert!(!playbook.contains("/.cache/") && !playbook.contains("/root/"), "{playbook}");
+}
+
 #[test]
 fn a_stored_scenario_that_no_longer_parses_is_named_in_the_report() {
     let mut run = read_run(&fixture("quickstart_cpu")).unwrap();

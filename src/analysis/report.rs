@@ -296,7 +296,13 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             .as_ref()
             .and_then(|p| run.launches.iter().find(|l| l.id == p.cell.launch_id))
             .or_else(|| run.launches.iter().find(|l| l.server == server && l.failure.is_none()));
-        let vllm_yaml = launch.and_then(|l| run.recipes.get(&l.id).cloned());
+        // The recipe a client gets: rebuilt from the scenario's server config of that launch, portable
+        // (no cache paths, no random port); None when the stored scenario no longer parses.
+        let planned = launch.and_then(|l| scenario.and_then(|s| crate::plan::expand(s).launches.into_iter().find(|p| p.id == l.id)));
+        let portable = planned.as_ref().map(|p| (p, crate::engine::argv::portable_target(&p.server)));
+        let command =
+            portable.as_ref().and_then(|(p, t)| crate::engine::argv::argv(&p.server, t)).map(|a| crate::engine::argv::display(&a));
+        let vllm_yaml = portable.as_ref().and_then(|(p, t)| crate::engine::recipe::vllm_config_yaml(&p.server, t));
         let kind = scenario
             .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
             .map_or("chat".to_string(), |w| w.kind.as_str().to_string());
@@ -316,7 +322,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             jitter: capacity::jitter_zone(&cells, 2.0),
             streaming: capacity::streaming(&rs),
             failed_cells: cells.iter().filter(|c| matches!(c.status, CellStatus::Failed | CellStatus::Infeasible)).cloned().collect(),
-            command: launch.and_then(|l| l.command.clone()),
+            command,
             vllm_yaml,
             sweet_spot,
             runners_up,

@@ -108,6 +108,29 @@ pub fn default_program(engine: EngineKind) -> &'static str {
     }
 }
 
+/// The port an engine listens on by default (the recipe's port when the scenario picks none).
+pub fn default_port(engine: EngineKind) -> Option<u16> {
+    match engine {
+        EngineKind::Vllm => Some(8000),
+        EngineKind::Sglang => Some(30000),
+        EngineKind::Llamacpp => Some(8080),
+        EngineKind::External => None,
+    }
+}
+
+/// The target of a recipe handed to a client: the engine as they would install it (its plain
+/// program name), the model as the scenario names it (the built-in tiny model by its file name), and
+/// the scenario's port or the engine's default. Never this machine's paths or a run's random port.
+pub fn portable_target(server: &Server) -> LaunchTarget {
+    let model = match server.model.as_deref() {
+        Some("builtin:tiny-qwen2") => "tiny-qwen2.gguf".to_string(),
+        Some(m) => m.to_string(),
+        None => String::new(),
+    };
+    let port = if server.port != 0 { Some(server.port) } else { default_port(server.engine) };
+    LaunchTarget { program: default_program(server.engine).to_string(), model, port }
+}
+
 /// Shell-quoted text of an argv, for display and `command.txt` (never executed through a shell).
 pub fn display(argv: &[String]) -> String {
     shell_words::join(argv)

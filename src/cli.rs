@@ -226,6 +226,10 @@ async fn run(
     if let Some(t) = table::comparison_table(&comparisons) {
         println!("sequential vs concurrent (same requests):\n{t}");
     }
+    let withheld = crate::analysis::sequential::withheld(&outcome.results);
+    if withheld > 0 {
+        println!("sequential vs concurrent: {withheld} comparison(s) withheld, a side was measured on a disturbed machine");
+    }
     let reports = outcome.store.dir.join("reports");
     match crate::report::report_runs(std::slice::from_ref(&outcome.store.dir), &reports, templates.as_deref()) {
         Ok(_) => println!(

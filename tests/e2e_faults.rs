@@ -131,3 +131,30 @@ fn api_key_is_sent_but_never_written() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&key) && !String::from_utf8_lossy(&out.stderr).contains(&key));
     assert_no_engine_left(&run);
 }
+
+/// The warm-up runs with the cell's own load: at concurrency 1100 its 1100 slots each open a
+/// connection (the warm-up was once capped at 1024 in flight without a word).
+#[test]
+fn warmup_runs_at_the_cells_concurrency_beyond_1024() {
+    runner::cli::raise_open_files_limit();
+    let mock = common::start_raw_timing_mock(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(1),
+        2,
+        std::time::Duration::ZERO,
+    );
+    let text = format!(
+        "[scenario]\nname = \"wide\"\n\n[[servers]]\nname = \"raw\"\nengine = \"external\"\nurl = \"{}\"\nready_timeout_s = 10\n\n\
+         [[workloads]]\nname = \"chat\"\nrequests = 1\nwarmup = 1100\n\n[grid]\nconcurrency = [1100]\nmax_tokens = [2]\n",
+        mock.url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let before = mock.accepted.load(std::sync::atomic::Ordering::Relaxed);
+    let (run, out) = run(dir.path(), &text, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let accepted = mock.accepted.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows[0]["status"], "ok", "{:?}", rows[0]);
+    // 1100 warm-up slots and the measured phase's one (readiness and model probes come on top).
+    assert!(accepted >= 1101, "{accepted} connections: the warm-up did not run 1100 at once");
+}

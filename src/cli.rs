@@ -25,6 +25,14 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the expanded plan: launches with their exact commands, and cells. Starts nothing.
     Plan { file: PathBuf },
+    /// Predict, per launch, what vLLM will find (weights, KV budget and tokens, maximum concurrency,
+    /// decode roofline) from the model's local config.json and the scenario's GPU. Starts nothing.
+    Estimate {
+        file: PathBuf,
+        /// Print the predictions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print, as JSON, the startup facts and failure classification of an engine log you already have.
     Facts {
         /// vllm, sglang or llamacpp
@@ -134,7 +142,49 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);
             let base = l.base_dir();
-            print!("{}", crate::report::plan::render(&l.scenario, &p, |launch| resolve::target_for_display(&launch.server, &base)));
+            let predictions = predictions(&l, &p);
+            print!(
+                "{}",
+                crate::report::plan::render(
+                    &l.scenario,
+                    &p,
+                    |launch| resolve::target_for_display(&launch.server, &base),
+                    |launch| { predictions.get(launch.index).cloned().flatten() }
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Estimate { file, json } => {
+            let l = load(&file)?;
+            let p = plan::expand(&l.scenario);
+            let base = l.base_dir();
+            let host = host_memory_gib();
+            let mut out = Vec::new();
+            for launch in &p.launches {
+                let files = launch.server.model.as_deref().and_then(|m| crate::estimate::locate(m, &base));
+                let pred = crate::estimate::predict(&l.scenario, launch, files.as_ref(), host);
+                if !json {
+                    match &pred {
+                        Ok(x) => println!(
+                            "launch {}
+  {}",
+                            launch.id,
+                            x.summary().replace('\n', "\n  ")
+                        ),
+                        Err(why) => println!(
+                            "launch {}
+  not estimated: {why}",
+                            launch.id
+                        ),
+                    }
+                }
+                out.push(
+                    serde_json::json!({ "launch": launch.id, "prediction": pred.as_ref().ok(), "not_estimated": pred.as_ref().err() }),
+                );
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Facts { engine, log } => {
@@ -167,6 +217,28 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// This machine's memory in GiB (the CPU build of vLLM sizes its KV cache from it).
+fn host_memory_gib() -> Option<f64> {
+    crate::store::manifest::host().memory_total_bytes.map(|b| b as f64 / 1073741824.0)
+}
+
+/// Each launch's prediction line for `runner plan` (None where there is none).
+fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
+    let base = l.base_dir();
+    let host = host_memory_gib();
+    p.launches
+        .iter()
+        .map(|launch| {
+            let files = launch.server.model.as_deref().and_then(|m| crate::estimate::locate(m, &base));
+            match crate::estimate::predict(&l.scenario, launch, files.as_ref(), host) {
+                Ok(x) => Some(x.summary()),
+                Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
+                Err(_) => None,
+            }
+        })
+        .collect()
 }
 
 /// Cancels on the first SIGINT/SIGTERM (engines are stopped, results kept); a second one kills the

@@ -12,6 +12,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub mod analysis;
 pub mod cli;
 pub mod engine;
+pub mod estimate;
 pub mod execute;
 pub mod load;
 pub mod plan;

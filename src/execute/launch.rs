@@ -31,13 +31,23 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         memory_at_ready: None,
         memory_source: ctx.probe.source(),
         gpu_memory_released_s: None,
+        prediction: None,
     }
+}
+
+/// The estimate of this launch (vLLM, with the model's config.json on this machine).
+fn predict(ctx: &Ctx<'_>, launch: &Launch) -> Option<crate::estimate::Prediction> {
+    let base = ctx.loaded.base_dir();
+    let files = crate::estimate::locate(launch.server.model.as_deref()?, &base)?;
+    let host = crate::store::manifest::host().memory_total_bytes.map(|b| b as f64 / 1073741824.0);
+    crate::estimate::predict(ctx.scenario(), launch, Some(&files), host).ok()
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {
     let dir = ctx.store.launch_dir(&launch.id);
     let log_path = dir.join("server.log");
     let mut rec = record(ctx, launch);
+    rec.prediction = predict(ctx, launch);
     let target = resolve::target_for_display(&launch.server, &ctx.loaded.base_dir());
     let preview = argv::argv(&launch.server, &target).map(|a| argv::display(&a));
     if let Some(cmd) = &preview {
@@ -47,6 +57,21 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         store::atomic_write(&dir.join("vllm-config.yaml"), yaml.as_bytes())?;
     }
     let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
+    if let Some(p) = rec.prediction.as_ref().filter(|p| p.budget.refusal.is_some() && ctx.scenario().scenario.skip_predicted_infeasible) {
+        let estimated = match p.budget.refusal {
+            Some(crate::estimate::vllm::Refusal::KvCacheTooSmall { estimated_max_model_len }) => Some(estimated_max_model_len),
+            _ => None,
+        };
+        let failure = StartFailure {
+            reason: crate::telemetry::failure::FailureReason::Predicted,
+            message: format!("not launched (skip_predicted_infeasible): {}", p.summary().replace('\n', " ").replace("    ", " ")),
+            decisive_lines: vec![],
+            estimated_max_model_len: estimated,
+            hint: Some("lower max-model-len or max-num-seqs, raise gpu-memory-utilization, or use a bigger GPU".into()),
+            log_tail: vec![],
+        };
+        return failed(ctx, launch, &cells, rec, failure, results, reporter);
+    }
     keep_earlier_log(&log_path);
     reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), cells: cells.len() });
     let gpu_before = ctx.probe.gpu_used_bytes();
@@ -107,7 +132,11 @@ fn failed(
     if failure.reason == crate::telemetry::failure::FailureReason::Interrupted {
         return Ok(());
     }
-    let mut reason = format!("server did not start: {}", failure.reason);
+    let mut reason = if failure.reason == crate::telemetry::failure::FailureReason::Predicted {
+        failure.message.clone()
+    } else {
+        format!("server did not start: {}", failure.reason)
+    };
     if let Some(n) = failure.estimated_max_model_len {
         reason.push_str(&format!(" (engine estimates max model len {n})"));
     }

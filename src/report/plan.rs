@@ -7,7 +7,13 @@ use crate::scenario::schema::Scenario;
 use std::fmt::Write;
 
 /// Renders the plan; `target` resolves each launch's program and model for display.
-pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&Launch) -> LaunchTarget) -> String {
+/// `prediction` gives each launch's estimate line (`runner estimate`), when there is one.
+pub fn render(
+    s: &Scenario,
+    plan: &Plan,
+    target: impl Fn(&Launch) -> LaunchTarget,
+    prediction: impl Fn(&Launch) -> Option<String>,
+) -> String {
     let mut out = String::new();
     let requests = plan.total_requests(s);
     let _ = writeln!(
@@ -34,6 +40,9 @@ pub fn render(s: &Scenario, plan: &Plan, target: impl Fn(&Launch) -> LaunchTarge
             None => {
                 let _ = writeln!(out, "  external endpoint {} (not launched)", launch.server.url.clone().unwrap_or_default());
             }
+        }
+        if let Some(p) = prediction(launch) {
+            let _ = writeln!(out, "  {}", p.replace('\n', "\n  "));
         }
         for c in cells {
             let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={}", v.label())).collect();

@@ -18,6 +18,30 @@ pub struct Scenario {
     /// SLO thresholds keyed by workload name.
     #[serde(default)]
     pub slo: IndexMap<String, Slo>,
+    /// GPUs by label, extending or overriding the built-in catalog (`runner estimate`).
+    #[serde(default)]
+    pub gpus: IndexMap<String, GpuSpec>,
+}
+
+/// One GPU of the catalog: what the estimate needs to know of it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSpec {
+    /// Total memory as the card reports it, MiB (nvidia-smi).
+    pub memory_mib: f64,
+    /// Peak memory bandwidth, GB/s.
+    pub bandwidth_gb_s: f64,
+    /// Dense BF16 tensor throughput, TFLOPS.
+    #[serde(default)]
+    pub bf16_tflops: Option<f64>,
+    /// Where the figures come from (a datasheet, a measurement).
+    pub source: String,
+}
+
+impl GpuSpec {
+    pub fn memory_gib(&self) -> f64 {
+        self.memory_mib / 1024.0
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -37,6 +61,10 @@ pub struct Meta {
     /// How long a probe cell (scenario without workloads) samples memory after readiness.
     #[serde(default = "default_probe_s")]
     pub probe_s: f64,
+    /// Record server configs that the estimate predicts vLLM would refuse (KV cache too small for
+    /// one max-model-len sequence, weights that do not fit) as infeasible without launching them.
+    #[serde(default)]
+    pub skip_predicted_infeasible: bool,
 }
 
 fn default_probe_s() -> f64 {

@@ -69,6 +69,10 @@ pub struct LaunchRecord {
     /// None without a GPU or when it did not come back within 60 s).
     #[serde(default)]
     pub gpu_memory_released_s: Option<f64>,
+    /// What `runner estimate` predicted for this launch before it started (vLLM with a local
+    /// config.json); reports set it against the startup facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<crate::estimate::Prediction>,
 }
 
 /// What a cell's launch looked like when it became ready (copied into every cell of the launch).

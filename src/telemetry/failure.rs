@@ -33,6 +33,8 @@ pub enum FailureReason {
     ApiKeyMissing,
     /// Ctrl-C/SIGTERM while waiting for readiness.
     Interrupted,
+    /// Not launched: the estimate predicted vLLM would refuse it (`skip_predicted_infeasible`).
+    Predicted,
 }
 
 impl FailureReason {
@@ -52,6 +54,7 @@ impl FailureReason {
             FailureReason::SpawnFailed => "spawn_failed",
             FailureReason::ApiKeyMissing => "api_key_missing",
             FailureReason::Interrupted => "interrupted",
+            FailureReason::Predicted => "predicted",
         }
     }
 }

@@ -1,0 +1,159 @@
+//! Predict before renting: from a model's architecture and a GPU, what vLLM will find (weights, KV
+//! budget and tokens, maximum concurrency) and a decode roofline, per launch of a plan. Pure but for
+//! `locate` (reading the model's config.json and safetensors headers).
+
+pub mod arch;
+pub mod catalog;
+pub mod vllm;
+
+use crate::plan::Launch;
+use crate::scenario::schema::{EngineKind, FlagValue, Scenario};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use vllm::{Budget, Device, Request};
+
+/// What is known of the model on this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFiles {
+    pub config: PathBuf,
+    pub config_text: String,
+    /// Tensor bytes from the checkpoint's safetensors headers, when the checkpoint is local.
+    pub safetensors_bytes: Option<u64>,
+}
+
+/// Finds `model`'s config.json (a local folder, or the local Hugging Face cache) and its weights.
+pub fn locate(model: &str, base: &Path) -> Option<ModelFiles> {
+    crate::telemetry::arch::config_candidates(model, base).into_iter().find_map(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+        Some(ModelFiles { config: p, config_text: text, safetensors_bytes: arch::safetensors_bytes(&dir) })
+    })
+}
+
+/// A launch's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub gpu: String,
+    pub request: Request,
+    pub budget: Budget,
+    /// `safetensors` (the checkpoint's headers) or `config` (counted from the architecture).
+    pub weights_from: String,
+    pub config: String,
+    /// (concurrency, upper bound of output tok/s) at `roofline_context` tokens per sequence.
+    pub roofline: Vec<(u32, f64)>,
+    pub roofline_context: Option<u64>,
+    /// What the figures do not model for this model.
+    pub not_modelled: Vec<String>,
+}
+
+fn flag_f64(flags: &indexmap::IndexMap<String, FlagValue>, k: &str) -> Option<f64> {
+    flags.get(k).and_then(FlagValue::as_f64)
+}
+
+/// The prediction for one launch, or why there is none. `host_memory_gib` is this machine's memory
+/// (the CPU build sizes its KV from it).
+pub fn predict(s: &Scenario, launch: &Launch, files: Option<&ModelFiles>, host_memory_gib: Option<f64>) -> Result<Prediction, String> {
+    let srv = &launch.server;
+    if srv.engine != EngineKind::Vllm {
+        return Err(format!("{} launches are not estimated (vLLM only; llama.cpp's GGUF metadata is not read yet)", srv.engine.as_str()));
+    }
+    let model = srv.model.as_deref().unwrap_or_default();
+    let files = files.ok_or_else(|| format!("no config.json for `{model}` on this machine (a local folder or the Hugging Face cache)"))?;
+    let arch = arch::Arch::from_config(&files.config_text).map_err(|e| format!("{}: {e}", files.config.display()))?;
+    let label = s.scenario.gpu.clone().unwrap_or_default();
+    let (device, memory_gib, bandwidth) = if label == "cpu" || label.starts_with("cpu-") {
+        (Device::Cpu, host_memory_gib.ok_or("this machine's memory is unknown")?, None)
+    } else {
+        let g = catalog::lookup(&label, &s.gpus)
+            .ok_or_else(|| format!("GPU `{label}` is not in the catalog: add [gpus.{label}] with memory_mib, bandwidth_gb_s and source"))?;
+        (Device::Gpu, g.memory_gib(), Some(g.bandwidth_gb_s))
+    };
+    let f = &srv.flags;
+    let explicit_kv = flag_f64(f, "kv_cache_memory_bytes").map(|b| b as u64).or_else(|| {
+        (device == Device::Cpu)
+            .then(|| srv.env.get("VLLM_CPU_KVCACHE_SPACE").and_then(|v| v.trim().parse::<f64>().ok()))
+            .flatten()
+            .map(|g| (g * 1073741824.0) as u64)
+    });
+    let max_model_len = flag_f64(f, "max_model_len").map(|v| v as u64).or(arch.max_position_embeddings).unwrap_or(4096);
+    let kv_dtype_bytes = match f.get("kv_cache_dtype") {
+        Some(FlagValue::Str(d)) if d.starts_with("fp8") => 1,
+        _ => arch.dtype_bytes,
+    };
+    let (weights_bytes, weights_from) = match files.safetensors_bytes {
+        Some(b) => (b, "safetensors"),
+        None => (arch.weight_bytes(), "config"),
+    };
+    let request = Request {
+        device,
+        memory_gib,
+        utilization: flag_f64(f, "gpu_memory_utilization").unwrap_or(0.9),
+        max_model_len,
+        max_num_batched_tokens: flag_f64(f, "max_num_batched_tokens")
+            .map_or_else(|| vllm::default_batched_tokens(device, memory_gib), |v| v as u64),
+        kv_dtype_bytes,
+        explicit_kv_bytes: explicit_kv,
+        weights_bytes,
+    };
+    let budget = vllm::budget(&arch, &request);
+    let context = roofline_context(s);
+    let roofline = match (bandwidth, context) {
+        (Some(bw), Some(ctx)) => crate::scenario::grid::concurrency_values(s)
+            .unwrap_or_else(|| vec![1])
+            .into_iter()
+            .map(|c| (c, vllm::roofline_tok_s(weights_bytes, budget.kv_bytes_per_token, bw, c, ctx)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Prediction {
+        gpu: label,
+        request,
+        budget,
+        weights_from: weights_from.into(),
+        config: files.config.display().to_string(),
+        roofline,
+        roofline_context: context,
+        not_modelled: arch.not_modelled,
+    })
+}
+
+/// Tokens per sequence for the roofline: the first workload's mean prompt length (its
+/// `prompt_tokens`, or 256) plus half its largest max_tokens.
+fn roofline_context(s: &Scenario) -> Option<u64> {
+    let w = s.workloads.first()?;
+    let prompt = w.prompt_tokens.map_or(256, |t| {
+        let (lo, hi) = t.bounds();
+        u64::from(lo + hi) / 2
+    });
+    let mt = crate::scenario::grid::max_tokens_values(s, w).into_iter().max().unwrap_or(w.max_tokens);
+    Some(prompt + u64::from(mt) / 2)
+}
+
+impl Prediction {
+    /// One line for `runner plan` and `runner estimate`.
+    pub fn summary(&self) -> String {
+        let b = &self.budget;
+        let mut line = format!(
+            "predicted on {}: weights {:.2} GiB ({}), KV {:.2} GiB = {} tokens ({} B/token), max concurrency {:.2} at max-model-len {}",
+            self.gpu, b.weights_gib, self.weights_from, b.kv_gib, b.kv_tokens, b.kv_bytes_per_token, b.max_concurrency, b.max_model_len
+        );
+        match &b.refusal {
+            Some(vllm::Refusal::KvCacheTooSmall { estimated_max_model_len }) => line.push_str(&format!(
+                "\n    PREDICTED INFEASIBLE: kv_cache_too_small (the KV cache cannot hold one {}-token sequence; vLLM would estimate a maximum length of {estimated_max_model_len})",
+                b.max_model_len
+            )),
+            Some(vllm::Refusal::WeightsDoNotFit { needed_gib, allowed_gib }) => line.push_str(&format!(
+                "\n    PREDICTED INFEASIBLE: weights_oom (weights {needed_gib:.2} GiB > {allowed_gib:.2} GiB allowed by the memory utilization)"
+            )),
+            None => {}
+        }
+        if let (Some(ctx), false) = (self.roofline_context, self.roofline.is_empty()) {
+            let pts: Vec<String> = self.roofline.iter().map(|(c, t)| format!("c{c} <= {t:.0}")).collect();
+            line.push_str(&format!("\n    decode roofline (tok/s upper bound at {ctx} tokens/sequence): {}", pts.join(", ")));
+        }
+        for n in &self.not_modelled {
+            line.push_str(&format!("\n    not modelled: {n}"));
+        }
+        line
+    }
+}

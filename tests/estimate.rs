@@ -23,7 +23,8 @@ fn shared(log: &str) -> String {
 /// Predicts the first launch of a one-server scenario.
 fn estimate(gpu: &str, model: &str, flags: &str, env: &str, host_gib: Option<f64>) -> runner::estimate::Prediction {
     let text = format!(
-        "[scenario]\nname = \"est\"\ngpu = \"{gpu}\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{model}\"\n[servers.flags]\n{flags}\n[servers.env]\n{env}\n"
+        "[scenario]\nname = \"est\"\ngpu = \"{gpu}\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{model}\"\n[servers.flags]\n{flags}\n[servers.env]\n{env}\n\n\
+         [[workloads]]\nname = \"chat\"\nprompt_tokens = 256\nmax_tokens = 128\n\n[grid]\nconcurrency = [1, 2, 4, 8]\n"
     );
     let s = runner::scenario::parse("est.toml", &text, Path::new(".")).unwrap();
     let p = runner::plan::expand(&s);
@@ -125,4 +126,24 @@ kv_cache_memory_bytes = [1000000, 1073741824]
     assert!(launch["argv"].is_null(), "it was never launched");
     // The feasible config was tried (and, with no vLLM at that path, did not start).
     assert!(rows[1]["reason"].contains("server did not start: spawn_failed"), "{:?}", rows[1]);
+}
+
+/// Reports set each launch's prediction against the engine's startup report: a stored run whose
+/// launch carries the RTX prediction and the RTX log's facts shows +0.08% on KV tokens.
+#[test]
+fn reports_reconcile_prediction_and_measurement() {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results/quickstart_cpu/run");
+    let mut run = runner::store::read::read_run(&fixture).unwrap();
+    run.manifest.gpu_label = "rtx2000ada-16gb".into();
+    let pred = estimate("rtx2000ada-16gb", &fixture_model("Qwen2.5-1.5B-Instruct"), "gpu_memory_utilization = 0.6", "", None);
+    run.launches[0].prediction = Some(pred.clone());
+    run.launches[0].facts = facts::parse(EngineKind::Vllm, &shared("vllm-0.11-startup-rtx2000ada.log"));
+    let data = runner::analysis::report::build(&[run], "2026-01-01T00:00:00Z");
+    let row = &data.reconcile[0];
+    assert_eq!((row.predicted_kv_tokens, row.measured_kv_tokens), (pred.budget.kv_tokens, Some(188_512)));
+    let e = row.kv_tokens_error_pct.unwrap();
+    assert!(e.abs() < 2.0 && e > 0.0, "{e}");
+    assert!(row.roofline_share.is_some_and(|s| s > 0.0) && row.roofline_concurrency.is_some(), "{row:?}");
+    let kv = runner::report::render::render_all(&data, None).unwrap().into_iter().find(|(f, _)| f == "kv_scaling.md").unwrap().1;
+    assert!(kv.contains("## Predicted vs measured") && kv.contains(&format!("{} / 188512 | {e:.2}%", pred.budget.kv_tokens)), "{kv}");
 }

@@ -3,5 +3,6 @@
 
 pub mod capacity;
 pub mod kv;
+pub mod reconcile;
 pub mod report;
 pub mod sequential;

@@ -154,6 +154,9 @@ pub struct ReportData {
     pub frontier: Vec<FrontierRow>,
     pub kv_scaling: Vec<KvScaling>,
     pub util_tables: Vec<(String, Vec<UtilRow>)>,
+    /// Predicted (`runner estimate`) vs measured, per launch that carried a prediction.
+    #[serde(default)]
+    pub reconcile: Vec<super::reconcile::Row>,
     pub surfaces: Vec<Surface>,
     pub comparisons: Vec<Comparison>,
     /// What was not measured in these runs, and why.
@@ -181,6 +184,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         frontier: Vec::new(),
         kv_scaling: Vec::new(),
         util_tables: Vec::new(),
+        reconcile: Vec::new(),
         surfaces: Vec::new(),
         comparisons: Vec::new(),
         not_measured: Vec::new(),
@@ -237,6 +241,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             data.not_measured.push(format!("{} interrupted cell(s) of run {} are left out.", run.cells.len() - results.len(), m.run_id));
         }
         groups(&mut data, run, scenario.as_ref(), &results);
+        data.reconcile.extend(super::reconcile::rows(run));
         if let Some(k) = kv::kv_scaling(run) {
             data.kv_scaling.push(k);
         }

@@ -67,6 +67,10 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// A TOML file of `[prices.<gpu label>]` tables (per_hour, currency, date, source) to price
+        /// the runs' GPUs with (replacing the prices they were run with).
+        #[arg(long)]
+        prices: Option<PathBuf>,
     },
 }
 
@@ -152,6 +156,16 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                     |launch| { predictions.get(launch.index).cloned().flatten() }
                 )
             );
+            // Earlier runs of the same scenario (same output folder) time its launches and cells.
+            let root = PathBuf::from(&l.scenario.scenario.output_dir).join(&l.scenario.scenario.name);
+            let earlier: Vec<_> = crate::store::read::find_runs(std::slice::from_ref(&root))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| crate::store::read::read_run(d).ok())
+                .collect();
+            let price =
+                crate::scenario::prices::resolve(&l.scenario, &base).ok().and_then(|p| p.get(&execute::gpu_label(&l.scenario)).cloned());
+            println!("\n{}", crate::analysis::campaign::campaign(&p, &earlier, price.as_ref()).summary());
             Ok(ExitCode::SUCCESS)
         }
         Command::Estimate { file, json } => {
@@ -206,10 +220,10 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let l = load(&file)?;
             runtime()?.block_on(run(l, output, run_id, templates, resume))
         }
-        Command::Report { dirs, out, templates } => {
+        Command::Report { dirs, out, templates, prices } => {
             let runs = crate::store::read::find_runs(&dirs)?;
             let out = out.unwrap_or_else(|| if runs.len() == 1 { runs[0].join("reports") } else { PathBuf::from("reports") });
-            let written = crate::report::report_runs(&runs, &out, templates.as_deref())?;
+            let written = crate::report::report_runs_priced(&runs, &out, templates.as_deref(), prices.as_deref())?;
             println!("reports from {} run(s):", runs.len());
             for p in written {
                 println!("  {}", p.display());

@@ -131,3 +131,37 @@ fn open_loop_plan_without_a_concurrency_axis_shows_no_sentinel() {
     assert!(plan.contains("-rate2-mt64") && plan.contains("request_rate=4.5"), "{plan}");
     assert!(!plan.contains("10000") && !plan.contains("concurrency="), "{plan}");
 }
+
+/// `runner plan` ends with the campaign's expected wall time, from an earlier run of the same
+/// scenario in its output folder, and its cost at the scenario's price.
+#[test]
+fn plan_states_expected_wall_time_and_cost_from_earlier_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("results/quickstart_cpu");
+    std::fs::create_dir_all(&runs).unwrap();
+    let fixture = std::path::PathBuf::from(repo("tests/fixtures/results/quickstart_cpu/run"));
+    copy_dir(&fixture, &runs.join("earlier"));
+    let text = std::fs::read_to_string(repo("scenarios/quickstart_cpu.toml")).unwrap()
+        + "\n[prices.cpu]\nper_hour = 3.6\ndate = \"2026-11-30\"\nsource = \"test price\"\n";
+    let path = common::write_scenario(dir.path(), "q.toml", &text);
+    let out = runner().current_dir(dir.path()).args(["plan", path.to_str().unwrap()]).assert().success().get_output().stdout.clone();
+    let out = String::from_utf8(out).unwrap();
+    let line = out.lines().find(|l| l.starts_with("expected wall time")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("from 1 earlier run(s) (1 of 1 launches' start-up, 8 of 8 cells timed)"), "{line}");
+    // 3.6 per hour is 0.001 per second: the cost is the wall time in seconds / 1000.
+    let minutes: f64 = line.split("expected wall time: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let cost: f64 = line.split("costing ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(minutes > 0.0 && (cost - minutes * 60.0 / 1000.0).abs() < 0.01, "{line}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}

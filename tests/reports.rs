@@ -123,6 +123,29 @@ fn report_merges_two_machines_into_one_frontier() {
     assert!(frontier.contains("| chat | a100-demo |") && frontier.contains("| chat | rtx16-demo |"), "{frontier}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("frontier: chat"));
+    // Priced: $ per 1M output tokens at each GPU's sweet spot, in the frontier and the playbook.
+    let prices = dir.path().join("prices.toml");
+    std::fs::write(
+        &prices,
+        "[prices.rtx16-demo]\nper_hour = 0.25\ndate = \"2026-11-30\"\nsource = \"test price\"\n\n\
+         [prices.a100-demo]\nper_hour = 1.5\ndate = \"2026-11-30\"\nsource = \"test price\"\n",
+    )
+    .unwrap();
+    let priced = dir.path().join("priced");
+    assert_cmd::Command::cargo_bin("runner")
+        .unwrap()
+        .args(["report", dir.path().join("a").to_str().unwrap(), dir.path().join("b").to_str().unwrap()])
+        .args(["--out", priced.to_str().unwrap(), "--prices", prices.to_str().unwrap()])
+        .assert()
+        .success();
+    // Sweet spot 695.2 tok/s: 2,502,720 tokens an hour; $0.25/h -> 0.100 per 1M, $1.50/h -> 0.599.
+    let frontier = std::fs::read_to_string(priced.join("capacity_frontier.md")).unwrap();
+    assert!(frontier.contains("0.100 USD (at 0.25 USD/h, 2026-11-30)") && frontier.contains("0.599 USD (at 1.5 USD/h"), "{frontier}");
+    let playbook = std::fs::read_to_string(priced.join("playbook.md")).unwrap();
+    let rent = playbook.split("## Which GPU to rent").nth(1).expect("a rent section");
+    let (cheap, dear) = (rent.find("| chat | rtx16-demo |").unwrap(), rent.find("| chat | a100-demo |").unwrap());
+    assert!(cheap < dear, "cheapest first: {rent}");
+    assert!(rent.contains("0.100 USD") && rent.contains("0.599 USD"), "{rent}");
 }
 
 #[test]

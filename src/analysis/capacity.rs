@@ -46,6 +46,9 @@ pub struct CellView {
     /// Repeats measured, and the min..max of the verdict's figures over them (None for one).
     pub repeats: usize,
     pub spread: Option<crate::results::quality::Spread>,
+    /// Cost of a million output tokens at this cell's throughput, at the run's GPU price.
+    #[serde(default)]
+    pub cost_per_mtok: Option<f64>,
 }
 
 impl CellView {
@@ -81,6 +84,7 @@ impl CellView {
             others_cpu_pct: r.quality.others_cpu_pct,
             repeats: r.quality.repeats.len(),
             spread: r.quality.spread.clone(),
+            cost_per_mtok: None,
         }
     }
 }

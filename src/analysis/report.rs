@@ -94,6 +94,9 @@ pub struct Group {
     pub vllm_yaml: Option<String>,
     pub life: Life,
     pub practice: Vec<String>,
+    /// The price of this run's GPU, when the run had one.
+    #[serde(default)]
+    pub price: Option<crate::scenario::schema::Price>,
 }
 
 /// What became of one server config on the OOM surface.
@@ -143,6 +146,35 @@ pub struct FrontierRow {
     pub model: String,
     pub sweet_spot: Option<Pick>,
     pub best_throughput: Option<CellView>,
+    #[serde(default)]
+    pub price: Option<crate::scenario::schema::Price>,
+}
+
+/// One GPU for one workload, as the "which GPU to rent" table shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RentRow {
+    pub workload: String,
+    pub gpu: String,
+    pub server: String,
+    /// The sweet spot (None: no cell met the SLO on this GPU).
+    pub sweet_spot: Option<Pick>,
+    pub price: Option<crate::scenario::schema::Price>,
+    /// Cost of a million output tokens at the sweet spot.
+    pub cost_per_mtok: Option<f64>,
+}
+
+/// The lab logs' "when to upgrade GPU" questions, answered from one GPU x workload's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpgradeRow {
+    pub workload: String,
+    pub gpu: String,
+    /// The lowest-load measured cell already failed the SLO: more concurrency cannot help; a faster GPU may.
+    pub fails_at_lowest_load: Option<String>,
+    /// Server configs that did not start for memory (KV cache too small, OOM): more VRAM.
+    pub memory_refusals: Vec<String>,
+    /// The highest throughput within the SLO, and the highest measured at all.
+    pub sweet_spot_tok_s: Option<f64>,
+    pub peak_tok_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +186,11 @@ pub struct ReportData {
     pub frontier: Vec<FrontierRow>,
     pub kv_scaling: Vec<KvScaling>,
     pub util_tables: Vec<(String, Vec<UtilRow>)>,
+    /// Per workload, every GPU's sweet spot and its cost (cheapest first).
+    #[serde(default)]
+    pub rent: Vec<RentRow>,
+    #[serde(default)]
+    pub upgrade: Vec<UpgradeRow>,
     /// Predicted (`runner estimate`) vs measured, per launch that carried a prediction.
     #[serde(default)]
     pub reconcile: Vec<super::reconcile::Row>,
@@ -185,6 +222,8 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         kv_scaling: Vec::new(),
         util_tables: Vec::new(),
         reconcile: Vec::new(),
+        rent: Vec::new(),
+        upgrade: Vec::new(),
         surfaces: Vec::new(),
         comparisons: Vec::new(),
         not_measured: Vec::new(),
@@ -275,8 +314,39 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
             model: g.model.clone(),
             sweet_spot: g.sweet_spot.clone(),
             best_throughput: g.best_throughput.clone(),
+            price: g.price.clone(),
+        });
+        data.rent.push(RentRow {
+            workload: g.workload.clone(),
+            gpu: g.gpu.clone(),
+            server: g.server.clone(),
+            cost_per_mtok: g.sweet_spot.as_ref().and_then(|p| p.cell.cost_per_mtok),
+            sweet_spot: g.sweet_spot.clone(),
+            price: g.price.clone(),
+        });
+        let lowest = g.cells.iter().filter(|c| c.load.closed().is_some() && c.throughput_tok_s.is_some()).min_by_key(|c| c.load.closed());
+        data.upgrade.push(UpgradeRow {
+            workload: g.workload.clone(),
+            gpu: g.gpu.clone(),
+            fails_at_lowest_load: lowest
+                .filter(|c| c.status == CellStatus::SloFail)
+                .map(|c| format!("{}, max_tokens {}: {}", c.load_label, c.max_tokens, c.reason.clone().unwrap_or_default())),
+            memory_refusals: g
+                .cells
+                .iter()
+                .filter(|c| c.status == CellStatus::Infeasible)
+                .filter_map(|c| c.reason.clone())
+                .filter(|r| {
+                    ["kv_cache_too_small", "oom", "no_kv_memory", "insufficient_free_memory", "predicted"].iter().any(|k| r.contains(k))
+                })
+                .collect(),
+            sweet_spot_tok_s: g.sweet_spot.as_ref().and_then(|p| p.cell.throughput_tok_s),
+            peak_tok_s: g.best_throughput.as_ref().and_then(|c| c.throughput_tok_s),
         });
     }
+    data.rent.sort_by(|a, b| {
+        a.workload.cmp(&b.workload).then(a.cost_per_mtok.unwrap_or(f64::INFINITY).total_cmp(&b.cost_per_mtok.unwrap_or(f64::INFINITY)))
+    });
     data.frontier.sort_by(|a, b| (a.workload.as_str(), a.gpu.as_str()).cmp(&(b.workload.as_str(), b.gpu.as_str())));
     data
 }
@@ -289,7 +359,15 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
     keys.dedup();
     for (server, workload) in keys {
         let rs: Vec<&CellResult> = results.iter().copied().filter(|r| r.server == server && r.cell.workload == workload).collect();
-        let cells: Vec<CellView> = rs.iter().map(|r| CellView::of(r, &axes)).collect();
+        let price = run.manifest.price.as_ref();
+        let cells: Vec<CellView> = rs
+            .iter()
+            .map(|r| {
+                let mut c = CellView::of(r, &axes);
+                c.cost_per_mtok = price.zip(c.throughput_tok_s).and_then(|(p, t)| crate::scenario::prices::cost_per_mtok(p.per_hour, t));
+                c
+            })
+            .collect();
         let slo = scenario.and_then(|s| s.slo.get(&workload));
         let (sweet_spot, runners_up) = capacity::sweet_spot(&cells, slo);
         let best_throughput = cells
@@ -335,6 +413,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             cells,
             life,
             practice,
+            price: run.manifest.price.clone(),
         });
     }
 }

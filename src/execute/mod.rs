@@ -44,6 +44,8 @@ pub(crate) struct Ctx<'a> {
     pub cancel: &'a CancellationToken,
     /// Cells that already have a complete result (resume): not run again.
     pub skip: std::collections::HashSet<String>,
+    /// The price of this run's GPU (the manifest's), for the CSV's cost column.
+    pub price: Option<crate::scenario::schema::Price>,
 }
 
 impl Ctx<'_> {
@@ -58,7 +60,7 @@ impl Ctx<'_> {
         results.sort_by_key(|r| r.cell.index);
         let s = self.scenario();
         let axes: Vec<String> = s.grid.server.keys().cloned().collect();
-        let csv = csv_export::capacity_csv(&gpu_label(s), &axes, results)?;
+        let csv = csv_export::capacity_csv(&gpu_label(s), &axes, self.price.as_ref(), results)?;
         store::atomic_write(&self.store.csv_path(), &csv)
     }
 }
@@ -111,7 +113,7 @@ pub async fn run(
     manifest.status = RunStatus::Running;
     store::write_json(&store.manifest_path(), &manifest)?;
     let skip: std::collections::HashSet<String> = done.iter().map(|r: &CellResult| r.cell.id.clone()).collect();
-    let ctx = Ctx { loaded, plan, store: &store, probe, cancel, skip };
+    let ctx = Ctx { loaded, plan, store: &store, probe, cancel, skip, price: manifest.price.clone() };
     let mut results = done;
     for l in &plan.launches {
         if cancel.is_cancelled() {
@@ -164,6 +166,7 @@ fn new_manifest(loaded: &Loaded, plan: &Plan, run_id: &str, probe: &MemoryProbe)
         launches: plan.launches.len(),
         cells: plan.cells.len(),
         resumed_at: Vec::new(),
+        price: crate::scenario::prices::resolve(s, &loaded.base_dir()).ok().and_then(|p| p.get(&gpu_label(s)).cloned()),
         engines: Vec::new(),
     }
 }

@@ -3,6 +3,7 @@
 pub mod diag;
 pub mod grid;
 pub mod load;
+pub mod prices;
 pub mod schema;
 pub mod validate;
 

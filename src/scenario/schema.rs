@@ -21,6 +21,36 @@ pub struct Scenario {
     /// GPUs by label, extending or overriding the built-in catalog (`runner estimate`).
     #[serde(default)]
     pub gpus: IndexMap<String, GpuSpec>,
+    /// Rental prices by GPU label (also from `[scenario] prices_file`): every cell then gets its cost
+    /// per million output tokens.
+    #[serde(default)]
+    pub prices: IndexMap<String, Price>,
+}
+
+/// What one GPU of a label costs per hour, with when and where the price was seen: no market price
+/// is built in as fact.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub per_hour: f64,
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// When the price was seen (e.g. "2026-11-30").
+    pub date: String,
+    /// Where (provider, offer, link).
+    pub source: String,
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+/// A prices file: `[prices.<gpu label>]` tables, as in a scenario.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PricesFile {
+    #[serde(default)]
+    pub prices: IndexMap<String, Price>,
 }
 
 /// One GPU of the catalog: what the estimate needs to know of it.
@@ -65,6 +95,10 @@ pub struct Meta {
     /// one max-model-len sequence, weights that do not fit) as infeasible without launching them.
     #[serde(default)]
     pub skip_predicted_infeasible: bool,
+    /// A TOML file of `[prices.<gpu label>]` tables (relative to the scenario); the scenario's own
+    /// `[prices]` win over it.
+    #[serde(default)]
+    pub prices_file: Option<String>,
 }
 
 fn default_probe_s() -> f64 {

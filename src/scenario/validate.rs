@@ -20,6 +20,7 @@ pub fn validate(s: &Scenario, base: &Path) -> Vec<Issue> {
     workloads(s, base, &mut out);
     grid(s, &mut out);
     slos(s, &mut out);
+    prices(s, base, &mut out);
     if out.is_empty() {
         let cells = super::grid::count_cells(s);
         if cells == 0 {
@@ -487,6 +488,25 @@ fn grid(s: &Scenario, out: &mut Vec<Issue>) {
                         .help("list each value once"),
                 );
             }
+        }
+    }
+}
+
+fn prices(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
+    for (label, p) in &s.prices {
+        for (key, msg) in super::prices::problems(label, p) {
+            let field = key.rsplit('.').next().unwrap_or_default().to_string();
+            out.push(
+                Issue::new(kp!["prices", label, field], msg)
+                    .help("[prices.<gpu label>] per_hour = 1.10, date = \"2026-11-30\", source = \"provider, offer\""),
+            );
+        }
+    }
+    if let Some(f) = &s.scenario.prices_file {
+        if let Err(e) = super::prices::read_file(&base.join(f)) {
+            out.push(
+                Issue::new(kp!["scenario", "prices_file"], e).help("a TOML file of [prices.<gpu label>] tables, relative to this scenario"),
+            );
         }
     }
 }

@@ -67,6 +67,7 @@ const TRAILING: &[&str] = &[
     "p95_e2e_ms_max",
     "throughput_tok_s_min",
     "throughput_tok_s_max",
+    "cost_per_mtok",
     "cell_id",
 ];
 
@@ -89,8 +90,14 @@ fn pick(d: &Option<Dist>, f: fn(&Dist) -> f64) -> Option<f64> {
     d.as_ref().map(f)
 }
 
-/// Renders the CSV. `server_axes` are the grid's server-flag keys (one column each).
-pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -> Result<Vec<u8>> {
+/// Renders the CSV. `server_axes` are the grid's server-flag keys (one column each); with a `price`,
+/// `cost_per_mtok` is the cost of a million output tokens at the cell's throughput.
+pub fn capacity_csv(
+    gpu: &str,
+    server_axes: &[String],
+    price: Option<&crate::scenario::schema::Price>,
+    results: &[CellResult],
+) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = LEADING.iter().map(|s| s.to_string()).collect();
     header.extend(server_axes.iter().cloned());
@@ -178,6 +185,7 @@ pub fn capacity_csv(gpu: &str, server_axes: &[String], results: &[CellResult]) -
         for range in [spread.and_then(|s| s.p95_ttft_ms), spread.and_then(|s| s.p95_e2e_ms), spread.and_then(|s| s.throughput_tok_s)] {
             row.extend([num(range.map(|x| x.min)), num(range.map(|x| x.max))]);
         }
+        row.push(num(price.zip(s).and_then(|(p, s)| crate::scenario::prices::cost_per_mtok(p.per_hour, s.throughput_tok_s))));
         row.push(r.cell.id.clone());
         w.write_record(&row)?;
     }

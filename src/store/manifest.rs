@@ -48,6 +48,10 @@ pub struct Manifest {
     /// When the run was resumed (`runner run --resume`).
     #[serde(default)]
     pub resumed_at: Vec<String>,
+    /// The price of this run's GPU label, resolved when the run started (the scenario's `[prices]`
+    /// or its `prices_file`), so that reports on another machine still have it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::scenario::schema::Price>,
 }
 
 /// Where a run stands (stored as `running`, `complete`, `interrupted`).

@@ -175,8 +175,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let host = host_memory_gib();
             let mut out = Vec::new();
             for launch in &p.launches {
-                let files = launch.server.model.as_deref().and_then(|m| crate::estimate::locate(m, &base));
-                let pred = crate::estimate::predict(&l.scenario, launch, files.as_ref(), host);
+                let pred = crate::estimate::predict_launch(&l.scenario, launch, &base, host);
                 if !json {
                     match &pred {
                         Ok(x) => println!(
@@ -244,13 +243,10 @@ fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
     let host = host_memory_gib();
     p.launches
         .iter()
-        .map(|launch| {
-            let files = launch.server.model.as_deref().and_then(|m| crate::estimate::locate(m, &base));
-            match crate::estimate::predict(&l.scenario, launch, files.as_ref(), host) {
-                Ok(x) => Some(x.summary()),
-                Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
-                Err(_) => None,
-            }
+        .map(|launch| match crate::estimate::predict_launch(&l.scenario, launch, &base, host) {
+            Ok(x) => Some(x.summary()),
+            Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
+            Err(_) => None,
         })
         .collect()
 }

@@ -96,6 +96,16 @@ fn small_grid_end_to_end() {
     assert_eq!(manifest["scenario_sha256"].as_str().unwrap().len(), 64);
     let log = std::fs::read_to_string(run.join("launches/l00-tiny/server.log")).unwrap();
     assert!(log.contains("llama"), "server log is empty or foreign");
+    // The launch carries its estimate from the GGUF header, and it matches what llama-server
+    // allocated: 2048 cells of 256 B (ctx_size 2048, 4 slots).
+    let launch: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("launches/l00-tiny/launch.json")).unwrap()).unwrap();
+    let budget = &launch["prediction"]["budget"];
+    assert_eq!((budget["kv_tokens"].as_u64(), budget["kv_bytes_per_token"].as_u64()), (Some(2048), Some(256)), "{launch}");
+    assert_eq!(launch["facts"]["kv_cache_tokens"], 2048);
+    let predicted_mib = budget["kv_gib"].as_f64().unwrap() * 1024.0;
+    assert!((predicted_mib - launch["facts"]["kv_buffer_mib"].as_f64().unwrap()).abs() < 0.01, "{launch}");
+    let kv = std::fs::read_to_string(run.join("reports/kv_scaling.md")).unwrap();
+    assert!(kv.contains("## Predicted vs measured") && kv.contains("| 2048 / 2048 | 0.00% |"), "{kv}");
     let cells: Vec<_> = std::fs::read_dir(run.join("cells")).unwrap().flatten().collect();
     assert_eq!(cells.len(), 4);
     for c in cells {

@@ -17,6 +17,10 @@ pub struct Row {
     pub kv_gib_error_pct: Option<f64>,
     pub predicted_weights_gib: f64,
     pub measured_weights_gib: Option<f64>,
+    /// Weights + KV + activations + overhead, against the memory at ready (GPU memory, or the
+    /// engine's RSS); llama.cpp's compute buffers and vLLM's CUDA graphs are not in the prediction.
+    pub predicted_memory_gib: f64,
+    pub measured_memory_gib: Option<f64>,
     pub predicted_max_concurrency: f64,
     pub measured_max_concurrency: Option<f64>,
     /// The best measured output tok/s of a closed-loop cell of this launch as a share of the decode
@@ -56,6 +60,8 @@ pub fn rows(run: &StoredRun) -> Vec<Row> {
                 kv_gib_error_pct: err(b.kv_gib, f.kv_cache_gib),
                 predicted_weights_gib: b.weights_gib,
                 measured_weights_gib: f.weights_gib,
+                predicted_memory_gib: b.weights_gib + b.kv_gib + b.activation_gib + b.overhead_gib,
+                measured_memory_gib: l.memory_at_ready.as_ref().and_then(|m| m.primary_bytes()).map(|x| x as f64 / 1073741824.0),
                 predicted_max_concurrency: b.max_concurrency,
                 measured_max_concurrency: f.max_concurrency,
                 roofline_share: best.map(|x| x.1),

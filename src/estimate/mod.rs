@@ -4,6 +4,7 @@
 
 pub mod arch;
 pub mod catalog;
+pub mod gguf;
 pub mod vllm;
 
 use crate::plan::Launch;
@@ -28,6 +29,72 @@ pub fn locate(model: &str, base: &Path) -> Option<ModelFiles> {
         let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
         Some(ModelFiles { config: p, config_text: text, safetensors_bytes: arch::safetensors_bytes(&dir) })
     })
+}
+
+/// The GGUF file a llama.cpp server would load (the built-in tiny model, or a path relative to
+/// `base`), when it exists.
+pub fn gguf_path(model: &str, base: &Path) -> Option<PathBuf> {
+    let p = if model == "builtin:tiny-qwen2" { crate::engine::resolve::tiny_model_path() } else { base.join(model) };
+    p.is_file().then_some(p)
+}
+
+/// llama.cpp: the KV cache is `ctx_size` cells of the model's KV per token, shared by `parallel`
+/// slots (each gets ctx_size / parallel); weights are the GGUF file. Compute buffers are not modelled.
+pub fn predict_llamacpp(s: &Scenario, launch: &Launch, gguf: &Path) -> Result<Prediction, String> {
+    let (arch, size) = gguf::read(gguf)?;
+    let f = &launch.server.flags;
+    let ctx = flag_f64(f, "ctx_size").map(|v| v as u64).or(arch.max_position_embeddings).unwrap_or(4096);
+    let parallel = flag_f64(f, "parallel").map_or(1, |v| v.max(1.0) as u64);
+    let type_bytes = gguf::cache_type_bytes(match f.get("cache_type_k") {
+        Some(FlagValue::Str(t)) => Some(t.as_str()),
+        _ => None,
+    });
+    let per_token = (2 * arch.layers * arch.kv_heads * arch.head_dim) as f64 * type_bytes;
+    let kv_bytes = (ctx as f64 * per_token) as u64;
+    let request = Request {
+        device: Device::Cpu,
+        memory_gib: 0.0,
+        utilization: 1.0,
+        max_model_len: ctx / parallel,
+        max_num_batched_tokens: 0,
+        kv_dtype_bytes: type_bytes.ceil() as u64,
+        explicit_kv_bytes: Some(kv_bytes),
+        weights_bytes: size,
+    };
+    let budget = Budget {
+        weights_gib: size as f64 / 1073741824.0,
+        activation_gib: 0.0,
+        overhead_gib: 0.0,
+        kv_gib: kv_bytes as f64 / 1073741824.0,
+        kv_bytes_per_token: per_token.round() as u64,
+        kv_tokens: ctx,
+        max_model_len: ctx / parallel,
+        max_concurrency: parallel as f64,
+        refusal: None,
+    };
+    Ok(Prediction {
+        gpu: s.scenario.gpu.clone().unwrap_or_default(),
+        request,
+        budget,
+        weights_from: "gguf".into(),
+        config: gguf.display().to_string(),
+        roofline: Vec::new(),
+        roofline_context: None,
+        not_modelled: arch.not_modelled,
+    })
+}
+
+/// The prediction of any launch: GGUF metadata for llama.cpp, the config.json for vLLM.
+pub fn predict_launch(s: &Scenario, launch: &Launch, base: &Path, host_memory_gib: Option<f64>) -> Result<Prediction, String> {
+    let model = launch.server.model.as_deref().unwrap_or_default();
+    match launch.server.engine {
+        EngineKind::Llamacpp => predict_llamacpp(
+            s,
+            launch,
+            &gguf_path(model, base).ok_or_else(|| format!("the GGUF file of `{model}` is not on this machine"))?,
+        ),
+        _ => predict(s, launch, locate(model, base).as_ref(), host_memory_gib),
+    }
 }
 
 /// A launch's prediction.
@@ -55,7 +122,7 @@ fn flag_f64(flags: &indexmap::IndexMap<String, FlagValue>, k: &str) -> Option<f6
 pub fn predict(s: &Scenario, launch: &Launch, files: Option<&ModelFiles>, host_memory_gib: Option<f64>) -> Result<Prediction, String> {
     let srv = &launch.server;
     if srv.engine != EngineKind::Vllm {
-        return Err(format!("{} launches are not estimated (vLLM only; llama.cpp's GGUF metadata is not read yet)", srv.engine.as_str()));
+        return Err(format!("{} launches are not estimated (vLLM and llama.cpp only)", srv.engine.as_str()));
     }
     let model = srv.model.as_deref().unwrap_or_default();
     let files = files.ok_or_else(|| format!("no config.json for `{model}` on this machine (a local folder or the Hugging Face cache)"))?;
@@ -133,6 +200,21 @@ impl Prediction {
     /// One line for `runner plan` and `runner estimate`.
     pub fn summary(&self) -> String {
         let b = &self.budget;
+        if self.weights_from == "gguf" {
+            let mut line = format!(
+                "predicted (llama.cpp): weights {:.3} GiB (GGUF file), KV {:.1} MiB = {} cells ({} B/token), {} slot(s) of {} tokens",
+                b.weights_gib,
+                b.kv_gib * 1024.0,
+                b.kv_tokens,
+                b.kv_bytes_per_token,
+                b.max_concurrency,
+                b.max_model_len
+            );
+            for n in &self.not_modelled {
+                line.push_str(&format!("\n    not modelled: {n}"));
+            }
+            return line;
+        }
         let mut line = format!(
             "predicted on {}: weights {:.2} GiB ({}), KV {:.2} GiB = {} tokens ({} B/token), max concurrency {:.2} at max-model-len {}",
             self.gpu, b.weights_gib, self.weights_from, b.kv_gib, b.kv_tokens, b.kv_bytes_per_token, b.max_concurrency, b.max_model_len

@@ -37,10 +37,8 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
 
 /// The estimate of this launch (vLLM, with the model's config.json on this machine).
 fn predict(ctx: &Ctx<'_>, launch: &Launch) -> Option<crate::estimate::Prediction> {
-    let base = ctx.loaded.base_dir();
-    let files = crate::estimate::locate(launch.server.model.as_deref()?, &base)?;
     let host = crate::store::manifest::host().memory_total_bytes.map(|b| b as f64 / 1073741824.0);
-    crate::estimate::predict(ctx.scenario(), launch, Some(&files), host).ok()
+    crate::estimate::predict_launch(ctx.scenario(), launch, &ctx.loaded.base_dir(), host).ok()
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {

@@ -130,6 +130,8 @@ fn a_run_beside_busy_loops_is_disturbed_and_a_quiet_one_is_not() {
     for file in ["playbook.md", "capacity_frontier.md", "life_of_request.md", "capacity_notes.md", "kv_scaling.md", "report.html"] {
         assert!(report(&run, file).contains("disturbed"), "{file} does not say the run was disturbed");
     }
-    // Nothing else exists: the sweet spot comes from disturbed cells, and the playbook says so.
-    assert!(report(&run, "playbook.md").contains("chosen among disturbed cells"));
+    // Nothing else exists: a recommended point (if any cell met the SLO beside the busy loops) comes
+    // from disturbed cells, and the playbook says so.
+    let playbook = report(&run, "playbook.md");
+    assert!(!playbook.contains("**Operate at**") || playbook.contains("chosen among disturbed cells"), "{playbook}");
 }

@@ -147,3 +147,36 @@ fn reports_reconcile_prediction_and_measurement() {
     let kv = runner::report::render::render_all(&data, None).unwrap().into_iter().find(|(f, _)| f == "kv_scaling.md").unwrap().1;
     assert!(kv.contains("## Predicted vs measured") && kv.contains(&format!("{} / 188512 | {e:.2}%", pred.budget.kv_tokens)), "{kv}");
 }
+
+/// The GPU catalog is extended by a file (`gpus_file`) and by the scenario's own `[gpus]` tables,
+/// which win; `runner estimate --json` reports the figures.
+#[test]
+fn the_catalog_is_extended_by_a_file_and_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gpus.toml"),
+        "[gpus.lab-8gb]\nmemory_mib = 8192\nbandwidth_gb_s = 300\nsource = \"lab card\"\n\n\
+         [gpus.lab-24gb]\nmemory_mib = 1\nbandwidth_gb_s = 1\nsource = \"overridden below\"\n",
+    )
+    .unwrap();
+    let scenario = |gpu: &str| {
+        format!(
+            "[scenario]\nname = \"cat\"\ngpu = \"{gpu}\"\ngpus_file = \"gpus.toml\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{}\"\n\
+             [servers.flags]\nmax_model_len = 4096\n\n[gpus.lab-24gb]\nmemory_mib = 24576\nbandwidth_gb_s = 900\nsource = \"lab card\"\n",
+            fixture_model("Qwen2.5-1.5B-Instruct")
+        )
+    };
+    let mut kv = Vec::new();
+    for gpu in ["lab-8gb", "lab-24gb"] {
+        let path = common::write_scenario(dir.path(), &format!("{gpu}.toml"), &scenario(gpu));
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_runner")).args(["estimate", path.to_str().unwrap(), "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let p = &v[0]["prediction"];
+        assert_eq!(p["gpu"], gpu, "{v}");
+        kv.push(p["budget"]["kv_gib"].as_f64().unwrap());
+    }
+    // 8 GiB x 0.9 - 2.88 weights - 0.03 activations - 1.65 overhead = 2.64 GiB; 24 GiB: 17.04 GiB.
+    assert!((kv[0] - 2.64).abs() < 0.05 && (kv[1] - 17.04).abs() < 0.05, "{kv:?}");
+}

@@ -141,6 +141,11 @@ fn report_merges_two_machines_into_one_frontier() {
     // Sweet spot 695.2 tok/s: 2,502,720 tokens an hour; $0.25/h -> 0.100 per 1M, $1.50/h -> 0.599.
     let frontier = std::fs::read_to_string(priced.join("capacity_frontier.md")).unwrap();
     assert!(frontier.contains("0.100 USD (at 0.25 USD/h, 2026-11-30)") && frontier.contains("0.599 USD (at 1.5 USD/h"), "{frontier}");
+    assert!(
+        frontier
+            .contains("rtx16-demo at 0.25 USD/h serves chat at p95 E2E 391 ms for 0.100 USD per 1M output tokens; a100-demo at 1.5 USD/h"),
+        "{frontier}"
+    );
     let playbook = std::fs::read_to_string(priced.join("playbook.md")).unwrap();
     let rent = playbook.split("## Which GPU to rent").nth(1).expect("a rent section");
     let (cheap, dear) = (rent.find("| chat | rtx16-demo |").unwrap(), rent.find("| chat | a100-demo |").unwrap());

@@ -32,3 +32,5 @@ pub fn builtin() -> Vec<(&'static str, Gpu)> {
 pub fn lookup(label: &str, extra: &indexmap::IndexMap<String, Gpu>) -> Option<Gpu> {
     extra.get(label).cloned().or_else(|| builtin().into_iter().find(|(l, _)| *l == label).map(|(_, g)| g))
 }
+
+pub use crate::scenario::gpus::scenario_gpus;

@@ -93,7 +93,7 @@ pub fn predict_launch(s: &Scenario, launch: &Launch, base: &Path, host_memory_gi
             launch,
             &gguf_path(model, base).ok_or_else(|| format!("the GGUF file of `{model}` is not on this machine"))?,
         ),
-        _ => predict(s, launch, locate(model, base).as_ref(), host_memory_gib),
+        _ => predict_with(s, &catalog::scenario_gpus(s, base)?, launch, locate(model, base).as_ref(), host_memory_gib),
     }
 }
 
@@ -120,6 +120,17 @@ fn flag_f64(flags: &indexmap::IndexMap<String, FlagValue>, k: &str) -> Option<f6
 /// The prediction for one launch, or why there is none. `host_memory_gib` is this machine's memory
 /// (the CPU build sizes its KV from it).
 pub fn predict(s: &Scenario, launch: &Launch, files: Option<&ModelFiles>, host_memory_gib: Option<f64>) -> Result<Prediction, String> {
+    predict_with(s, &s.gpus, launch, files, host_memory_gib)
+}
+
+/// `predict` with the scenario's GPU catalog already resolved (`catalog::scenario_gpus`).
+pub fn predict_with(
+    s: &Scenario,
+    gpus: &indexmap::IndexMap<String, catalog::Gpu>,
+    launch: &Launch,
+    files: Option<&ModelFiles>,
+    host_memory_gib: Option<f64>,
+) -> Result<Prediction, String> {
     let srv = &launch.server;
     if srv.engine != EngineKind::Vllm {
         return Err(format!("{} launches are not estimated (vLLM and llama.cpp only)", srv.engine.as_str()));
@@ -131,7 +142,7 @@ pub fn predict(s: &Scenario, launch: &Launch, files: Option<&ModelFiles>, host_m
     let (device, memory_gib, bandwidth) = if label == "cpu" || label.starts_with("cpu-") {
         (Device::Cpu, host_memory_gib.ok_or("this machine's memory is unknown")?, None)
     } else {
-        let g = catalog::lookup(&label, &s.gpus)
+        let g = catalog::lookup(&label, gpus)
             .ok_or_else(|| format!("GPU `{label}` is not in the catalog: add [gpus.{label}] with memory_mib, bandwidth_gb_s and source"))?;
         (Device::Gpu, g.memory_gib(), Some(g.bandwidth_gb_s))
     };

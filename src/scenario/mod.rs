@@ -1,6 +1,7 @@
 //! Scenario files: schema (serde mirror of the TOML), loading with located diagnostics, validation.
 
 pub mod diag;
+pub mod gpus;
 pub mod grid;
 pub mod load;
 pub mod prices;

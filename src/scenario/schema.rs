@@ -45,6 +45,14 @@ fn default_currency() -> String {
     "USD".into()
 }
 
+/// A GPU catalog file: `[gpus.<label>]` tables, as in a scenario.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GpusFile {
+    #[serde(default)]
+    pub gpus: IndexMap<String, GpuSpec>,
+}
+
 /// A prices file: `[prices.<gpu label>]` tables, as in a scenario.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +107,10 @@ pub struct Meta {
     /// `[prices]` win over it.
     #[serde(default)]
     pub prices_file: Option<String>,
+    /// A TOML file of `[gpus.<label>]` tables extending the built-in GPU catalog (relative to the
+    /// scenario); the scenario's own `[gpus]` win over it.
+    #[serde(default)]
+    pub gpus_file: Option<String>,
 }
 
 fn default_probe_s() -> f64 {

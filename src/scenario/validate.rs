@@ -502,6 +502,14 @@ fn prices(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
             );
         }
     }
+    if s.scenario.gpus_file.is_some() {
+        if let Err(e) = super::gpus::scenario_gpus(s, base) {
+            out.push(
+                Issue::new(kp!["scenario", "gpus_file"], e)
+                    .help("a TOML file of [gpus.<label>] tables (memory_mib, bandwidth_gb_s, source)"),
+            );
+        }
+    }
     if let Some(f) = &s.scenario.prices_file {
         if let Err(e) = super::prices::read_file(&base.join(f)) {
             out.push(

@@ -1,0 +1,19 @@
+//! The scenario's additions to the GPU catalog: its `gpus_file`, then its own `[gpus]` tables.
+
+use super::schema::{GpuSpec, GpusFile, Scenario};
+use indexmap::IndexMap;
+use std::path::Path;
+
+/// The scenario's GPUs (`gpus_file` relative to `base`, overridden by its own `[gpus]`).
+pub fn scenario_gpus(s: &Scenario, base: &Path) -> Result<IndexMap<String, GpuSpec>, String> {
+    let mut out = match &s.scenario.gpus_file {
+        Some(f) => {
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read GPU file {}: {e}", path.display()))?;
+            toml::from_str::<GpusFile>(&text).map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))?.gpus
+        }
+        None => IndexMap::new(),
+    };
+    out.extend(s.gpus.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(out)
+}

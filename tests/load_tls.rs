@@ -105,7 +105,18 @@ async fn https_endpoint_with_a_private_ca() {
         // The request went out on the TLS connection's socket, which timed it.
         assert!(r.written_ms.is_some_and(|w| w >= r.sent_ms && w <= r.first_token_ms.unwrap()), "{:?}", r.written_ms);
     }
+    // A closed loop's slots hold their own TLS connections (made before the phase): same bearer key,
+    // same chunk timing.
+    let specs = (0..4).map(|i| common::request_spec(i, Endpoint::Chat)).collect();
+    let p = runner::load::driver::closed_loop(&client, &url, specs, 2, Instant::now(), &tokio_util::sync::CancellationToken::new(), |_| {})
+        .await;
+    assert_eq!(p.records.len(), 4);
+    for r in &p.records {
+        assert!(r.ok(), "{:?}: {:?}", r.error, r.error_detail);
+        assert!(r.ttft_ms().is_some_and(|t| (20.0..200.0).contains(&t)), "{r:?}");
+    }
     let heads = heads.lock().unwrap();
-    assert_eq!(heads.len(), 2);
+    assert_eq!(heads.len(), 6);
     assert!(heads.iter().all(|h| h.contains("authorization: bearer sk-tls-test")), "{heads:?}");
+    assert!(heads[2..].iter().all(|h| h.contains(&format!("host: localhost:{port}"))), "{heads:?}");
 }

@@ -91,7 +91,8 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Servin
     };
     let (jobs, note) = workload::build(&inputs).await?;
     let (warm, measured): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.specs.first().is_some_and(|r| r.warmup));
-    let total: usize = warm.iter().chain(measured.iter()).map(|j| j.specs.len()).sum();
+    let count = |jobs: &[crate::load::workload::Job]| jobs.iter().map(|j| j.specs.len()).sum::<usize>();
+    let total = count(&warm) + count(&measured) * w.repeats.max(1) as usize;
     reporter.event(Event::CellStarted { cell, requests: total as u64 });
     let schedule = match cell.load {
         Load::Closed { concurrency } => Schedule::Closed { concurrency },

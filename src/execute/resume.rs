@@ -27,7 +27,7 @@ pub(super) fn open(loaded: &Loaded, plan: &Plan, dir: &std::path::Path) -> Resul
         .cells
         .into_iter()
         .filter(|c| c.status != CellStatus::Interrupted)
-        .filter(|c| plan.cells.iter().any(|p| p.id == c.cell.id && *p == c.cell))
+        .filter(|c| plan.cells.iter().any(|p| p.same_as(&c.cell)))
         .collect();
     manifest.resumed_at.push(super::now());
     manifest.finished_at = None;

@@ -125,6 +125,15 @@ impl Cell {
     pub fn is_probe(&self) -> bool {
         self.load == Load::Probe
     }
+
+    /// The same cell of the same plan: equal in everything, parameters compared by value as they
+    /// are shown (runs made before typed parameters stored them as text: `"4096"` is `4096`).
+    pub fn same_as(&self, other: &Cell) -> bool {
+        let labels = |c: &Cell| c.params.iter().map(|(k, v)| (k.clone(), v.label())).collect::<Vec<_>>();
+        (self.index, &self.id, self.launch, &self.workload, self.load, self.max_tokens)
+            == (other.index, &other.id, other.launch, &other.workload, other.load, other.max_tokens)
+            && labels(self) == labels(other)
+    }
 }
 
 /// Workload name of probe cells.
@@ -320,9 +329,15 @@ max_model_len = [2048, 4096]
         assert_eq!(cell(r#""concurrency":10000,"request_rate":2.0"#), Load::Open { rate: 2.0, max_in_flight: None });
         assert_eq!(cell(r#""concurrency":8,"request_rate":2.0"#), Load::Open { rate: 2.0, max_in_flight: Some(8) });
         assert_eq!(cell(r#""concurrency":0,"probe":true"#), Load::Probe);
-        // Params of earlier runs were strings: still numbers to the analysis.
+        // Params of earlier runs were strings: still numbers to the analysis, and the same cell to
+        // a resume.
         let c: Cell = serde_json::from_str(&format!("{{{base},\"concurrency\":4}}")).unwrap();
         assert_eq!(c.params["concurrency"].as_f64(), Some(4.0));
+        let mut typed = c.clone();
+        typed.params.insert("concurrency".into(), FlagValue::Int(4));
+        assert!(typed.same_as(&c) && typed != c);
+        typed.max_tokens = 64;
+        assert!(!typed.same_as(&c));
     }
 
     #[test]

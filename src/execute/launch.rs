@@ -32,7 +32,18 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         memory_source: ctx.probe.source(),
         gpu_memory_released_s: None,
         prediction: None,
+        kv_cross_check: None,
     }
+}
+
+/// vLLM states its KV configuration on /metrics too: the log's figures are checked against it.
+async fn kv_cross_check(
+    eng: &RunningEngine,
+    facts: &crate::telemetry::facts::StartupFacts,
+) -> Option<crate::telemetry::prom::KvCrossCheck> {
+    let resp = eng.client().get(format!("{}/metrics", eng.base_url)).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let labels = crate::telemetry::prom::cache_config(&resp.text().await.ok()?)?;
+    Some(crate::telemetry::prom::cross_check(&labels, facts))
 }
 
 /// The estimate of this launch (vLLM, with the model's config.json on this machine).
@@ -87,6 +98,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         if let Some(m) = &launch.server.model {
             crate::telemetry::arch::fill_from_local_config(&mut rec.facts, m, &ctx.loaded.base_dir());
         }
+    }
+    if launch.server.engine == crate::scenario::schema::EngineKind::Vllm {
+        rec.kv_cross_check = kv_cross_check(&eng, &rec.facts).await;
     }
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
     rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();

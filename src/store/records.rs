@@ -73,6 +73,9 @@ pub struct LaunchRecord {
     /// config.json); reports set it against the startup facts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<crate::estimate::Prediction>,
+    /// vLLM: the startup log's KV tokens and GiB against `vllm:cache_config_info` on /metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cross_check: Option<crate::telemetry::prom::KvCrossCheck>,
 }
 
 /// What a cell's launch looked like when it became ready (copied into every cell of the launch).

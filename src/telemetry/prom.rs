@@ -120,3 +120,40 @@ pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
         decode_seconds: delta(samples, &["llamacpp:tokens_predicted_seconds_total"]),
     }
 }
+
+/// The labels of vLLM's `vllm:cache_config_info` gauge: its KV-cache configuration as the server
+/// states it on `/metrics` (block size, KV size in tokens and bytes, ...). Pure.
+pub fn cache_config(text: &str) -> Option<BTreeMap<String, String>> {
+    let scrape = prom_text_format_parser::Scrape::parse(text).ok()?;
+    let m = scrape.metrics.into_iter().find(|m| m.name == "vllm:cache_config_info")?;
+    let s = m.samples.into_iter().next()?;
+    Some(s.labels.iter().map(|l| (l.key.clone(), l.value.clone())).collect())
+}
+
+/// The startup log's KV figures set against `vllm:cache_config_info`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvCrossCheck {
+    pub metrics_kv_tokens: Option<u64>,
+    pub metrics_kv_bytes: Option<u64>,
+    pub metrics_block_size: Option<u64>,
+    pub log_kv_tokens: Option<u64>,
+    pub log_kv_gib: Option<f64>,
+    /// Tokens equal, and bytes within the log's rounding (it prints GiB to 2 decimals).
+    pub agree: bool,
+}
+
+/// Compares the log's KV tokens and GiB with the metrics' labels. Pure.
+pub fn cross_check(labels: &BTreeMap<String, String>, facts: &super::facts::StartupFacts) -> KvCrossCheck {
+    let n = |k: &str| labels.get(k).and_then(|v| v.parse::<f64>().ok()).map(|v| v as u64);
+    let (tokens, bytes) = (n("kv_cache_size_tokens"), n("kv_cache_memory_bytes"));
+    let tokens_agree = tokens.zip(facts.kv_cache_tokens).is_none_or(|(a, b)| a == b);
+    let bytes_agree = bytes.zip(facts.kv_cache_gib).is_none_or(|(b, g)| (b as f64 / 1073741824.0 - g).abs() <= 0.006);
+    KvCrossCheck {
+        metrics_kv_tokens: tokens,
+        metrics_kv_bytes: bytes,
+        metrics_block_size: n("block_size"),
+        log_kv_tokens: facts.kv_cache_tokens,
+        log_kv_gib: facts.kv_cache_gib,
+        agree: tokens_agree && bytes_agree && (tokens.is_some() || bytes.is_some()),
+    }
+}

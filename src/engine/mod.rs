@@ -1,6 +1,7 @@
 //! Engine lifecycle: resolve, spawn, wait for readiness, stop. `argv` is pure; `process` owns spawning.
 
 pub mod argv;
+pub mod launch_env;
 pub mod process;
 pub mod recipe;
 pub mod resolve;
@@ -147,6 +148,12 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
     let argv = argv::argv(srv, &target).expect("launched engines have an argv");
     let grace = Duration::from_secs_f64(srv.stop_grace_s);
     let mut env = srv.env.clone();
+    for (var, dir) in launch_env::launch_env(srv, log_path.parent().unwrap_or(Path::new("."))) {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return Err(failure(FailureReason::SpawnFailed, format!("cannot create {dir} for {var}: {e}"), None));
+        }
+        env.insert(var, dir);
+    }
     if let Some(k) = &key {
         // Through the environment, never the argv (visible in `ps` and stored as command.txt).
         let var = match srv.engine {

@@ -172,7 +172,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);
             let base = l.base_dir();
-            let host = host_memory_gib();
+            let host = crate::estimate::host_memory_gib();
             let mut out = Vec::new();
             for launch in &p.launches {
                 let pred = crate::estimate::predict_launch(&l.scenario, launch, &base, host);
@@ -232,15 +232,10 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// This machine's memory in GiB (the CPU build of vLLM sizes its KV cache from it).
-fn host_memory_gib() -> Option<f64> {
-    crate::store::manifest::host().memory_total_bytes.map(|b| b as f64 / 1073741824.0)
-}
-
 /// Each launch's prediction line for `runner plan` (None where there is none).
 fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
     let base = l.base_dir();
-    let host = host_memory_gib();
+    let host = crate::estimate::host_memory_gib();
     p.launches
         .iter()
         .map(|launch| match crate::estimate::predict_launch(&l.scenario, launch, &base, host) {

@@ -10,13 +10,11 @@ use serde::{Deserialize, Serialize};
 pub struct CellView {
     pub cell_id: String,
     pub launch_id: String,
-    /// The cell's load, typed (closed: `{"Closed": {"concurrency": 4}}` in templates' terms).
+    /// The cell's load, typed; templates see it as stored: `load.concurrency` (in flight, or an open
+    /// loop's cap; none when uncapped) and `load.request_rate` (open loop).
     pub load: crate::plan::Load,
     /// The load as text: "concurrency 4", "2 req/s (at most 8 in flight)".
     pub load_label: String,
-    /// Requests in flight (closed loop) or their cap (open loop); None when uncapped.
-    pub concurrency: Option<u32>,
-    pub request_rate: Option<f64>,
     pub max_tokens: u32,
     /// Server-axis values, typed as in the scenario.
     pub server_axes: indexmap::IndexMap<String, crate::scenario::schema::FlagValue>,
@@ -60,8 +58,6 @@ impl CellView {
             launch_id: r.launch_id.clone(),
             load: r.cell.load,
             load_label: r.cell.load.label(),
-            concurrency: r.cell.load.concurrency(),
-            request_rate: r.cell.load.rate(),
             max_tokens: r.cell.max_tokens,
             server_axes: server_axes.iter().filter_map(|k| Some((k.clone(), r.cell.params.get(k)?.clone()))).collect(),
             server_params: axes_label(&r.cell.params, server_axes),

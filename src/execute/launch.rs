@@ -48,8 +48,7 @@ async fn kv_cross_check(
 
 /// The estimate of this launch (vLLM, with the model's config.json on this machine).
 fn predict(ctx: &Ctx<'_>, launch: &Launch) -> Option<crate::estimate::Prediction> {
-    let host = crate::store::manifest::host().memory_total_bytes.map(|b| b as f64 / 1073741824.0);
-    crate::estimate::predict_launch(ctx.scenario(), launch, &ctx.loaded.base_dir(), host).ok()
+    crate::estimate::predict_launch(ctx.scenario(), launch, &ctx.loaded.base_dir(), crate::estimate::host_memory_gib()).ok()
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {

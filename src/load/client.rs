@@ -141,9 +141,10 @@ fn classify(e: &HttpError) -> ErrorClass {
     }
 }
 
-/// Sends `spec` to `base_url`; `t0` is the cell's time origin, `scheduled` when the request was due.
+/// Sends `spec` to `base_url` through the shared pool; `t0` is the cell's time origin, `scheduled`
+/// when the request was due.
 pub async fn send(client: &LoadClient, base_url: &str, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
-    send_to(client, &Target::new(base_url), spec, t0, scheduled).await
+    send_via(&mut Via::Pool(client), &Target::new(base_url), spec, t0, scheduled).await
 }
 
 /// Where a request goes: the launch's shared connection pool, or a closed-loop slot's own connection.
@@ -161,12 +162,7 @@ impl Via<'_> {
     }
 }
 
-/// `send` with the URLs parsed beforehand, through the shared pool.
-pub async fn send_to(client: &LoadClient, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
-    send_via(&mut Via::Pool(client), target, spec, t0, scheduled).await
-}
-
-/// `send_to` through `via` (the load driver's path).
+/// `send` with the URLs parsed beforehand, through `via` (the load driver's path).
 pub async fn send_via(via: &mut Via<'_>, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     let mut rec = RequestRecord {
         index: spec.index,

@@ -353,13 +353,15 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
 
 fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, results: &[&CellResult]) {
     let axes = server_axes(scenario);
+    // The scenario's launches, for the portable recipes (expanded once per run, not per group).
+    let planned: Vec<crate::plan::Launch> = scenario.map(|s| crate::plan::expand(s).launches).unwrap_or_default();
+    let price = run.manifest.price.as_ref();
     let mut keys: Vec<(String, String)> =
         results.iter().filter(|r| !r.cell.is_probe()).map(|r| (r.server.clone(), r.cell.workload.clone())).collect();
     keys.sort();
     keys.dedup();
     for (server, workload) in keys {
         let rs: Vec<&CellResult> = results.iter().copied().filter(|r| r.server == server && r.cell.workload == workload).collect();
-        let price = run.manifest.price.as_ref();
         let cells: Vec<CellView> = rs
             .iter()
             .map(|r| {
@@ -381,8 +383,8 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             .or_else(|| run.launches.iter().find(|l| l.server == server && l.failure.is_none()));
         // The recipe a client gets: rebuilt from the scenario's server config of that launch, portable
         // (no cache paths, no random port); None when the stored scenario no longer parses.
-        let planned = launch.and_then(|l| scenario.and_then(|s| crate::plan::expand(s).launches.into_iter().find(|p| p.id == l.id)));
-        let portable = planned.as_ref().map(|p| (p, crate::engine::argv::portable_target(&p.server)));
+        let portable =
+            launch.and_then(|l| planned.iter().find(|p| p.id == l.id)).map(|p| (p, crate::engine::argv::portable_target(&p.server)));
         let command =
             portable.as_ref().and_then(|(p, t)| crate::engine::argv::argv(&p.server, t)).map(|a| crate::engine::argv::display(&a));
         let vllm_yaml = portable.as_ref().and_then(|(p, t)| crate::engine::recipe::vllm_config_yaml(&p.server, t));

@@ -43,50 +43,42 @@ fn side(r: &CellResult) -> Option<Side> {
     })
 }
 
-/// Closed-loop pairs (concurrency 1 and N, same launch, workload, max_tokens and request count)
-/// that could not be compared because a side was measured on a disturbed machine.
-pub fn withheld(results: &[CellResult]) -> usize {
-    let closed = |r: &&CellResult| r.cell.load.closed().is_some() && r.summary.as_ref().is_some_and(|s| s.ok > 0);
-    results
-        .iter()
-        .filter(closed)
-        .filter(|r| r.cell.load.closed() == Some(1))
-        .flat_map(|seq| {
-            results.iter().filter(closed).filter(move |c| {
+/// Closed-loop pairs of the same launch, workload and max_tokens: concurrency 1, then N > 1.
+fn pairs(results: &[CellResult]) -> impl Iterator<Item = (&CellResult, &CellResult)> {
+    let sequential = results.iter().filter(|r| r.cell.load.closed() == Some(1));
+    sequential.flat_map(move |seq| {
+        results
+            .iter()
+            .filter(move |c| {
                 c.cell.load.closed().is_some_and(|n| n > 1)
                     && c.launch_id == seq.launch_id
                     && c.cell.workload == seq.cell.workload
                     && c.cell.max_tokens == seq.cell.max_tokens
-                    && (c.quality.disturbed || seq.quality.disturbed)
             })
-        })
-        .count()
+            .map(move |c| (seq, c))
+    })
 }
 
+/// Pairs of measured cells that could not be compared because a side was measured on a disturbed
+/// machine.
+pub fn withheld(results: &[CellResult]) -> usize {
+    let measured = |r: &CellResult| r.summary.as_ref().is_some_and(|s| s.ok > 0);
+    pairs(results).filter(|(a, b)| measured(a) && measured(b) && (a.quality.disturbed || b.quality.disturbed)).count()
+}
+
+/// The comparisons of undisturbed pairs that sent the same requests.
 pub fn compare(results: &[CellResult]) -> Vec<Comparison> {
-    let closed = |r: &&CellResult| r.cell.load.closed().is_some();
-    let mut out = Vec::new();
-    for seq in results.iter().filter(closed).filter(|r| r.cell.load.closed() == Some(1)) {
-        let Some(seq_side) = side(seq) else { continue };
-        for conc in results.iter().filter(closed).filter(|r| {
-            r.cell.load.closed().is_some_and(|c| c > 1)
-                && r.launch_id == seq.launch_id
-                && r.cell.workload == seq.cell.workload
-                && r.cell.max_tokens == seq.cell.max_tokens
-        }) {
-            let Some(c) = side(conc) else { continue };
-            if c.requests != seq_side.requests {
-                continue;
-            }
-            out.push(Comparison {
+    pairs(results)
+        .filter_map(|(seq, conc)| {
+            let (s, c) = (side(seq)?, side(conc)?);
+            (c.requests == s.requests).then(|| Comparison {
                 launch_id: seq.launch_id.clone(),
                 workload: seq.cell.workload.clone(),
                 max_tokens: seq.cell.max_tokens,
-                speedup: seq_side.wall_s / c.wall_s,
-                sequential: seq_side.clone(),
+                speedup: s.wall_s / c.wall_s,
+                sequential: s,
                 concurrent: c,
-            });
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }

@@ -216,8 +216,8 @@ impl Prediction {
     /// One line for `runner plan` and `runner estimate`.
     pub fn summary(&self) -> String {
         let b = &self.budget;
-        if self.weights_from == "gguf" {
-            let mut line = format!(
+        let mut line = if self.weights_from == "gguf" {
+            format!(
                 "predicted (llama.cpp): weights {:.3} GiB (GGUF file), KV {:.1} MiB = {} cells ({} B/token), {} slot(s) of {} tokens",
                 b.weights_gib,
                 b.kv_gib * 1024.0,
@@ -225,16 +225,13 @@ impl Prediction {
                 b.kv_bytes_per_token,
                 b.max_concurrency,
                 b.max_model_len
-            );
-            for n in &self.not_modelled {
-                line.push_str(&format!("\n    not modelled: {n}"));
-            }
-            return line;
-        }
-        let mut line = format!(
-            "predicted on {}: weights {:.2} GiB ({}), KV {:.2} GiB = {} tokens ({} B/token), max concurrency {:.2} at max-model-len {}",
-            self.gpu, b.weights_gib, self.weights_from, b.kv_gib, b.kv_tokens, b.kv_bytes_per_token, b.max_concurrency, b.max_model_len
-        );
+            )
+        } else {
+            format!(
+                "predicted on {}: weights {:.2} GiB ({}), KV {:.2} GiB = {} tokens ({} B/token), max concurrency {:.2} at max-model-len {}",
+                self.gpu, b.weights_gib, self.weights_from, b.kv_gib, b.kv_tokens, b.kv_bytes_per_token, b.max_concurrency, b.max_model_len
+            )
+        };
         match &b.refusal {
             Some(vllm::Refusal::KvCacheTooSmall { estimated_max_model_len }) => line.push_str(&format!(
                 "\n    PREDICTED INFEASIBLE: kv_cache_too_small (the KV cache cannot hold one {}-token sequence; vLLM would estimate a maximum length of {estimated_max_model_len})",

@@ -126,7 +126,7 @@ pub async fn run(
     }
     let interrupted = cancel.is_cancelled();
     // Only the launch records (not every cell) are read back: resumed runs have launches from earlier.
-    if let Ok((launches, _)) = crate::store::read::read_launches(&store.dir) {
+    if let Ok(launches) = crate::store::read::read_launches(&store.dir) {
         manifest.engines = launches
             .iter()
             .map(|l| crate::store::manifest::EngineInfo {

@@ -13,8 +13,6 @@ pub struct StoredRun {
     pub manifest: Manifest,
     pub launches: Vec<LaunchRecord>,
     pub cells: Vec<CellResult>,
-    /// `vllm serve --config` recipes by launch id.
-    pub recipes: std::collections::BTreeMap<String, String>,
 }
 
 fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -30,7 +28,7 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
         bail!("{} is not a run folder (no manifest.json); pass results/<scenario>/<run-id>", dir.display());
     }
     let manifest: Manifest = read_json(&store.manifest_path())?;
-    let (launches, recipes) = read_launches(dir)?;
+    let launches = read_launches(dir)?;
     let mut cells: Vec<CellResult> = Vec::new();
     for d in sorted_dirs(&dir.join("cells")) {
         let p = d.join("summary.json");
@@ -39,24 +37,20 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
         }
     }
     cells.sort_by_key(|c| c.cell.index);
-    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, recipes })
+    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells })
 }
 
-/// The launch records of a run folder, and the `vllm serve --config` recipes by launch id.
-pub fn read_launches(dir: &Path) -> Result<(Vec<LaunchRecord>, std::collections::BTreeMap<String, String>)> {
+/// The launch records of a run folder. (Reports rebuild the portable `vllm serve --config` recipe
+/// from the scenario; the run's own `vllm-config.yaml` carries this machine's port.)
+pub fn read_launches(dir: &Path) -> Result<Vec<LaunchRecord>> {
     let mut launches: Vec<LaunchRecord> = Vec::new();
-    let mut recipes = std::collections::BTreeMap::new();
     for d in sorted_dirs(&dir.join("launches")) {
         let p = d.join("launch.json");
         if p.is_file() {
-            let l: LaunchRecord = read_json(&p)?;
-            if let Ok(y) = std::fs::read_to_string(d.join("vllm-config.yaml")) {
-                recipes.insert(l.id.clone(), y);
-            }
-            launches.push(l);
+            launches.push(read_json(&p)?);
         }
     }
-    Ok((launches, recipes))
+    Ok(launches)
 }
 
 /// Expands arguments into run folders: a run folder itself, or a folder holding run folders

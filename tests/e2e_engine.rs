@@ -192,6 +192,34 @@ fn ctrl_c_mid_run_stops_the_engine_and_keeps_results() {
 
 #[test]
 #[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
+fn runner_killed_with_sigkill_mid_cell_leaves_no_engine_after_10_s() {
+    common::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), "killed.toml", &scenario("killed", GOOD, "[2]", "[32]", 400));
+    let (mut child, run) = start_until_ready(&path, &dir.path().join("results"), "killed");
+    std::thread::sleep(Duration::from_millis(1500));
+    let ports = launch_ports(&run);
+    let engine = common::processes_with(&["llama-server", &format!("--port {}", ports[0])]);
+    assert_eq!(engine.len(), 1, "one engine runs mid-cell");
+    // Nothing of the runner's own clean-up can run: only the guard can stop the engine.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    while !common::processes_with(&["llama-server", &format!("--port {}", ports[0])]).is_empty() {
+        assert!(killed.elapsed() < Duration::from_secs(10), "llama-server (pid {engine:?}) outlived the SIGKILLed runner by 10 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("engine gone {:.2} s after the runner's SIGKILL", killed.elapsed().as_secs_f64());
+    assert_no_engine_left(&run);
+    let guard = format!("runner-engine-guard {}", engine[0]);
+    while !common::processes_with(&[&guard]).is_empty() {
+        assert!(killed.elapsed() < Duration::from_secs(12), "the guard did not exit once the engine was stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn kv_scaling_probe_records_kv_buffer_and_growing_memory() {
     common::engine();
     let text = std::fs::read_to_string(format!("{}/scenarios/kv_scaling_cpu.toml", env!("CARGO_MANIFEST_DIR")))

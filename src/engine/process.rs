@@ -2,12 +2,20 @@
 //! output to a log file. Stopping sends SIGTERM to the whole group, waits a grace period, then SIGKILL,
 //! and waits until the group is gone. A registry of live groups lets the CLI stop them on any exit path;
 //! `Drop` stops a process that was not stopped explicitly (errors, panics).
+//!
+//! None of that runs when the runner itself is killed with SIGKILL. For that case every engine gets a
+//! guard: a tiny `sh` in its own process group whose standard input is a pipe only the runner holds.
+//! When the runner dies, the kernel closes the pipe, the guard reads end-of-file and stops the engine's
+//! group (SIGTERM, up to 5 s, then SIGKILL). A normal stop tells the guard `done` first, so it exits
+//! without signalling. A parent-death signal would not do: it reaches only the engine's first process,
+//! and vLLM's EngineCore and Worker outlive their API server (../shared/DESIGN.md).
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -52,8 +60,47 @@ pub enum StopOutcome {
     Killed,
 }
 
+/// The guard's script: `$1` is the engine's process group. Anything but `done` on standard input
+/// (end-of-file included: the runner died) stops the group.
+const GUARD_SCRIPT: &str = r#"read -r line
+[ "$line" = done ] && exit 0
+kill -s TERM -- "-$1" 2>/dev/null || exit 0
+i=0
+while [ $i -lt 50 ] && kill -s 0 -- "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -s KILL -- "-$1" 2>/dev/null
+exit 0"#;
+
+/// Watches an engine group on the runner's behalf (see the module comment).
+struct Guard {
+    child: std::process::Child,
+}
+
+impl Guard {
+    fn spawn(pgid: i32) -> Result<Guard> {
+        let child = std::process::Command::new("sh")
+            .args(["-c", GUARD_SCRIPT, "runner-engine-guard", &pgid.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Its own group: a Ctrl-C to the runner's terminal group must not end the guard early.
+            .process_group(0)
+            .spawn()
+            .context("cannot start the engine guard (`sh`)")?;
+        Ok(Guard { child })
+    }
+
+    /// The engine was stopped by the runner: the guard exits without signalling.
+    fn release(mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"done\n");
+        }
+        let _ = self.child.wait();
+    }
+}
+
 pub struct EngineProcess {
     handle: Option<duct::Handle>,
+    guard: Option<Guard>,
     pub pid: u32,
     pub pgid: i32,
     pub log_path: PathBuf,
@@ -78,7 +125,24 @@ impl EngineProcess {
         let pid = *handle.pids().first().context("engine started without a pid")?;
         let pgid = pid as i32;
         register(pgid);
-        Ok(EngineProcess { handle: Some(handle), pid, pgid, log_path: log_path.to_path_buf(), started: Instant::now(), stop_grace })
+        let guard = match Guard::spawn(pgid) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+                let _ = handle.wait();
+                unregister(pgid);
+                return Err(e);
+            }
+        };
+        Ok(EngineProcess {
+            handle: Some(handle),
+            guard: Some(guard),
+            pid,
+            pgid,
+            log_path: log_path.to_path_buf(),
+            started: Instant::now(),
+            stop_grace,
+        })
     }
 
     /// The exit status if the leader process has exited (reaps it).
@@ -94,7 +158,22 @@ impl EngineProcess {
         outcome
     }
 
+    /// The guard's process id (tests check it is gone after a stop).
+    pub fn guard_pid(&self) -> Option<u32> {
+        self.guard.as_ref().map(|g| g.child.id())
+    }
+
     fn stop_inner(&mut self, grace: Duration) -> StopOutcome {
+        let outcome = self.stop_group(grace);
+        // Only once the group is gone: a guard released earlier could not save a runner that dies
+        // in the middle of a stop.
+        if let Some(g) = self.guard.take() {
+            g.release();
+        }
+        outcome
+    }
+
+    fn stop_group(&mut self, grace: Duration) -> StopOutcome {
         let Some(handle) = self.handle.take() else { return StopOutcome::AlreadyExited };
         let pg = Pid::from_raw(self.pgid);
         let reap = |h: &duct::Handle| {

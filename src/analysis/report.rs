@@ -549,6 +549,16 @@ fn trust(m: &crate::store::manifest::Manifest, results: &[CellResult]) -> Vec<St
     if unstable > 0 {
         out.push(format!("Run {}: {unstable} cell(s) are `unstable`: their SLO verdict differed between repeats.", m.run_id));
     }
+    let invisible: Vec<usize> = measured.iter().filter_map(|r| r.summary.as_ref().map(|s| s.no_visible_text)).filter(|n| *n > 0).collect();
+    if !invisible.is_empty() {
+        out.push(format!(
+            "Run {}: {} request(s) in {} cell(s) generated tokens that decoded to no visible text (e.g. only special tokens): they count as \
+             served, in throughput and E2E, and are absent from TTFT, TPOT and ITL, which are defined by visible text.",
+            m.run_id,
+            invisible.iter().sum::<usize>(),
+            invisible.len()
+        ));
+    }
     let withheld = sequential::withheld(results);
     if withheld > 0 {
         out.push(format!(

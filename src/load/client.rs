@@ -276,8 +276,15 @@ async fn exchange(
         }
     }
     if rec.error.is_none() && rec.first_token_ms.is_none() {
-        rec.error = Some(ErrorClass::EmptyResponse);
-        rec.error_detail = Some("the response carried no generated text".into());
+        if rec.output_tokens.is_some_and(|n| n > 0) {
+            // The server generated tokens and said so, but none decoded to visible text (e.g. only
+            // special tokens, which random weights emit): a served request, not a failure; its TTFT
+            // (first visible text) is undefined (docs/metrics.md).
+            rec.no_visible_text = true;
+        } else {
+            rec.error = Some(ErrorClass::EmptyResponse);
+            rec.error_detail = Some("the response carried no generated text and reported no output token".into());
+        }
     }
 }
 

@@ -25,7 +25,7 @@ pub enum ErrorClass {
     ConnectionReset,
     /// The stream ended without `[DONE]`.
     TruncatedStream,
-    /// A complete response without any output token.
+    /// A complete response without visible text and without any output token reported.
     EmptyResponse,
     /// In flight when the run was interrupted.
     Interrupted,
@@ -97,6 +97,10 @@ pub struct RequestRecord {
     pub error: Option<ErrorClass>,
     pub error_detail: Option<String>,
     pub finish_reason: Option<String>,
+    /// The server reported output tokens, but none decoded to visible text (only special tokens):
+    /// a success whose TTFT, TPOT and ITL are undefined; its E2E runs to the end of the response.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_visible_text: bool,
     /// Re-sends after a stale keep-alive connection was closed by the server before reading the
     /// request (the time of the failed attempt stays inside TTFT).
     #[serde(default)]
@@ -130,12 +134,13 @@ impl RequestRecord {
     pub fn ttft_ms(&self) -> Option<f64> {
         self.first_token_ms.map(|t| t - self.sent_ms)
     }
-    /// E2E in ms: sent -> last content chunk (response end when not streamed).
+    /// E2E in ms: sent -> last content chunk (response end when not streamed, or when no chunk
+    /// carried visible text).
     pub fn e2e_ms(&self) -> Option<f64> {
         if !self.ok() {
             return None;
         }
-        if self.streamed {
+        if self.streamed && !self.no_visible_text {
             self.chunk_offsets_ms.last().copied()
         } else {
             Some(self.end_ms - self.sent_ms)

@@ -118,6 +118,10 @@ pub struct CellSummary {
     pub new_connections: Option<usize>,
     #[serde(default)]
     pub connect_ms: Option<Dist>,
+    /// Successful measured requests that generated tokens (per the server's usage report) but no
+    /// visible text: counted in throughput and E2E, absent from TTFT, TPOT and ITL.
+    #[serde(default)]
+    pub no_visible_text: usize,
 }
 
 impl CellSummary {
@@ -209,6 +213,7 @@ pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> C
         excluded: records.len() - measured.len(),
         new_connections: Some(measured.iter().filter(|r| r.connect_ms.is_some()).count()),
         connect_ms: Dist::of(measured.iter().filter_map(|r| r.connect_ms)),
+        no_visible_text: ok.iter().filter(|r| r.no_visible_text).count(),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Mock {
     pub chunks: usize,
     /// Tokens reported per content chunk (usage = chunks x tokens_per_chunk).
     pub tokens_per_chunk: u64,
+    /// The text of each content chunk ("" for tokens that decode to nothing visible).
+    pub content: &'static str,
     /// Send a role-only first chunk (content null) immediately, like llama-server.
     pub role_chunk: bool,
     /// Send an error event after this many content chunks, then [DONE].
@@ -51,6 +53,7 @@ impl Default for Mock {
             chunk_delay: Duration::from_millis(5),
             chunks: 10,
             tokens_per_chunk: 1,
+            content: "tok",
             role_chunk: true,
             error_after: None,
             status: None,
@@ -104,7 +107,7 @@ async fn completions(State(m): State<Arc<Mock>>) -> Response {
                 let _ = tx.send(Ok("data: {this is not json\n\n".into())).await;
                 return;
             }
-            if tx.send(Ok(chunk(Some("tok"), false))).await.is_err() {
+            if tx.send(Ok(chunk(Some(m.content), false))).await.is_err() {
                 return;
             }
         }

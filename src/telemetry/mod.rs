@@ -4,6 +4,7 @@
 pub mod arch;
 pub mod facts;
 pub mod failure;
+pub mod histogram;
 pub mod host_cpu;
 pub mod memory;
 pub mod prom;

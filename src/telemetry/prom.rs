@@ -8,20 +8,38 @@ const PREFIXES: &[&str] = &["vllm:", "sglang:", "llamacpp:"];
 
 /// Engine gauges and counters by name, summed over their label sets (histograms are left out).
 pub fn parse(text: &str) -> BTreeMap<String, f64> {
-    use prom_text_format_parser::{Scrape, Type, ValueType};
+    prom_text_format_parser::Scrape::parse(text).map(|s| values(&s)).unwrap_or_default()
+}
+
+/// One scrape: gauges and counters (`parse`), and the engine's histograms.
+pub fn parse_with_histograms(text: &str) -> (BTreeMap<String, f64>, BTreeMap<String, super::histogram::Histogram>) {
+    match prom_text_format_parser::Scrape::parse(text) {
+        Ok(s) => (values(&s), super::histogram::parse(&s)),
+        Err(_) => Default::default(),
+    }
+}
+
+fn values(scrape: &prom_text_format_parser::Scrape) -> BTreeMap<String, f64> {
+    use prom_text_format_parser::{Type, ValueType};
     let mut out = BTreeMap::new();
-    let Ok(scrape) = Scrape::parse(text) else { return out };
-    for m in scrape.metrics {
+    for m in &scrape.metrics {
         if !PREFIXES.iter().any(|p| m.name.starts_with(p)) || matches!(m.kind, Type::Histogram | Type::Summary) {
             continue;
         }
-        for s in m.samples {
+        for s in &m.samples {
             if s.value.value_type != ValueType::Sample {
                 continue;
             }
             if let Ok(v) = s.value.value.as_str().parse::<f64>() {
                 if v.is_finite() {
                     *out.entry(m.name.clone()).or_insert(0.0) += v;
+                    // Why requests wait (capacity: no room in the batch or the KV cache; deferred:
+                    // transient constraints), kept apart per reason.
+                    if m.name == "vllm:num_requests_waiting_by_reason" {
+                        if let Some(r) = s.labels.iter().find(|l| l.key == "reason") {
+                            *out.entry(format!("{}{{{}}}", m.name, r.value)).or_insert(0.0) += v;
+                        }
+                    }
                 }
             }
         }
@@ -59,6 +77,13 @@ pub struct EngineMetricsSummary {
     /// Engine-side prefill and decode seconds during the cell (llama.cpp counters).
     pub prefill_seconds: Option<f64>,
     pub decode_seconds: Option<f64>,
+    /// The cell's requests by the engine's own clock (vLLM's request histograms, differenced over
+    /// the measured phase): exact means, percentiles estimated from buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<super::histogram::EnginePhases>,
+    /// Requests waiting at the peak, by reason (vLLM `num_requests_waiting_by_reason`), when known.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub waiting_by_reason_max: BTreeMap<String, f64>,
 }
 
 fn first_of<'a>(s: &'a MetricsSample, names: &[&str]) -> Option<(&'a str, f64)> {
@@ -118,7 +143,24 @@ pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
         generation_tokens: delta(samples, GEN),
         prefill_seconds: delta(samples, &["llamacpp:prompt_seconds_total"]),
         decode_seconds: delta(samples, &["llamacpp:tokens_predicted_seconds_total"]),
+        phases: None,
+        waiting_by_reason_max: waiting_by_reason(samples),
     }
+}
+
+/// The largest count per waiting reason over the samples (keys `reason` of
+/// `vllm:num_requests_waiting_by_reason`, kept by `values` as `vllm:num_requests_waiting_by_reason{reason}`).
+fn waiting_by_reason(samples: &[MetricsSample]) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for s in samples {
+        for (k, v) in &s.values {
+            if let Some(reason) = k.strip_prefix("vllm:num_requests_waiting_by_reason{").and_then(|r| r.strip_suffix('}')) {
+                let e = out.entry(reason.to_string()).or_insert(0.0);
+                *e = e.max(*v);
+            }
+        }
+    }
+    out
 }
 
 /// The labels of vLLM's `vllm:cache_config_info` gauge: its KV-cache configuration as the server

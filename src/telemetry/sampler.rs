@@ -93,13 +93,21 @@ pub struct Target {
     pub client: reqwest::Client,
 }
 
-async fn scrape(client: &reqwest::Client, url: &str) -> Option<std::collections::BTreeMap<String, f64>> {
+type Histograms = std::collections::BTreeMap<String, super::histogram::Histogram>;
+
+async fn scrape(client: &reqwest::Client, url: &str) -> Option<(std::collections::BTreeMap<String, f64>, Histograms)> {
     let resp = client.get(url).timeout(Duration::from_secs(2)).send().await.ok()?;
     if !resp.status().is_success() {
         return None;
     }
-    let values = prom::parse(&resp.text().await.ok()?);
-    (!values.is_empty()).then_some(values)
+    let (values, hist) = prom::parse_with_histograms(&resp.text().await.ok()?);
+    (!values.is_empty()).then_some((values, hist))
+}
+
+/// The engine's histograms alone, for the before/after pair around a measured phase.
+async fn histograms(target: &Target) -> Option<Histograms> {
+    let url = target.metrics_url.as_ref()?;
+    scrape(&target.client, url).await.map(|(_, h)| h).filter(|h| !h.is_empty())
 }
 
 /// Runs `work` while sampling every `interval`, with one sample before and one after it.
@@ -119,7 +127,7 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
                 mem.push(s);
             }
             if let Some(url) = &t.metrics_url {
-                if let Some(values) = scrape(&client, url).await {
+                if let Some((values, _)) = scrape(&client, url).await {
                     met.push(MetricsSample { t_ms: ms(), values });
                 }
             }
@@ -133,16 +141,25 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
         }
         (mem, met)
     });
+    // Histograms are observed when a request finishes: one scrape before the phase and one after it
+    // give exactly the phase's requests (the sampler's series keeps gauges and counters only).
+    let hist0 = histograms(target).await;
     let (cpu0, wall0, host0) = (own_cpu_seconds(), Instant::now(), super::host_cpu::snapshot(target.pgid));
     let out = work.await;
     let (cpu1, wall_s, host1) = (own_cpu_seconds(), wall0.elapsed().as_secs_f64(), super::host_cpu::snapshot(target.pgid));
     stop.cancel();
+    let hist1 = match hist0 {
+        Some(_) => histograms(target).await,
+        None => None,
+    };
     let (mem, met) = sampler.await.unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut memory = summarize_memory(target.probe.source(), &mem);
     memory.runner_cpu_pct = cpu0.zip(cpu1).and_then(|(a, b)| cpu_pct(b - a, wall_s, cores));
     memory.host_cpu = host0.zip(host1).and_then(|(a, b)| super::host_cpu::between(&a, &b, cores));
-    let tel = CellTelemetry { memory, engine: prom::summarize(&met), memory_series: mem, metrics_series: met };
+    let mut engine = prom::summarize(&met);
+    engine.phases = hist1.and_then(|after| super::histogram::phases(hist0.as_ref(), &after));
+    let tel = CellTelemetry { memory, engine, memory_series: mem, metrics_series: met };
     (out, tel)
 }
 

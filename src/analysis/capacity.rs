@@ -47,6 +47,10 @@ pub struct CellView {
     /// Cost of a million output tokens at this cell's throughput, at the run's GPU price.
     #[serde(default)]
     pub cost_per_mtok: Option<f64>,
+    /// Preemptions the engine counted during the cell (vLLM `num_preemptions_total`, SGLang
+    /// retractions): running requests evicted for lack of KV blocks.
+    #[serde(default)]
+    pub preemptions: Option<f64>,
 }
 
 impl CellView {
@@ -81,6 +85,7 @@ impl CellView {
             repeats: r.quality.repeats.len(),
             spread: r.quality.spread.clone(),
             cost_per_mtok: None,
+            preemptions: r.telemetry.as_ref().and_then(|t| t.engine.preemptions),
         }
     }
 }

@@ -38,13 +38,46 @@ pub struct SloView {
     pub max_error_rate: f64,
 }
 
-/// What a run's user sees of one request's life at this operating point.
+/// TTFT over concurrency for one server config (one launch), at one max_tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Life {
-    /// (concurrency, p50 TTFT, p95 TTFT) for the max_tokens of the sweet spot.
+pub struct ConfigQueueing {
+    /// The config's server-axis values ("max_num_seqs=2"; empty without server axes).
+    pub server_params: String,
+    /// (concurrency, p50 TTFT, p95 TTFT).
     pub ttft_by_concurrency: Vec<(u32, Option<f64>, Option<f64>)>,
     /// First concurrency whose p50 TTFT is more than twice the lowest concurrency's.
     pub queueing_starts_at: Option<u32>,
+}
+
+/// What a run's user sees of one request's life at this operating point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Life {
+    /// The server config of the recommended point (its server-axis values; empty without axes).
+    #[serde(default)]
+    pub server_params: String,
+    /// (concurrency, p50 TTFT, p95 TTFT) for the max_tokens of the sweet spot, on its server config.
+    pub ttft_by_concurrency: Vec<(u32, Option<f64>, Option<f64>)>,
+    /// First concurrency whose p50 TTFT is more than twice the lowest concurrency's (that config).
+    pub queueing_starts_at: Option<u32>,
+    /// The same per server config of the group, the recommended one first: configs are never mixed
+    /// in one series.
+    #[serde(default)]
+    pub configs: Vec<ConfigQueueing>,
+    /// The recommended cell by the engine's own clock (vLLM histograms), when it exposes them.
+    #[serde(default)]
+    pub engine_phases: Option<crate::telemetry::histogram::EnginePhases>,
+    /// Client mean TTFT and E2E at that cell, beside the engine's (their difference is HTTP,
+    /// tokenization, detokenization, and the runner's own share).
+    #[serde(default)]
+    pub client_ttft_mean_ms: Option<f64>,
+    #[serde(default)]
+    pub client_e2e_mean_ms: Option<f64>,
+    /// Peak waiting requests by reason at that cell (vLLM: capacity, deferred).
+    #[serde(default)]
+    pub waiting_by_reason: std::collections::BTreeMap<String, f64>,
+    /// Preemptions at that cell.
+    #[serde(default)]
+    pub preemptions: Option<f64>,
     /// At the recommended point: measured requests, those that waited for a new connection, and the
     /// p50 of that wait (inside TTFT).
     #[serde(default)]
@@ -90,6 +123,9 @@ pub struct Group {
     pub jitter: Vec<(CellView, f64)>,
     pub streaming: StreamingCheck,
     pub failed_cells: Vec<CellView>,
+    /// Cells in which the engine preempted running requests (the early sign of KV exhaustion).
+    #[serde(default)]
+    pub preempted_cells: Vec<CellView>,
     pub command: Option<String>,
     pub vllm_yaml: Option<String>,
     pub life: Life,
@@ -185,7 +221,8 @@ pub struct ReportData {
     pub groups: Vec<Group>,
     pub frontier: Vec<FrontierRow>,
     pub kv_scaling: Vec<KvScaling>,
-    pub util_tables: Vec<(String, Vec<UtilRow>)>,
+    /// (run label, budget axis, rows).
+    pub util_tables: Vec<(String, String, Vec<UtilRow>)>,
     /// Per workload, every GPU's sweet spot and its cost (cheapest first).
     #[serde(default)]
     pub rent: Vec<RentRow>,
@@ -281,12 +318,10 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         }
         groups(&mut data, run, scenario.as_ref(), &results);
         data.reconcile.extend(super::reconcile::rows(run));
-        if let Some(k) = kv::kv_scaling(run) {
-            data.kv_scaling.push(k);
-        }
-        let u = kv::util_table(run);
+        data.kv_scaling.extend(kv::kv_scaling(run));
+        let (axis, u) = kv::util_table(run);
         if !u.is_empty() {
-            data.util_tables.push((format!("{} / {}", m.gpu_label, m.scenario_name), u));
+            data.util_tables.push((format!("{} / {}", m.gpu_label, m.scenario_name), axis, u));
         }
         if let Some(s) = surface(run, scenario.as_ref()) {
             data.surfaces.push(s);
@@ -391,7 +426,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
         let kind = scenario
             .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
             .map_or("chat".to_string(), |w| w.kind.as_str().to_string());
-        let life = life(&rs, sweet_spot.as_ref());
+        let life = life(&rs, sweet_spot.as_ref(), &axes);
         let practice = practice(&rs, scenario, &server, &life);
         let first = rs.first().copied();
         data.groups.push(Group {
@@ -407,6 +442,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             jitter: capacity::jitter_zone(&cells, 2.0),
             streaming: capacity::streaming(&rs),
             failed_cells: cells.iter().filter(|c| matches!(c.status, CellStatus::Failed | CellStatus::Infeasible)).cloned().collect(),
+            preempted_cells: cells.iter().filter(|c| c.preemptions.is_some_and(|p| p > 0.0)).cloned().collect(),
             command,
             vllm_yaml,
             sweet_spot,
@@ -420,25 +456,55 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
     }
 }
 
-fn life(rs: &[&CellResult], spot: Option<&Pick>) -> Life {
-    let mt = spot.map(|p| p.cell.max_tokens).or_else(|| rs.first().map(|r| r.cell.max_tokens));
-    let mut series: Vec<&CellResult> =
-        rs.iter().copied().filter(|r| Some(r.cell.max_tokens) == mt && r.cell.load.closed().is_some() && r.summary.is_some()).collect();
+/// TTFT over the closed-loop concurrencies of one launch (server config) at max_tokens `mt`.
+fn queueing(rs: &[&CellResult], launch_id: &str, mt: Option<u32>, server_params: String) -> ConfigQueueing {
+    let mut series: Vec<&CellResult> = rs
+        .iter()
+        .copied()
+        .filter(|r| r.launch_id == launch_id && Some(r.cell.max_tokens) == mt && r.cell.load.closed().is_some() && r.summary.is_some())
+        .collect();
     series.sort_by_key(|r| r.cell.load.closed());
     let ttft = |r: &CellResult| r.summary.as_ref().and_then(|s| s.ttft_ms.as_ref()).map(|d| (d.p50, d.p95));
     let base = series.first().and_then(|r| ttft(r)).map(|t| t.0);
-    let queueing_starts_at =
-        series.iter().find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b)).and_then(|r| r.cell.load.closed());
-    let at = spot.and_then(|p| rs.iter().find(|r| r.cell.id == p.cell.cell_id)).copied().or_else(|| rs.first().copied());
-    let s = at.and_then(|r| r.summary.as_ref());
-    let st = at.and_then(|r| r.startup.as_ref());
-    let eng = at.and_then(|r| r.telemetry.as_ref()).map(|t| &t.engine);
-    Life {
+    ConfigQueueing {
+        server_params,
         ttft_by_concurrency: series
             .iter()
             .filter_map(|r| Some((r.cell.load.closed()?, ttft(r).map(|t| t.0), ttft(r).map(|t| t.1))))
             .collect(),
-        queueing_starts_at,
+        queueing_starts_at: series
+            .iter()
+            .find(|r| matches!((ttft(r), base), (Some(t), Some(b)) if t.0 > 2.0 * b))
+            .and_then(|r| r.cell.load.closed()),
+    }
+}
+
+fn life(rs: &[&CellResult], spot: Option<&Pick>, axes: &[String]) -> Life {
+    let mt = spot.map(|p| p.cell.max_tokens).or_else(|| rs.first().map(|r| r.cell.max_tokens));
+    let at = spot.and_then(|p| rs.iter().find(|r| r.cell.id == p.cell.cell_id)).copied().or_else(|| rs.first().copied());
+    // One series per server config (launch), the recommended config's first.
+    let mut launches: Vec<(&str, String)> = Vec::new();
+    for r in at.into_iter().chain(rs.iter().copied()) {
+        if !launches.iter().any(|(l, _)| *l == r.launch_id) {
+            launches.push((r.launch_id.as_str(), capacity::axes_label(&r.cell.params, axes)));
+        }
+    }
+    let configs: Vec<ConfigQueueing> =
+        launches.into_iter().map(|(l, p)| queueing(rs, l, mt, p)).filter(|c| !c.ttft_by_concurrency.is_empty()).collect();
+    let own = at.and_then(|a| configs.iter().find(|c| c.server_params == capacity::axes_label(&a.cell.params, axes)));
+    let s = at.and_then(|r| r.summary.as_ref());
+    let st = at.and_then(|r| r.startup.as_ref());
+    let eng = at.and_then(|r| r.telemetry.as_ref()).map(|t| &t.engine);
+    Life {
+        server_params: at.map(|a| capacity::axes_label(&a.cell.params, axes)).unwrap_or_default(),
+        ttft_by_concurrency: own.map(|c| c.ttft_by_concurrency.clone()).unwrap_or_default(),
+        queueing_starts_at: own.and_then(|c| c.queueing_starts_at),
+        engine_phases: eng.and_then(|e| e.phases.clone()),
+        client_ttft_mean_ms: s.and_then(|s| s.ttft_ms.as_ref().map(|d| d.mean)),
+        client_e2e_mean_ms: s.and_then(|s| s.e2e_ms.as_ref().map(|d| d.mean)),
+        waiting_by_reason: eng.map(|e| e.waiting_by_reason_max.clone()).unwrap_or_default(),
+        preemptions: eng.and_then(|e| e.preemptions),
+        configs,
         engine_waiting_max: rs.iter().filter_map(|r| r.telemetry.as_ref().and_then(|t| t.engine.waiting_max)).reduce(f64::max),
         requests: s.map(|s| s.requests),
         new_connections: s.and_then(|s| s.new_connections),

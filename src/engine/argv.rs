@@ -124,6 +124,7 @@ pub fn default_port(engine: EngineKind) -> Option<u16> {
 pub fn portable_target(server: &Server) -> LaunchTarget {
     let model = match server.model.as_deref() {
         Some("builtin:tiny-qwen2") => "tiny-qwen2.gguf".to_string(),
+        Some("builtin:tiny-qwen2-hf") => "tiny-qwen2-hf".to_string(),
         Some(m) => m.to_string(),
         None => String::new(),
     };

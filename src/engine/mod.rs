@@ -148,7 +148,22 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
     let argv = argv::argv(srv, &target).expect("launched engines have an argv");
     let grace = Duration::from_secs_f64(srv.stop_grace_s);
     let mut env = srv.env.clone();
+    let mut scratch = None;
     for (var, dir) in launch_env::launch_env(srv, log_path.parent().unwrap_or(Path::new("."))) {
+        let dir = match dir {
+            Some(d) => d,
+            None => {
+                // /tmp when it exists: a system temporary directory of its own may be long too.
+                let base = Some(Path::new("/tmp")).filter(|p| p.is_dir()).map_or_else(std::env::temp_dir, Path::to_path_buf);
+                let t = tempfile::Builder::new()
+                    .prefix("runner-")
+                    .tempdir_in(base)
+                    .map_err(|e| failure(FailureReason::SpawnFailed, format!("cannot create a scratch folder for {var}: {e}"), None))?;
+                let d = t.path().display().to_string();
+                scratch = Some(t);
+                d
+            }
+        };
         if let Err(e) = std::fs::create_dir_all(&dir) {
             return Err(failure(FailureReason::SpawnFailed, format!("cannot create {dir} for {var}: {e}"), None));
         }
@@ -162,8 +177,8 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
         };
         env.insert(var.to_string(), k.clone());
     }
-    let proc =
-        EngineProcess::spawn(&argv, &env, log_path, grace).map_err(|e| failure(FailureReason::SpawnFailed, format!("{e:#}"), None))?;
+    let proc = EngineProcess::spawn(&argv, &env, log_path, grace, scratch)
+        .map_err(|e| failure(FailureReason::SpawnFailed, format!("{e:#}"), None))?;
     let base_url = format!("http://{}:{port}", connect_host(&srv.host));
     let url = format!("{base_url}{}", argv::health_path(srv.engine));
     match wait_ready(&client, &url, deadline, Some(&proc), cancel).await {

@@ -62,12 +62,15 @@ pub enum StopOutcome {
 
 /// The guard's script: `$1` is the engine's process group. Anything but `done` on standard input
 /// (end-of-file included: the runner died) stops the group.
+/// `$2`, when not empty, is the launch's short scratch folder, removed once the group is gone.
 const GUARD_SCRIPT: &str = r#"read -r line
 [ "$line" = done ] && exit 0
-kill -s TERM -- "-$1" 2>/dev/null || exit 0
-i=0
-while [ $i -lt 50 ] && kill -s 0 -- "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -s KILL -- "-$1" 2>/dev/null
+if kill -s TERM -- "-$1" 2>/dev/null; then
+  i=0
+  while [ $i -lt 50 ] && kill -s 0 -- "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+  kill -s KILL -- "-$1" 2>/dev/null
+fi
+[ -n "$2" ] && rm -rf -- "$2"
 exit 0"#;
 
 /// Watches an engine group on the runner's behalf (see the module comment).
@@ -76,9 +79,10 @@ struct Guard {
 }
 
 impl Guard {
-    fn spawn(pgid: i32) -> Result<Guard> {
+    fn spawn(pgid: i32, scratch: Option<&Path>) -> Result<Guard> {
+        let scratch = scratch.map(|p| p.display().to_string()).unwrap_or_default();
         let child = std::process::Command::new("sh")
-            .args(["-c", GUARD_SCRIPT, "runner-engine-guard", &pgid.to_string()])
+            .args(["-c", GUARD_SCRIPT, "runner-engine-guard", &pgid.to_string(), &scratch])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -101,6 +105,9 @@ impl Guard {
 pub struct EngineProcess {
     handle: Option<duct::Handle>,
     guard: Option<Guard>,
+    /// A scratch folder made for this launch outside its results folder (see `launch_env`), removed
+    /// after the stop (or by the guard).
+    scratch: Option<tempfile::TempDir>,
     pub pid: u32,
     pub pgid: i32,
     pub log_path: PathBuf,
@@ -109,7 +116,13 @@ pub struct EngineProcess {
 }
 
 impl EngineProcess {
-    pub fn spawn(argv: &[String], env: &BTreeMap<String, String>, log_path: &Path, stop_grace: Duration) -> Result<Self> {
+    pub fn spawn(
+        argv: &[String],
+        env: &BTreeMap<String, String>,
+        log_path: &Path,
+        stop_grace: Duration,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Result<Self> {
         let (program, args) = argv.split_first().context("empty engine command")?;
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -125,7 +138,7 @@ impl EngineProcess {
         let pid = *handle.pids().first().context("engine started without a pid")?;
         let pgid = pid as i32;
         register(pgid);
-        let guard = match Guard::spawn(pgid) {
+        let guard = match Guard::spawn(pgid, scratch.as_ref().map(|d| d.path())) {
             Ok(g) => g,
             Err(e) => {
                 let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
@@ -137,6 +150,7 @@ impl EngineProcess {
         Ok(EngineProcess {
             handle: Some(handle),
             guard: Some(guard),
+            scratch,
             pid,
             pgid,
             log_path: log_path.to_path_buf(),
@@ -170,6 +184,7 @@ impl EngineProcess {
         if let Some(g) = self.guard.take() {
             g.release();
         }
+        drop(self.scratch.take());
         outcome
     }
 

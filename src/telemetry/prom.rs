@@ -6,14 +6,36 @@ use std::collections::BTreeMap;
 
 const PREFIXES: &[&str] = &["vllm:", "sglang:", "llamacpp:"];
 
+/// The scrape, parsed. Families announced by `# HELP`/`# TYPE` without a single sample are dropped
+/// first: the parser rejects a whole scrape for one of them, and real vLLM serves several until its
+/// first request (`http_requests_total`, `http_request_size_bytes`, ...), which would lose the
+/// cross-check at ready and the baseline of the first cell.
+fn scrape(text: &str) -> Option<prom_text_format_parser::Scrape> {
+    let sample_name = |l: &str| l.split(['{', ' ']).next().unwrap_or_default().to_string();
+    let names: std::collections::HashSet<String> =
+        text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(sample_name).collect();
+    let has_samples = |family: &str| {
+        ["", "_bucket", "_sum", "_count", "_total", "_created", "_info"].iter().any(|s| names.contains(&format!("{family}{s}")))
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| match l.strip_prefix("# HELP ").or_else(|| l.strip_prefix("# TYPE ")) {
+            Some(rest) => has_samples(rest.split(' ').next().unwrap_or_default()),
+            None => true,
+        })
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    prom_text_format_parser::Scrape::parse(&kept).ok()
+}
+
 /// Engine gauges and counters by name, summed over their label sets (histograms are left out).
 pub fn parse(text: &str) -> BTreeMap<String, f64> {
-    prom_text_format_parser::Scrape::parse(text).map(|s| values(&s)).unwrap_or_default()
+    scrape(text).map(|s| values(&s)).unwrap_or_default()
 }
 
 /// One scrape: gauges and counters (`parse`), and the engine's histograms.
 pub fn parse_with_histograms(text: &str) -> (BTreeMap<String, f64>, BTreeMap<String, super::histogram::Histogram>) {
-    match prom_text_format_parser::Scrape::parse(text) {
+    match scrape(text).ok_or(()) {
         Ok(s) => (values(&s), super::histogram::parse(&s)),
         Err(_) => Default::default(),
     }
@@ -166,8 +188,7 @@ fn waiting_by_reason(samples: &[MetricsSample]) -> BTreeMap<String, f64> {
 /// The labels of vLLM's `vllm:cache_config_info` gauge: its KV-cache configuration as the server
 /// states it on `/metrics` (block size, KV size in tokens and bytes, ...). Pure.
 pub fn cache_config(text: &str) -> Option<BTreeMap<String, String>> {
-    let scrape = prom_text_format_parser::Scrape::parse(text).ok()?;
-    let m = scrape.metrics.into_iter().find(|m| m.name == "vllm:cache_config_info")?;
+    let m = scrape(text)?.metrics.into_iter().find(|m| m.name == "vllm:cache_config_info")?;
     let s = m.samples.into_iter().next()?;
     Some(s.labels.iter().map(|l| (l.key.clone(), l.value.clone())).collect())
 }

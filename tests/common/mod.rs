@@ -156,6 +156,34 @@ pub fn engine() -> (PathBuf, PathBuf) {
     }
 }
 
+/// vLLM's CPU build and the tiny Hugging Face model. Tests that call this carry
+/// `#[cfg_attr(runner_no_vllm, ignore = ...)]` (build.rs), like `engine()`.
+pub fn vllm() -> (PathBuf, PathBuf) {
+    let vllm = runner::engine::resolve::vllm_path().filter(|p| p.is_file());
+    let model = Some(runner::engine::resolve::tiny_hf_model_path()).filter(|p| p.join("config.json").is_file());
+    match (vllm, model) {
+        (Some(v), Some(m)) => (v, m),
+        _ => panic!("vLLM or the tiny Hugging Face model is missing: run scripts/setup-vllm-cpu.sh (scripts/test.sh does)"),
+    }
+}
+
+/// PIDs of live (non-zombie) processes whose environment holds `var` (e.g. `TMPDIR=/run/.../tmp`):
+/// every process an engine starts inherits it, renamed or not (vLLM's EngineCore and Worker).
+pub fn processes_with_env(var: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        if !zombie && env.split(|b| *b == 0).any(|kv| kv == var.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// PIDs of live (non-zombie) processes whose command line contains every needle.
 pub fn processes_with(needles: &[&str]) -> Vec<u32> {
     let mut out = Vec::new();

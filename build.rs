@@ -1,5 +1,6 @@
 //! Marks the end-to-end tests ignored (visibly, with the reason) when the CPU engine (llama-server;
-//! `runner_no_engine`) or vLLM's CPU build (`runner_no_vllm`) is not on this machine, instead of letting them pass without running. With `CI=true` they are never ignored: a
+//! `runner_no_engine`) or vLLM's CPU build (`runner_no_vllm`) is not on this machine, instead of
+//! letting them pass without running. With `CI=true` they are never ignored: a
 //! missing engine then fails them. The lookup mirrors `src/engine/resolve.rs`.
 
 use std::env::var_os;
@@ -75,7 +76,8 @@ fn main() {
     let hf = var_os("RUNNER_TINY_HF_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2-hf"));
     println!("cargo::rerun-if-changed={}", vllm.display());
     println!("cargo::rerun-if-changed={}", hf.join("config.json").display());
-    if !(vllm.is_file() && hf.join("config.json").is_file()) && !ci {
+    let vllm_present = vllm.is_file() && hf.join("config.json").is_file();
+    if !vllm_present && !ci {
         println!("cargo::rustc-cfg=runner_no_vllm");
     }
 }

@@ -144,7 +144,11 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Plan { file } => {
             let l = load(&file)?;
-            let p = plan::expand(&l.scenario);
+            // Launches as they would start (the engine's defaults on this machine applied).
+            let mut p = plan::expand(&l.scenario);
+            for launch in &mut p.launches {
+                *launch = crate::execute::effective_launch(&l.scenario, launch);
+            }
             let base = l.base_dir();
             let predictions = predictions(&l, &p);
             print!(

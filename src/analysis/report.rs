@@ -422,7 +422,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             launch.and_then(|l| planned.iter().find(|p| p.id == l.id)).map(|p| (p, crate::engine::argv::portable_target(&p.server)));
         let command =
             portable.as_ref().and_then(|(p, t)| crate::engine::argv::argv(&p.server, t)).map(|a| crate::engine::argv::display(&a));
-        let vllm_yaml = portable.as_ref().and_then(|(p, t)| crate::engine::recipe::vllm_config_yaml(&p.server, t));
+        let vllm_yaml = portable.as_ref().and_then(|(p, t)| crate::engine::spec(p.server.engine).recipe_yaml(&p.server, t));
         let kind = scenario
             .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
             .map_or("chat".to_string(), |w| w.kind.as_str().to_string());

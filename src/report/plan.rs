@@ -33,6 +33,10 @@ pub fn render(
         match argv::argv(&launch.server, &t) {
             Some(a) => {
                 let _ = writeln!(out, "  $ {}", argv::display(&a));
+                if !launch.server.env.is_empty() {
+                    let env: Vec<String> = launch.server.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let _ = writeln!(out, "    env: {}", env.join(" "));
+                }
                 if t.port.is_none() {
                     let _ = writeln!(out, "    (AUTO: a free port is chosen at launch)");
                 }

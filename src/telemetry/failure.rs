@@ -78,33 +78,16 @@ pub struct Classified {
     pub hint: String,
 }
 
-struct Rule {
-    reason: FailureReason,
-    needles: &'static [&'static str],
-    hint: &'static str,
+/// A failure signature: any of `needles` in a log line means `reason`.
+pub struct Rule {
+    pub reason: FailureReason,
+    pub needles: &'static [&'static str],
+    pub hint: &'static str,
 }
 
-const RULES: &[Rule] = &[
-    Rule {
-        reason: FailureReason::KvCacheTooSmall,
-        needles: &["To serve at least one request with the model", "estimated maximum model length"],
-        hint: "lower max-model-len (or max-num-seqs) or raise gpu-memory-utilization",
-    },
-    Rule {
-        reason: FailureReason::NoKvMemory,
-        needles: &["No available memory for the cache blocks", "Not enough memory. Please try to increase --mem-fraction-static"],
-        hint: "raise gpu-memory-utilization / mem-fraction-static, or use a smaller model",
-    },
-    Rule {
-        reason: FailureReason::InsufficientFreeMemory,
-        needles: &["on startup is less than desired GPU memory utilization"],
-        hint: "another process holds GPU memory: free it or lower gpu-memory-utilization",
-    },
-    Rule {
-        reason: FailureReason::WeightsOom,
-        needles: &["Failed to load model - not enough GPU memory"],
-        hint: "the weights do not fit: quantize, raise tensor-parallel-size, or use a bigger GPU",
-    },
+/// Signatures no single engine owns (CUDA, ports, argument parsers, Hugging Face). Each engine's own
+/// are in its module (`EngineSpec::failure_rules`).
+const GENERIC: &[Rule] = &[
     Rule {
         reason: FailureReason::CudaOom,
         needles: &["CUDA out of memory", "OutOfMemoryError", "cudaMalloc failed: out of memory", "failed to allocate CUDA"],
@@ -112,7 +95,7 @@ const RULES: &[Rule] = &[
     },
     Rule {
         reason: FailureReason::PortInUse,
-        needles: &["Address already in use", "address already in use", "couldn't bind HTTP server socket", "[Errno 98]"],
+        needles: &["Address already in use", "address already in use", "[Errno 98]"],
         hint: "another process listens on this port: use port = 0 (auto) or stop it",
     },
     Rule {
@@ -131,14 +114,32 @@ const RULES: &[Rule] = &[
         needles: &[
             "Repository Not Found",
             "is not a local folder and is not a valid model identifier",
-            "failed to load model",
-            "gguf_init_from_file",
             "No such file or directory",
             "401 Client Error",
         ],
         hint: "check the model id or path (and HF_TOKEN for gated models)",
     },
 ];
+
+/// Which signature decides when a log shows several: the most specific cause first (a KV cache too
+/// small also prints generic errors; a CUDA OOM often ends in "failed to load model").
+const PRIORITY: [FailureReason; 8] = [
+    FailureReason::KvCacheTooSmall,
+    FailureReason::NoKvMemory,
+    FailureReason::InsufficientFreeMemory,
+    FailureReason::WeightsOom,
+    FailureReason::CudaOom,
+    FailureReason::PortInUse,
+    FailureReason::BadArgument,
+    FailureReason::ModelNotFound,
+];
+
+/// Every engine's signatures and the generic ones, by reason in `PRIORITY` order.
+fn rules_by_reason() -> Vec<(FailureReason, Vec<&'static Rule>)> {
+    let all: Vec<&'static Rule> =
+        crate::engine::spec::ALL.iter().flat_map(|k| crate::engine::spec(*k).failure_rules().iter()).chain(GENERIC.iter()).collect();
+    PRIORITY.iter().map(|r| (*r, all.iter().copied().filter(|x| x.reason == *r).collect())).collect()
+}
 
 static EST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"estimated maximum model length is ([\d,]+)").expect("static regex"));
 
@@ -156,8 +157,10 @@ pub fn detect(log: &str) -> Option<Classified> {
 /// Classifies a failed start from the engine's log; `crashed` when no signature matched.
 pub fn classify(log: &str) -> Classified {
     let lines = clean_lines(log);
-    for rule in RULES {
-        let hits: Vec<String> = lines.iter().filter(|l| rule.needles.iter().any(|n| l.contains(n))).map(|l| l.trim().to_string()).collect();
+    for (reason, rules) in rules_by_reason() {
+        let Some(first) = rules.first() else { continue };
+        let hits: Vec<String> =
+            lines.iter().filter(|l| rules.iter().any(|r| r.needles.iter().any(|n| l.contains(n)))).map(|l| l.trim().to_string()).collect();
         if !hits.is_empty() {
             let estimated_max_model_len = lines.iter().find_map(|l| EST.captures(l)).and_then(|c| c[1].replace(',', "").parse().ok());
             let mut decisive: Vec<String> = Vec::new();
@@ -166,7 +169,7 @@ pub fn classify(log: &str) -> Classified {
                     decisive.push(h);
                 }
             }
-            return Classified { reason: rule.reason, decisive_lines: decisive, estimated_max_model_len, hint: rule.hint.into() };
+            return Classified { reason, decisive_lines: decisive, estimated_max_model_len, hint: first.hint.into() };
         }
     }
     let last_error: Vec<String> = lines

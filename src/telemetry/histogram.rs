@@ -159,17 +159,6 @@ pub struct EnginePhases {
     pub e2e: Option<PhaseStat>,
 }
 
-/// Metric names per phase, newest first.
-const PHASES: [(&str, &[&str]); 7] = [
-    ("queue", &["vllm:request_queue_time_seconds"]),
-    ("prefill", &["vllm:request_prefill_time_seconds"]),
-    ("decode", &["vllm:request_decode_time_seconds"]),
-    ("inference", &["vllm:request_inference_time_seconds"]),
-    ("ttft", &["vllm:time_to_first_token_seconds", "sglang:time_to_first_token_seconds"]),
-    ("itl", &["vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds", "sglang:inter_token_latency_seconds"]),
-    ("e2e", &["vllm:e2e_request_latency_seconds", "sglang:e2e_request_latency_seconds"]),
-];
-
 fn stat(h: &Histogram) -> Option<PhaseStat> {
     let mean = h.mean()?;
     let p50 = h.quantile(0.5).map(|q| q.scaled(1000.0));
@@ -188,9 +177,21 @@ fn stat(h: &Histogram) -> Option<PhaseStat> {
 /// The phases observed between two scrapes (`before` None: everything since the engine started).
 /// None when the engine exposes none of these histograms.
 pub fn phases(before: Option<&BTreeMap<String, Histogram>>, after: &BTreeMap<String, Histogram>) -> Option<EnginePhases> {
+    use crate::engine::spec::{all_names, Pick};
+    // Every registered engine's histogram names per phase (their modules under src/engine/).
+    let phases: [(&str, Pick); 7] = [
+        ("queue", |m| m.phase_queue),
+        ("prefill", |m| m.phase_prefill),
+        ("decode", |m| m.phase_decode),
+        ("inference", |m| m.phase_inference),
+        ("ttft", |m| m.phase_ttft),
+        ("itl", |m| m.phase_itl),
+        ("e2e", |m| m.phase_e2e),
+    ];
     let mut p = EnginePhases::default();
     let mut any = false;
-    for (phase, names) in PHASES {
+    for (phase, pick) in phases {
+        let names = all_names(pick);
         let Some((name, h)) = names.iter().find_map(|n| after.get_key_value(*n)) else { continue };
         let Some(d) = h.since(before.and_then(|b| b.get(name))) else { continue };
         let s = stat(&d);

@@ -1,6 +1,7 @@
 //! The engine's Prometheus `/metrics`: parse with a maintained parser, keep the engine's own gauges
 //! and counters (summed over label sets), and summarise a cell's time series. Pure.
 
+use crate::engine::spec::Pick;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -129,24 +130,16 @@ fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-const KV: &[&str] = &["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage", "llamacpp:kv_cache_usage_ratio"];
-const RUNNING: &[&str] = &["vllm:num_requests_running", "sglang:num_running_reqs", "llamacpp:requests_processing"];
-const WAITING: &[&str] = &["vllm:num_requests_waiting", "sglang:num_queue_reqs", "llamacpp:requests_deferred"];
-const PREEMPT: &[&str] = &["vllm:num_preemptions_total", "sglang:num_retracted_reqs_total", "sglang:num_retractions_total"];
-const PROMPT: &[&str] = &["vllm:prompt_tokens_total", "sglang:prompt_tokens_total", "llamacpp:prompt_tokens_total"];
-const GEN: &[&str] = &["vllm:generation_tokens_total", "sglang:generation_tokens_total", "llamacpp:tokens_predicted_total"];
-
 /// Summarises the samples scraped during one cell (counters as differences last - first).
 pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
-    let kv = series(samples, KV);
-    let running = series(samples, RUNNING);
-    let waiting = series(samples, WAITING);
-    let hit_rate = match (
-        delta(samples, &["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"]),
-        delta(samples, &["vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"]),
-    ) {
+    // Every registered engine's names (their modules under src/engine/); a scrape holds one engine's.
+    let names = |pick: Pick| crate::engine::spec::all_names(pick);
+    let kv = series(samples, &names(|m| m.kv_usage));
+    let running = series(samples, &names(|m| m.running));
+    let waiting = series(samples, &names(|m| m.waiting));
+    let hit_rate = match (delta(samples, &names(|m| m.prefix_hits)), delta(samples, &names(|m| m.prefix_queries))) {
         (Some(h), Some(q)) if q > 0.0 => Some(h / q),
-        _ => match (delta(samples, &["llamacpp:prompt_tokens_cached_total"]), delta(samples, &["llamacpp:prompt_tokens_total"])) {
+        _ => match (delta(samples, &names(|m| m.cached_prompt_tokens)), delta(samples, &names(|m| m.prompt_tokens))) {
             // llama.cpp counts processed prompt tokens excluding cached ones.
             (Some(c), Some(p)) if c + p > 0.0 => Some(c / (c + p)),
             _ => None,
@@ -159,12 +152,12 @@ pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
         running_max: max(&running),
         running_mean: mean(&running),
         waiting_max: max(&waiting),
-        preemptions: delta(samples, PREEMPT),
+        preemptions: delta(samples, &names(|m| m.preemptions)),
         prefix_cache_hit_rate: hit_rate,
-        prompt_tokens: delta(samples, PROMPT),
-        generation_tokens: delta(samples, GEN),
-        prefill_seconds: delta(samples, &["llamacpp:prompt_seconds_total"]),
-        decode_seconds: delta(samples, &["llamacpp:tokens_predicted_seconds_total"]),
+        prompt_tokens: delta(samples, &names(|m| m.prompt_tokens)),
+        generation_tokens: delta(samples, &names(|m| m.generation_tokens)),
+        prefill_seconds: delta(samples, &names(|m| m.prefill_seconds)),
+        decode_seconds: delta(samples, &names(|m| m.decode_seconds)),
         phases: None,
         waiting_by_reason_max: waiting_by_reason(samples),
     }

@@ -159,7 +159,7 @@ pub fn engine() -> (PathBuf, PathBuf) {
 /// vLLM's CPU build and the tiny Hugging Face model. Tests that call this carry
 /// `#[cfg_attr(runner_no_vllm, ignore = ...)]` (build.rs), like `engine()`.
 pub fn vllm() -> (PathBuf, PathBuf) {
-    let vllm = runner::engine::resolve::vllm_path().filter(|p| p.is_file());
+    let vllm = runner::engine::resolve::cpu_vllm().filter(|p| p.is_file());
     let model = Some(runner::engine::resolve::tiny_hf_model_path()).filter(|p| p.join("config.json").is_file());
     match (vllm, model) {
         (Some(v), Some(m)) => (v, m),

@@ -1,0 +1,143 @@
+//! llama.cpp's `llama-server`: argv (metrics and the verbose log the facts need), its startup log at
+//! `-lv 4`, failure signatures and `/metrics` names. Tested against a real process. Pure.
+
+use super::argv::LaunchTarget;
+use super::spec::{EngineSpec, MetricNames};
+use crate::scenario::schema::Server;
+use crate::telemetry::facts::{int, num, StartupFacts};
+use crate::telemetry::failure::{FailureReason, Rule};
+use regex::Regex;
+use std::sync::LazyLock;
+
+pub struct Llamacpp;
+
+impl EngineSpec for Llamacpp {
+    fn default_program(&self) -> &'static str {
+        "llama-server"
+    }
+    fn default_port(&self) -> Option<u16> {
+        Some(8080)
+    }
+    /// llama-server answers `/v1/models` while loading; only `/health` == 200 means ready.
+    fn health_path(&self) -> &'static str {
+        "/health"
+    }
+    /// Its build is in `/props` (`build_info`).
+    fn version_paths(&self) -> &'static [&'static str] {
+        &["/props"]
+    }
+    fn argv(&self, server: &Server, target: &LaunchTarget, flags: Vec<String>) -> Option<Vec<String>> {
+        let mut v = vec![target.program.clone(), "--model".into(), target.model.clone()];
+        v.extend(flags);
+        if !server.flags.contains_key("metrics") {
+            v.push("--metrics".into());
+        }
+        // Verbosity 4 makes llama-server print its llama_context / llama_kv_cache lines (n_ctx, KV
+        // buffer size, K/V types), which the startup facts are parsed from.
+        if !["verbosity", "log_verbosity", "log-verbosity", "lv"].iter().any(|k| server.flags.contains_key(*k)) {
+            v.extend(["--log-verbosity".into(), "4".into()]);
+        }
+        if let Some(name) = &server.served_model_name {
+            v.extend(["--alias".into(), name.clone()]);
+        }
+        Some(v)
+    }
+    fn api_key_var(&self) -> &'static str {
+        "LLAMA_API_KEY"
+    }
+    fn facts_line(&self, l: &str, f: &mut StartupFacts) {
+        let p = &*P;
+        let get = |r: &Regex| r.captures(l).and_then(|c| int(&c[1]));
+        if let Some(v) = get(&p.nctx) {
+            f.n_ctx = Some(v);
+        }
+        if let Some(v) = get(&p.nctx_seq) {
+            f.n_ctx_slot = Some(v);
+        }
+        if l.contains("load_model") {
+            if let Some(v) = get(&p.slots) {
+                f.slots = Some(v);
+            }
+        }
+        if let Some(c) = p.kv_buf.captures(l) {
+            f.kv_buffer_mib = Some(f.kv_buffer_mib.unwrap_or(0.0) + num(&c[1]).unwrap_or(0.0));
+        }
+        if let Some(c) = p.kv_types.captures(l) {
+            f.type_k = Some(c[1].to_string());
+            f.type_v = Some(c[2].to_string());
+        }
+        if let Some(v) = get(&p.layer) {
+            f.n_layer = Some(v);
+        }
+        if let Some(v) = get(&p.head_kv) {
+            f.n_head_kv = Some(v);
+        }
+        if let Some(v) = get(&p.head_dim) {
+            f.head_dim = Some(v);
+        }
+        if f.engine_version.is_none() && l.contains("common_params_print_info") {
+            if let Some(c) = p.build.captures(l) {
+                f.engine_version = Some(format!("llama.cpp build {}", &c[1]));
+            }
+        }
+    }
+    /// The KV cache is the KV buffer, its capacity the context cells.
+    fn facts_finish(&self, f: &mut StartupFacts) {
+        f.kv_cache_gib = f.kv_buffer_mib.map(|m| m / 1024.0);
+        f.kv_cache_tokens = f.n_ctx;
+    }
+    fn failure_rules(&self) -> &'static [Rule] {
+        &[
+            Rule {
+                reason: FailureReason::PortInUse,
+                needles: &["couldn't bind HTTP server socket"],
+                hint: "another process listens on this port: use port = 0 (auto) or stop it",
+            },
+            Rule {
+                reason: FailureReason::ModelNotFound,
+                needles: &["failed to load model", "gguf_init_from_file"],
+                hint: "check the model id or path (and HF_TOKEN for gated models)",
+            },
+        ]
+    }
+    fn metrics(&self) -> MetricNames {
+        MetricNames {
+            kv_usage: &["llamacpp:kv_cache_usage_ratio"],
+            running: &["llamacpp:requests_processing"],
+            waiting: &["llamacpp:requests_deferred"],
+            prompt_tokens: &["llamacpp:prompt_tokens_total"],
+            generation_tokens: &["llamacpp:tokens_predicted_total"],
+            cached_prompt_tokens: &["llamacpp:prompt_tokens_cached_total"],
+            prefill_seconds: &["llamacpp:prompt_seconds_total"],
+            decode_seconds: &["llamacpp:tokens_predicted_seconds_total"],
+            ..MetricNames::default()
+        }
+    }
+}
+
+struct Patterns {
+    nctx: Regex,
+    nctx_seq: Regex,
+    slots: Regex,
+    kv_buf: Regex,
+    kv_types: Regex,
+    layer: Regex,
+    head_kv: Regex,
+    head_dim: Regex,
+    build: Regex,
+}
+
+static P: LazyLock<Patterns> = LazyLock::new(|| {
+    let re = |p: &str| Regex::new(p).expect("static regex");
+    Patterns {
+        nctx: re(r"llama_context: n_ctx\s+= (\d+)"),
+        nctx_seq: re(r"llama_context: n_ctx_seq\s+= (\d+)"),
+        slots: re(r"n_slots = (\d+)"),
+        kv_buf: re(r"llama_kv_cache:\s+\S+ KV buffer size =\s+([\d.]+) MiB"),
+        kv_types: re(r"llama_kv_cache: size =.*K \((\w+)\):.*V \((\w+)\):"),
+        layer: re(r"print_info: n_layer\s+= (\d+)"),
+        head_kv: re(r"print_info: n_head_kv\s+= (\d+)"),
+        head_dim: re(r"print_info: n_embd_head_k\s+= (\d+)"),
+        build: re(r"build (?:info: )?(\d+ \([^)]*\))"),
+    }
+});

@@ -1,0 +1,99 @@
+//! SGLang: `python3 -m sglang.launch_server`, its startup log (0.5), failure signature and
+//! `/metrics` names. Tested on constructed output only (tests/fixtures/engine/sglang-*). Pure.
+
+use super::argv::LaunchTarget;
+use super::spec::{EngineSpec, MetricNames};
+use crate::scenario::schema::Server;
+use crate::telemetry::facts::{int, num, StartupFacts};
+use crate::telemetry::failure::{FailureReason, Rule};
+use regex::Regex;
+use std::sync::LazyLock;
+
+pub struct Sglang;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+impl EngineSpec for Sglang {
+    fn default_program(&self) -> &'static str {
+        "python3"
+    }
+    fn default_port(&self) -> Option<u16> {
+        Some(30000)
+    }
+    fn argv(&self, server: &Server, target: &LaunchTarget, flags: Vec<String>) -> Option<Vec<String>> {
+        let mut v = vec![target.program.clone(), "-m".into(), "sglang.launch_server".into()];
+        v.extend(["--model-path".into(), target.model.clone()]);
+        v.extend(flags);
+        if !server.flags.contains_key("enable_metrics") {
+            v.push("--enable-metrics".into());
+        }
+        if let Some(name) = &server.served_model_name {
+            v.extend(["--served-model-name".into(), name.clone()]);
+        }
+        Some(v)
+    }
+    fn api_key_var(&self) -> &'static str {
+        // SGLang takes its key as --api-key only; the runner never puts a key on a command line, so
+        // a keyed SGLang server is set up by the user (the variable is what a wrapper would read).
+        "SGLANG_API_KEY"
+    }
+    fn facts_line(&self, l: &str, f: &mut StartupFacts) {
+        let p = &*P;
+        if let Some(c) = p.kv.captures(l) {
+            f.dtype = Some(c[1].to_string());
+            f.kv_cache_tokens = int(&c[2]);
+            f.k_size_gb = num(&c[3]);
+            f.v_size_gb = num(&c[4]);
+            f.kv_cache_gib = Some((num(&c[3]).unwrap_or(0.0) + num(&c[4]).unwrap_or(0.0)) * 1e9 / GIB);
+        } else if let Some(c) = p.mla.captures(l) {
+            f.dtype = Some(c[1].to_string());
+            f.kv_cache_tokens = int(&c[2]);
+            f.kv_cache_gib = num(&c[3]).map(|gb| gb * 1e9 / GIB);
+        }
+        if l.contains("max_total_num_tokens=") {
+            f.kv_cache_tokens = p.totals.captures(l).and_then(|c| int(&c[1])).or(f.kv_cache_tokens);
+            f.max_running_requests = p.running.captures(l).and_then(|c| int(&c[1]));
+            f.context_len = p.ctx.captures(l).and_then(|c| int(&c[1]));
+        }
+    }
+    fn failure_rules(&self) -> &'static [Rule] {
+        &[Rule {
+            reason: FailureReason::NoKvMemory,
+            needles: &["Not enough memory. Please try to increase --mem-fraction-static"],
+            hint: "raise gpu-memory-utilization / mem-fraction-static, or use a smaller model",
+        }]
+    }
+    fn metrics(&self) -> MetricNames {
+        MetricNames {
+            kv_usage: &["sglang:token_usage"],
+            running: &["sglang:num_running_reqs"],
+            waiting: &["sglang:num_queue_reqs"],
+            preemptions: &["sglang:num_retracted_reqs_total", "sglang:num_retractions_total"],
+            prompt_tokens: &["sglang:prompt_tokens_total"],
+            generation_tokens: &["sglang:generation_tokens_total"],
+            phase_ttft: &["sglang:time_to_first_token_seconds"],
+            phase_itl: &["sglang:inter_token_latency_seconds"],
+            phase_e2e: &["sglang:e2e_request_latency_seconds"],
+            ..MetricNames::default()
+        }
+    }
+}
+
+struct Patterns {
+    kv: Regex,
+    mla: Regex,
+    totals: Regex,
+    ctx: Regex,
+    running: Regex,
+}
+
+static P: LazyLock<Patterns> = LazyLock::new(|| {
+    let re = |p: &str| Regex::new(p).expect("static regex");
+    Patterns {
+        kv: re(r"KV Cache is allocated\. dtype: (?:torch\.)?(\w+), #tokens: ([\d,]+), K size: ([\d.]+) GB, V size: ([\d.]+) GB"),
+        mla: re(r"KV Cache is allocated\. dtype: (?:torch\.)?(\w+), #tokens: ([\d,]+), KV size: ([\d.]+) GB"),
+        totals: re(r"max_total_num_tokens=([\d,]+)"),
+        ctx: re(r"context_len=([\d,]+)"),
+        running: re(r"max_running_requests=([\d,]+)"),
+    }
+});

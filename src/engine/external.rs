@@ -2,9 +2,9 @@
 //! readiness on `/v1/models`, and vLLM's log patterns for a log the user hands to `runner facts`.
 
 use super::argv::LaunchTarget;
+use super::facts::StartupFacts;
 use super::spec::EngineSpec;
 use crate::scenario::schema::Server;
-use crate::telemetry::facts::StartupFacts;
 
 pub struct External;
 

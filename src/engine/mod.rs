@@ -2,6 +2,8 @@
 
 pub mod argv;
 pub mod external;
+pub mod facts;
+pub mod failure;
 pub mod llamacpp;
 pub mod process;
 pub mod resolve;
@@ -12,7 +14,7 @@ pub mod vllm;
 pub use spec::spec;
 
 use crate::scenario::schema::{EngineKind, Server};
-use crate::telemetry::failure::FailureReason;
+use failure::FailureReason;
 use process::{EngineProcess, StopOutcome};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -72,7 +74,7 @@ fn failure(reason: FailureReason, message: impl Into<String>, log: Option<&Path>
 /// Refines a `crashed`/`ready_timeout` failure with the signature found in the engine's log.
 fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
     let log = process::read_log(log_path);
-    let c = crate::telemetry::failure::classify(&log);
+    let c = failure::classify(&log);
     if c.reason != FailureReason::Crashed {
         f.message = format!("{} ({})", f.message, c.reason);
         f.reason = c.reason;

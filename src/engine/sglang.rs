@@ -2,10 +2,10 @@
 //! `/metrics` names. Tested on constructed output only (tests/fixtures/engine/sglang-*). Pure.
 
 use super::argv::LaunchTarget;
+use super::facts::{int, num, StartupFacts};
+use super::failure::{FailureReason, Rule};
 use super::spec::{EngineSpec, MetricNames};
 use crate::scenario::schema::Server;
-use crate::telemetry::facts::{int, num, StartupFacts};
-use crate::telemetry::failure::{FailureReason, Rule};
 use regex::Regex;
 use std::sync::LazyLock;
 

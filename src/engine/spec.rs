@@ -5,9 +5,9 @@
 //! line in `spec` and `ALL`.
 
 use super::argv::LaunchTarget;
+use super::facts::StartupFacts;
+use super::failure::Rule;
 use crate::scenario::schema::{EngineKind, Server};
-use crate::telemetry::facts::StartupFacts;
-use crate::telemetry::failure::Rule;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -78,7 +78,7 @@ pub trait EngineSpec: Sync {
     fn facts_line(&self, _line: &str, _facts: &mut StartupFacts) {}
     /// Facts derived once every line is read.
     fn facts_finish(&self, _facts: &mut StartupFacts) {}
-    /// Start-up failure signatures of this engine (generic ones live in `telemetry::failure`).
+    /// Start-up failure signatures of this engine (generic ones live in `engine::failure`).
     fn failure_rules(&self) -> &'static [Rule] {
         &[]
     }

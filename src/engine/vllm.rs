@@ -4,10 +4,10 @@
 //! looks for the CPU build.
 
 use super::argv::LaunchTarget;
+use super::facts::{int, num, StartupFacts};
+use super::failure::{FailureReason, Rule};
 use super::spec::{EngineSpec, MetricNames};
 use crate::scenario::schema::{FlagValue, Server};
-use crate::telemetry::facts::{int, num, StartupFacts};
-use crate::telemetry::failure::{FailureReason, Rule};
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::Path;

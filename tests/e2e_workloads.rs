@@ -97,7 +97,7 @@ fn sequential_vs_concurrent_reports_a_speedup() {
     let wall = |c: &str| -> f64 { rows.iter().find(|r| r["concurrency"] == c).unwrap()["wall_s"].parse().unwrap() };
     let speedup = wall("1") / wall("8");
     assert!(speedup > 1.0, "speed-up {speedup:.2}");
-    let line = stdout.lines().find(|l| l.contains("x ") && l.contains("│ chat")).unwrap();
+    let line = stdout.lines().find(|l| l.contains("x ") && l.contains("┆ chat ")).unwrap();
     let printed: f64 = line.split('┆').next_back().unwrap().trim().trim_end_matches('│').trim().trim_end_matches('x').parse().unwrap();
     // The CSV rounds wall times to the millisecond, so allow a rounding step.
     assert!((printed - speedup).abs() <= 0.02, "printed speed-up {printed} vs CSV {speedup:.3}: {line}");

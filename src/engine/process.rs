@@ -172,11 +172,6 @@ impl EngineProcess {
         outcome
     }
 
-    /// The guard's process id (tests check it is gone after a stop).
-    pub fn guard_pid(&self) -> Option<u32> {
-        self.guard.as_ref().map(|g| g.child.id())
-    }
-
     fn stop_inner(&mut self, grace: Duration) -> StopOutcome {
         let outcome = self.stop_group(grace);
         // Only once the group is gone: a guard released earlier could not save a runner that dies

@@ -2,6 +2,8 @@
 //! Pure and deterministic: servers in file order, then server-flag axes (first key outermost), then
 //! workloads in file order, then concurrency, then max_tokens.
 
+pub mod search;
+
 use crate::scenario::grid;
 use crate::scenario::schema::{FlagValue, Scenario, Server, Workload};
 use indexmap::IndexMap;

@@ -1,0 +1,262 @@
+//! The SLO boundary search's decisions (issue 13 groundwork; not wired into `runner run` yet): given
+//! the probes measured so far on one launch, where to probe next, what to re-measure, and when the
+//! boundary is found. Pure, so the whole search can be driven by a test with a known latency law.
+//!
+//! - Probes go up exponentially from the lower bound (x2) until one fails or the upper bound is
+//!   reached, then bisect between the highest passing and the lowest failing load down to the
+//!   resolution.
+//! - Verdicts are never taken on one noisy number: each probe's figure is the worst SLO ratio
+//!   (observed / threshold, so <= 1 passes), and the decision reads a monotone (isotonic,
+//!   non-decreasing in load) fit over all probes so far, so one lucky or unlucky probe cannot make
+//!   latency fall as load rises.
+//! - A probe within `near` of the threshold is measured again (up to `max_measurements` times), and a
+//!   probe measured on a disturbed machine is re-run, not believed.
+
+use serde::{Deserialize, Serialize};
+
+/// How finely the boundary is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// In load units (1 = one concurrent request).
+    Absolute(f64),
+    /// In percent of the load.
+    Relative(f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub min: f64,
+    pub max: f64,
+    pub resolution: Resolution,
+    /// Loads are whole numbers (concurrency), not rates.
+    pub integer: bool,
+    /// Most probes one launch may take (None: no budget).
+    pub max_probes: Option<usize>,
+    /// Re-measure a probe whose ratio is within this share of the threshold (0.10 = 10%).
+    pub near: f64,
+    /// Most measurements of one load.
+    pub max_measurements: usize,
+}
+
+/// One measured probe.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub load: f64,
+    /// The worst SLO ratio of the probe (observed / threshold): <= 1 meets every SLO.
+    pub ratio: f64,
+    pub disturbed: bool,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Decision {
+    Probe { load: f64, why: String },
+    Done { boundary: Option<f64>, why: String },
+}
+
+/// Pool-adjacent-violators: the non-decreasing fit of `values` (in load order), weighted by how many
+/// measurements each holds. Returns one fitted value per input.
+pub fn isotonic(values: &[(f64, usize)]) -> Vec<f64> {
+    // Blocks of (sum, weight, count of inputs).
+    let mut blocks: Vec<(f64, f64, usize)> = Vec::new();
+    for &(v, w) in values {
+        let w = w.max(1) as f64;
+        blocks.push((v * w, w, 1));
+        while blocks.len() >= 2 {
+            let (b, a) = (blocks[blocks.len() - 1], blocks[blocks.len() - 2]);
+            if a.0 / a.1 <= b.0 / b.1 {
+                break;
+            }
+            blocks.pop();
+            let last = blocks.len() - 1;
+            blocks[last] = (a.0 + b.0, a.1 + b.1, a.2 + b.2);
+        }
+    }
+    blocks.iter().flat_map(|(s, w, n)| std::iter::repeat_n(s / w, *n)).collect()
+}
+
+/// Undisturbed probes by load (ascending): (load, mean ratio, measurements).
+fn by_load(probes: &[Probe]) -> Vec<(f64, f64, usize)> {
+    let mut loads: Vec<f64> = probes.iter().filter(|p| !p.disturbed).map(|p| p.load).collect();
+    loads.sort_by(f64::total_cmp);
+    loads.dedup();
+    loads
+        .into_iter()
+        .map(|l| {
+            let rs: Vec<f64> = probes.iter().filter(|p| !p.disturbed && p.load == l).map(|p| p.ratio).collect();
+            (l, rs.iter().sum::<f64>() / rs.len() as f64, rs.len())
+        })
+        .collect()
+}
+
+/// The fitted ratio per measured load (ascending).
+pub fn fit(probes: &[Probe]) -> Vec<(f64, f64)> {
+    let pts = by_load(probes);
+    let fitted = isotonic(&pts.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>());
+    pts.iter().map(|p| p.0).zip(fitted).collect()
+}
+
+fn step(spec: &Spec, load: f64) -> f64 {
+    let s = match spec.resolution {
+        Resolution::Absolute(a) => a,
+        Resolution::Relative(pct) => load * pct / 100.0,
+    };
+    if spec.integer {
+        s.max(1.0)
+    } else {
+        s
+    }
+}
+
+fn round(spec: &Spec, load: f64) -> f64 {
+    let l = load.clamp(spec.min, spec.max);
+    if spec.integer {
+        l.round()
+    } else {
+        l
+    }
+}
+
+/// The next decision after `probes` (in the order they were measured).
+pub fn next(spec: &Spec, probes: &[Probe]) -> Decision {
+    let probe = |load: f64, why: &str| Decision::Probe { load: round(spec, load), why: why.to_string() };
+    let Some(last) = probes.last() else { return probe(spec.min, "start at the lower bound") };
+    if last.disturbed {
+        return probe(last.load, "the last probe was disturbed: re-run it, do not believe it");
+    }
+    let fitted = fit(probes);
+    let pass = fitted.iter().filter(|(_, r)| *r <= 1.0).map(|(l, _)| *l).fold(None, |a: Option<f64>, l| Some(a.map_or(l, |a| a.max(l))));
+    let fail = fitted.iter().filter(|(_, r)| *r > 1.0).map(|(l, _)| *l).fold(None, |a: Option<f64>, l| Some(a.map_or(l, |a| a.min(l))));
+    if spec.max_probes.is_some_and(|m| probes.len() >= m) {
+        return Decision::Done { boundary: pass, why: format!("the budget of {} probes is spent", probes.len()) };
+    }
+    // Close to the threshold, one measurement cannot carry the verdict.
+    let measured = probes.iter().filter(|p| !p.disturbed && p.load == last.load).count();
+    if (last.ratio - 1.0).abs() <= spec.near && measured < spec.max_measurements {
+        return probe(last.load, "within the near-threshold band: measure again");
+    }
+    match (pass, fail) {
+        (None, Some(_)) => Decision::Done { boundary: None, why: format!("the SLO fails already at the lower bound {}", spec.min) },
+        (Some(lo), None) if lo >= spec.max => {
+            Decision::Done { boundary: Some(lo), why: format!("the SLO holds up to the upper bound {}", spec.max) }
+        }
+        (Some(lo), None) => {
+            let up = if spec.integer { (lo * 2.0).max(lo + 1.0) } else { lo * 2.0 };
+            probe(up.min(spec.max), "no probe has failed yet: double the load")
+        }
+        (Some(lo), Some(hi)) if hi - lo <= step(spec, lo) => {
+            Decision::Done { boundary: Some(lo), why: format!("bracketed within the resolution: passes at {lo}, fails at {hi}") }
+        }
+        (Some(lo), Some(hi)) => {
+            let mid = round(spec, (lo + hi) / 2.0);
+            if mid <= lo || mid >= hi {
+                return Decision::Done { boundary: Some(lo), why: format!("no load left between {lo} and {hi}") };
+            }
+            probe(mid, "bisect between the highest pass and the lowest fail")
+        }
+        (None, None) => probe(spec.min, "no undisturbed probe yet"),
+    }
+}
+
+/// How latency crosses the boundary, from the fit: a cliff when the step from the last passing load
+/// to the first failing one multiplies the ratio by 2 or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoundaryKind {
+    Smooth,
+    Cliff,
+}
+
+pub fn boundary_kind(probes: &[Probe]) -> Option<BoundaryKind> {
+    let f = fit(probes);
+    let i = f.iter().position(|(_, r)| *r > 1.0)?;
+    let (below, above) = (f.get(i.checked_sub(1)?)?.1, f[i].1);
+    Some(if below > 0.0 && above / below >= 2.0 { BoundaryKind::Cliff } else { BoundaryKind::Smooth })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec {
+            min: 1.0,
+            max: 256.0,
+            resolution: Resolution::Absolute(1.0),
+            integer: true,
+            max_probes: None,
+            near: 0.10,
+            max_measurements: 3,
+        }
+    }
+
+    /// Drives the search against a server whose p95 follows a known law of the load, with optional
+    /// deterministic noise; returns (boundary, probes).
+    fn search(spec: &Spec, law: impl Fn(f64) -> f64, noise: impl Fn(usize) -> f64) -> (Option<f64>, Vec<Probe>) {
+        let mut probes = Vec::new();
+        loop {
+            match next(spec, &probes) {
+                Decision::Probe { load, .. } => {
+                    let n = probes.len();
+                    probes.push(Probe { load, ratio: law(load) * (1.0 + noise(n)), disturbed: false });
+                }
+                Decision::Done { boundary, .. } => return (boundary, probes),
+            }
+            assert!(probes.len() < 200, "the search does not end");
+        }
+    }
+
+    #[test]
+    fn isotonic_pools_violators() {
+        assert_eq!(isotonic(&[(1.0, 1), (3.0, 1), (2.0, 1), (4.0, 1)]), vec![1.0, 2.5, 2.5, 4.0]);
+        // Weighted: three measurements of 2.0 outweigh one 3.0 before them.
+        assert_eq!(isotonic(&[(3.0, 1), (2.0, 3)]), vec![2.25, 2.25]);
+    }
+
+    #[test]
+    fn finds_a_known_boundary_exactly_with_few_probes() {
+        // p95 = 100 ms up to 12 in flight, then +25 ms per request: the 300 ms SLO holds up to 20.
+        let law = |c: f64| (100.0 + 25.0 * (c - 12.0).max(0.0)) / 300.0;
+        let (b, probes) = search(&spec(), law, |_| 0.0);
+        assert_eq!(b, Some(20.0));
+        eprintln!("noise-free: boundary 20 in {} probes", probes.len());
+        // A dense grid over 1..=256 is 256 cells; 40% of it is 102.
+        assert!(probes.len() <= 16, "{} probes: {probes:?}", probes.len());
+        assert_eq!(boundary_kind(&probes), Some(BoundaryKind::Smooth));
+    }
+
+    #[test]
+    fn stays_within_one_step_under_noise() {
+        let law = |c: f64| (100.0 + 25.0 * (c - 12.0).max(0.0)) / 300.0;
+        // +-6% alternating noise: near the threshold the search measures again and the fit smooths it.
+        let (b, probes) = search(&spec(), law, |n| if n % 2 == 0 { 0.06 } else { -0.06 });
+        let b = b.unwrap();
+        eprintln!("+-6% noise: boundary {b} in {} probes", probes.len());
+        assert!((b - 20.0).abs() <= 1.0, "boundary {b}, probes {probes:?}");
+        assert!(probes.len() <= 40, "{} probes", probes.len());
+    }
+
+    #[test]
+    fn a_disturbed_probe_is_rerun_and_a_cliff_is_named() {
+        let mut probes = vec![Probe { load: 1.0, ratio: 0.2, disturbed: false }, Probe { load: 2.0, ratio: 5.0, disturbed: true }];
+        assert!(matches!(next(&spec(), &probes), Decision::Probe { load, .. } if load == 2.0));
+        probes.push(Probe { load: 2.0, ratio: 0.3, disturbed: false });
+        // Latency x5 between 32 and 33: a cliff.
+        let law = |c: f64| if c <= 32.0 { 0.3 } else { 1.5 };
+        let (b, probes) = search(&spec(), law, |_| 0.0);
+        assert_eq!((b, boundary_kind(&probes)), (Some(32.0), Some(BoundaryKind::Cliff)));
+    }
+
+    #[test]
+    fn bounds_and_budget_end_the_search() {
+        let (b, _) = search(&spec(), |_| 2.0, |_| 0.0);
+        assert_eq!(b, None, "fails at the lower bound");
+        let (b, _) = search(&spec(), |_| 0.5, |_| 0.0);
+        assert_eq!(b, Some(256.0), "holds up to the upper bound");
+        let budget = Spec { max_probes: Some(3), ..spec() };
+        let (b, probes) = search(&budget, |c| c / 100.0, |_| 0.0);
+        assert_eq!((b, probes.len()), (Some(4.0), 3));
+    }
+}

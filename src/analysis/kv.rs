@@ -157,7 +157,6 @@ pub fn kv_scaling(run: &StoredRun) -> Vec<KvScaling> {
     let cells: Vec<_> = run.cells.iter().filter(|c| c.startup.as_ref().is_some_and(|s| s.memory_at_ready.is_some())).collect();
     let Some(axis) = CONTEXT_AXES.iter().find(|a| cells.iter().any(|c| c.cell.params.contains_key(**a))) else { return vec![] };
     let mut keys: Vec<String> = cells.iter().map(|c| series_key(c, axis)).collect();
-    keys.dedup();
     keys.sort();
     keys.dedup();
     keys.iter()

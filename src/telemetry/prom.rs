@@ -34,12 +34,9 @@ pub fn parse(text: &str) -> BTreeMap<String, f64> {
     scrape(text).map(|s| values(&s)).unwrap_or_default()
 }
 
-/// One scrape: gauges and counters (`parse`), and the engine's histograms.
-pub fn parse_with_histograms(text: &str) -> (BTreeMap<String, f64>, BTreeMap<String, super::histogram::Histogram>) {
-    match scrape(text).ok_or(()) {
-        Ok(s) => (values(&s), super::histogram::parse(&s)),
-        Err(_) => Default::default(),
-    }
+/// The engine's histograms in a scrape, by name.
+pub fn histograms(text: &str) -> BTreeMap<String, super::histogram::Histogram> {
+    scrape(text).map(|s| super::histogram::parse(&s)).unwrap_or_default()
 }
 
 fn values(scrape: &prom_text_format_parser::Scrape) -> BTreeMap<String, f64> {

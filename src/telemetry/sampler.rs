@@ -95,19 +95,21 @@ pub struct Target {
 
 type Histograms = std::collections::BTreeMap<String, super::histogram::Histogram>;
 
-async fn scrape(client: &reqwest::Client, url: &str) -> Option<(std::collections::BTreeMap<String, f64>, Histograms)> {
+/// The text of one `/metrics` scrape.
+async fn fetch(client: &reqwest::Client, url: &str) -> Option<String> {
     let resp = client.get(url).timeout(Duration::from_secs(2)).send().await.ok()?;
     if !resp.status().is_success() {
         return None;
     }
-    let (values, hist) = prom::parse_with_histograms(&resp.text().await.ok()?);
-    (!values.is_empty()).then_some((values, hist))
+    resp.text().await.ok()
 }
 
-/// The engine's histograms alone, for the before/after pair around a measured phase.
+/// The engine's histograms alone, for the before/after pair around a measured phase (the periodic
+/// samples keep gauges and counters only).
 async fn histograms(target: &Target) -> Option<Histograms> {
     let url = target.metrics_url.as_ref()?;
-    scrape(&target.client, url).await.map(|(_, h)| h).filter(|h| !h.is_empty())
+    let h = prom::histograms(&fetch(&target.client, url).await?);
+    (!h.is_empty()).then_some(h)
 }
 
 /// Runs `work` while sampling every `interval`, with one sample before and one after it.
@@ -127,7 +129,7 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
                 mem.push(s);
             }
             if let Some(url) = &t.metrics_url {
-                if let Some((values, _)) = scrape(&client, url).await {
+                if let Some(values) = fetch(&client, url).await.map(|t| prom::parse(&t)).filter(|v| !v.is_empty()) {
                     met.push(MetricsSample { t_ms: ms(), values });
                 }
             }

@@ -167,38 +167,39 @@ pub fn vllm() -> (PathBuf, PathBuf) {
     }
 }
 
+/// Live (non-zombie) processes: pid and `/proc/<pid>` folder.
+fn live_processes() -> Vec<(u32, PathBuf)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    dir.flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+            (!zombie).then(|| (pid, entry.path()))
+        })
+        .collect()
+}
+
 /// PIDs of live (non-zombie) processes whose environment holds `var` (e.g. `TMPDIR=/run/.../tmp`):
 /// every process an engine starts inherits it, renamed or not (vLLM's EngineCore and Worker).
 pub fn processes_with_env(var: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for entry in dir.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else { continue };
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
-        if !zombie && env.split(|b| *b == 0).any(|kv| kv == var.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
+    live_processes()
+        .into_iter()
+        .filter(|(_, dir)| std::fs::read(dir.join("environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == var.as_bytes())))
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// PIDs of live (non-zombie) processes whose command line contains every needle.
 pub fn processes_with(needles: &[&str]) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for entry in dir.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
-        if !zombie && !cmd.is_empty() && needles.iter().all(|n| cmd.contains(n)) {
-            out.push(pid);
-        }
-    }
-    out
+    live_processes()
+        .into_iter()
+        .filter(|(_, dir)| {
+            let cmd = std::fs::read(dir.join("cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " ")).unwrap_or_default();
+            !cmd.is_empty() && needles.iter().all(|n| cmd.contains(n))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// Writes a scenario file into `dir` and returns its path.

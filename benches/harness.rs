@@ -248,7 +248,17 @@ async fn phase(
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let t0_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as f64;
-    let p = drive(client, url, jobs(requests), Schedule::Closed { concurrency }, None, t0, &CancellationToken::new(), |_| {}).await;
+    let p = drive(
+        client,
+        url,
+        jobs(requests),
+        Schedule::Closed { concurrency },
+        &runner::load::driver::Stop::default(),
+        t0,
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .await;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let errors = p.records.iter().filter(|r| !r.ok()).count();

@@ -139,7 +139,11 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { file } => {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);
-            println!("{}: ok ({} cells on {} server launches)", file.display(), p.cells.len(), p.launches.len());
+            if p.searches.is_empty() {
+                println!("{}: ok ({} cells on {} server launches)", file.display(), p.cells.len(), p.launches.len());
+            } else {
+                println!("{}: ok ({} boundary searches on {} server launches)", file.display(), p.searches.len(), p.launches.len());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { file } => {
@@ -301,7 +305,16 @@ async fn run(
     let dir = match &target {
         execute::RunTarget::New { dir, .. } | execute::RunTarget::Resume { dir } => dir.clone(),
     };
-    eprintln!("runner: {} cells on {} launches -> {}", p.cells.len(), p.launches.len(), dir.display());
+    match l.scenario.search.as_ref().filter(|_| !p.searches.is_empty()) {
+        Some(x) => eprintln!(
+            "runner: {} boundary searches on {} launches, at most {} probes each -> {}",
+            p.searches.len(),
+            p.launches.len(),
+            plan::search::Spec::of(x).most_probes(),
+            dir.display()
+        ),
+        None => eprintln!("runner: {} cells on {} launches -> {}", p.cells.len(), p.launches.len(), dir.display()),
+    }
     let mut reporter = Terminal::new();
     let outcome = execute::run(&l, &p, target, &mut reporter, &cancel).await?;
     println!("{}", table::grid_table(&outcome.results));

@@ -321,7 +321,9 @@ async fn open_loop_beyond_capacity_shows_growing_queueing() {
     let client = runner::load::http::LoadClient::new(None);
     let jobs: Vec<Job> = (0..40).map(|i| Job { specs: vec![spec(i, Endpoint::Chat)] }).collect();
     let schedule = Schedule::Open { rate: 40.0, arrival: Arrival::Poisson, burstiness: 1.0, seed: 1, max_in_flight: Some(1) };
-    let p = drive(&client, &base, jobs, schedule, None, Instant::now(), &CancellationToken::new(), |_| {}).await;
+    let p =
+        drive(&client, &base, jobs, schedule, &runner::load::driver::Stop::default(), Instant::now(), &CancellationToken::new(), |_| {})
+            .await;
     assert!(p.records.iter().all(|r| r.ok()));
     let mut recs = p.records.clone();
     recs.sort_by(|a, b| a.scheduled_ms.total_cmp(&b.scheduled_ms));

@@ -6,4 +6,5 @@ pub mod capacity;
 pub mod kv;
 pub mod reconcile;
 pub mod report;
+pub mod search;
 pub mod sequential;

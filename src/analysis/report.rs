@@ -136,6 +136,9 @@ pub struct Group {
     /// The price of this run's GPU, when the run had one.
     #[serde(default)]
     pub price: Option<crate::scenario::schema::Price>,
+    /// With `[search]`: the config with the highest load under the SLO; the recipe is its.
+    #[serde(default)]
+    pub search: Option<super::search::SearchRow>,
 }
 
 /// What became of one server config on the OOM surface.
@@ -242,6 +245,12 @@ pub struct ReportData {
     /// comparisons. Every report shows these first.
     #[serde(default)]
     pub trust: Vec<String>,
+    /// Boundary searches: one row per GPU x workload x server config.
+    #[serde(default)]
+    pub searches: Vec<super::search::SearchRow>,
+    /// Per GPU x workload searched: every probe on the system vs per-user throughput plane.
+    #[serde(default)]
+    pub pareto: Vec<super::search::Pareto>,
 }
 
 fn server_axes(s: Option<&Scenario>) -> Vec<String> {
@@ -268,6 +277,8 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         comparisons: Vec::new(),
         not_measured: Vec::new(),
         trust: Vec::new(),
+        searches: Vec::new(),
+        pareto: Vec::new(),
     };
     for run in runs {
         let m = &run.manifest;
@@ -319,6 +330,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         if results.len() < run.cells.len() {
             data.not_measured.push(format!("{} interrupted cell(s) of run {} are left out.", run.cells.len() - results.len(), m.run_id));
         }
+        searches(&mut data, run, scenario.as_ref());
         groups(&mut data, run, scenario.as_ref(), &results);
         data.reconcile.extend(super::reconcile::rows(run));
         data.kv_scaling.extend(kv::kv_scaling(run));
@@ -389,6 +401,33 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
     data
 }
 
+/// The run's boundary searches: their rows, their Pareto planes, and what may be wrong in them.
+fn searches(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>) {
+    let axes = server_axes(scenario);
+    let rows = super::search::rows(run, &axes);
+    for r in &rows {
+        if !r.done {
+            data.trust.push(format!(
+                "The search of {} on {} ({}) in run {} did not finish: its boundary is provisional. Finish it with `runner run <scenario> --resume {}`.",
+                r.workload, r.gpu, r.config, r.run_id, run.dir.display()
+            ));
+        }
+        if r.disturbed_probes > 0 {
+            data.trust.push(format!(
+                "{} probe(s) of the search of {} on {} ({}) ran on a disturbed machine: they were re-run, and the boundary rests on the undisturbed ones.",
+                r.disturbed_probes, r.workload, r.gpu, r.config
+            ));
+        }
+    }
+    let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
+    workloads.dedup();
+    for w in workloads {
+        let tpot = scenario.and_then(|s| s.slo.get(w)).and_then(|s| s.p95_tpot_ms).map(|t| 1000.0 / t);
+        data.pareto.extend(super::search::pareto(run, w, &axes, tpot));
+    }
+    data.searches.extend(rows);
+}
+
 fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, results: &[&CellResult]) {
     let axes = server_axes(scenario);
     // The scenario's launches, for the portable recipes (expanded once per run, not per group).
@@ -415,9 +454,15 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             .filter(|c| c.throughput_tok_s.is_some_and(|t| t > 0.0))
             .max_by(|a, b| a.throughput_tok_s.unwrap_or(0.0).total_cmp(&b.throughput_tok_s.unwrap_or(0.0)))
             .cloned();
-        let launch = sweet_spot
+        let searched: Vec<&super::search::SearchRow> =
+            data.searches.iter().filter(|r| r.run_id == run.manifest.run_id && r.server == server && r.workload == workload).collect();
+        let search = super::search::best(&searched);
+        // With a search, the recipe is the config the search recommends.
+        let launch = search
             .as_ref()
-            .and_then(|p| run.launches.iter().find(|l| l.id == p.cell.launch_id))
+            .map(|r| r.launch_id.as_str())
+            .or(sweet_spot.as_ref().map(|p| p.cell.launch_id.as_str()))
+            .and_then(|id| run.launches.iter().find(|l| l.id == id))
             .or_else(|| run.launches.iter().find(|l| l.server == server && l.failure.is_none()));
         // The recipe a client gets: rebuilt from the scenario's server config of that launch, portable
         // (no cache paths, no random port); None when the stored scenario no longer parses.
@@ -455,6 +500,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             life,
             practice,
             price: run.manifest.price.clone(),
+            search,
         });
     }
 }

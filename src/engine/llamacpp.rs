@@ -12,6 +12,10 @@ use std::sync::LazyLock;
 pub struct Llamacpp;
 
 impl EngineSpec for Llamacpp {
+    fn concurrency_limit(&self, _srv: &Server, facts: &StartupFacts) -> Option<(u32, String)> {
+        let n = u32::try_from(facts.slots?).ok()?;
+        Some((n, format!("llama-server runs {n} slot(s) (n_parallel, from its log)")))
+    }
     fn default_program(&self) -> &'static str {
         "llama-server"
     }

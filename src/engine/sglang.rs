@@ -14,6 +14,10 @@ pub struct Sglang;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 impl EngineSpec for Sglang {
+    fn concurrency_limit(&self, _srv: &Server, facts: &StartupFacts) -> Option<(u32, String)> {
+        let n = u32::try_from(facts.max_running_requests?).ok()?;
+        Some((n, format!("SGLang runs at most {n} requests (max_running_requests, from its log)")))
+    }
     fn default_program(&self) -> &'static str {
         "python3"
     }

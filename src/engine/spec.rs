@@ -78,6 +78,11 @@ pub trait EngineSpec: Sync {
     fn facts_line(&self, _line: &str, _facts: &mut StartupFacts) {}
     /// Facts derived once every line is read.
     fn facts_finish(&self, _facts: &mut StartupFacts) {}
+    /// How many requests the engine runs at once, from its flags and startup facts, with where the
+    /// figure comes from (None: not known). Above it requests only queue.
+    fn concurrency_limit(&self, _srv: &Server, _facts: &StartupFacts) -> Option<(u32, String)> {
+        None
+    }
     /// Start-up failure signatures of this engine (generic ones live in `engine::failure`).
     fn failure_rules(&self) -> &'static [Rule] {
         &[]

@@ -31,6 +31,13 @@ pub fn is_cpu_label(gpu_label: Option<&str>) -> bool {
 }
 
 impl EngineSpec for Vllm {
+    /// `max_num_seqs` when the config sets it. The log's "maximum concurrency" is for requests of
+    /// max_model_len tokens: shorter requests run more at once, so it is no limit here.
+    fn concurrency_limit(&self, srv: &Server, _facts: &StartupFacts) -> Option<(u32, String)> {
+        let n = srv.flags.get("max_num_seqs").or_else(|| srv.flags.get("max-num-seqs"))?.as_f64()?;
+        let n = n as u32;
+        Some((n, format!("vLLM schedules at most {n} sequences at once (max_num_seqs)")))
+    }
     fn default_program(&self) -> &'static str {
         "vllm"
     }

@@ -3,7 +3,7 @@
 
 use super::{now, Ctx};
 use crate::engine::RunningEngine;
-use crate::load::driver::{self, Schedule};
+use crate::load::driver::{self, Schedule, Stop};
 use crate::load::http::LoadClient;
 use crate::load::workload::{self, Inputs};
 use crate::plan::{self, Cell, Launch, Load};
@@ -35,7 +35,15 @@ pub(super) struct Serving<'a> {
     pub startup: &'a StartupSnapshot,
 }
 
-pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Serving<'_>, reporter: &mut dyn Reporter) -> Result<CellResult> {
+/// Runs one cell; `early` (a search probe's) may stop its measured phase once it is clearly failing.
+pub(super) async fn run(
+    ctx: &Ctx<'_>,
+    launch: &Launch,
+    cell: &Cell,
+    on: &Serving<'_>,
+    early: Option<driver::EarlyCheck>,
+    reporter: &mut dyn Reporter,
+) -> Result<CellResult> {
     let (eng, startup) = (on.eng, on.startup);
     let started_at = now();
     let cell_dir = ctx.store.cell_dir(&cell.id);
@@ -106,10 +114,14 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Servin
     if !warm.is_empty() {
         // Warm-up runs with the cell's own load (same concurrency, or same arrivals and cap), outside
         // the measurement.
-        let p = driver::drive(&load, &eng.base_url, warm, schedule, None, t0, ctx.cancel, |n| reporter.event(Event::RequestsDone(n))).await;
+        let p = driver::drive(&load, &eng.base_url, warm, schedule, &Stop::default(), t0, ctx.cancel, |n| {
+            reporter.event(Event::RequestsDone(n))
+        })
+        .await;
         records.extend(p.records);
     }
-    let deadline = w.duration_s.map(Duration::from_secs_f64);
+    let until = Stop { deadline: w.duration_s.map(Duration::from_secs_f64), early };
+    let mut stopped_early = None;
     let slo_cfg = ctx.scenario().slo.get(&cell.workload);
     let mut summaries = Vec::new();
     let mut figures = Vec::new();
@@ -123,7 +135,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Servin
         let (phase, tel) = sampler::during(
             &target(ctx, eng),
             t0,
-            driver::drive(&load, &eng.base_url, measured.clone(), schedule, deadline, t0, ctx.cancel, |n| {
+            driver::drive(&load, &eng.base_url, measured.clone(), schedule, &until, t0, ctx.cancel, |n| {
                 reporter.event(Event::RequestsDone(n))
             }),
         )
@@ -131,7 +143,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Servin
         let mut recs = phase.records;
         mark_cooldown(&mut recs, w.cooldown as usize);
         recs.iter_mut().for_each(|r| r.repeat = repeat);
-        let summary = summary::summarize(&recs, summary::counted_wall_s(&recs, phase.start_ms, phase.wall_s), slo_cfg);
+        // Requests the early stop cancelled are kept on disk, not counted as the server's failures.
+        let counted: Vec<_> = recs.iter().filter(|r| r.error_detail.as_deref() != Some(driver::STOPPED_EARLY)).cloned().collect();
+        let summary = summary::summarize(&counted, summary::counted_wall_s(&counted, phase.start_ms, phase.wall_s), slo_cfg);
         let verdict = slo::judge(&summary, slo_cfg);
         let host = tel.memory.host_cpu;
         figures.push(RepeatFigures {
@@ -148,7 +162,11 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Servin
         records.extend(recs);
         summaries.push(summary);
         last_tel = Some(tel);
-        if interrupted {
+        if phase.stopped_early.is_some() {
+            let cancelled = records.iter().filter(|r| r.error_detail.as_deref() == Some(driver::STOPPED_EARLY)).count();
+            stopped_early = phase.stopped_early.map(|why| format!("{why} ({cancelled} request(s) in flight cancelled, not counted)"));
+        }
+        if interrupted || stopped_early.is_some() {
             break;
         }
     }
@@ -166,6 +184,8 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, cell: &Cell, on: &Servin
     } else if summary.ok == 0 {
         let reasons: Vec<String> = summary.errors_by_reason.iter().map(|(k, v)| format!("{} x{v}", k.as_str())).collect();
         (CellStatus::Failed, Some(format!("every request failed: {}", reasons.join(", "))))
+    } else if let Some(why) = stopped_early {
+        (CellStatus::SloFail, Some([why].into_iter().chain(verdict.violations.iter().cloned()).collect::<Vec<_>>().join("; ")))
     } else if verdict.pass {
         (CellStatus::Ok, None)
     } else {

@@ -123,7 +123,15 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         memory_at_ready: rec.memory_at_ready.clone(),
         memory_source: rec.memory_source,
     };
-    let outcome = run_cells(ctx, launch, &cells, &eng, &startup, &log_path, results, reporter).await;
+    let key = crate::engine::api_key(&launch.server).ok().flatten();
+    let on =
+        cell::Serving { eng: &eng, load: LoadClient::new(key.as_deref()), model: request_model(launch, &eng).await, startup: &startup };
+    let outcome = if ctx.plan.searches_of(launch.index).next().is_some() {
+        super::search::run(ctx, launch, &on, results, reporter).await
+    } else {
+        run_cells(ctx, launch, &cells, &on, results, reporter).await
+    };
+    drop(on);
     rec.stop = tokio::task::block_in_place(|| eng.stop());
     // The next launch needs the GPU memory back, not only the port.
     if eng.process.is_some() {
@@ -164,7 +172,8 @@ fn failed(
         reason.push_str(&format!(" | {line}"));
     }
     let startup = StartupSnapshot { ready_s: None, facts: rec.facts.clone(), memory_at_ready: None, memory_source: rec.memory_source };
-    for c in cells {
+    let probes = super::search::infeasible(ctx, launch, &reason)?;
+    for c in cells.iter().copied().chain(probes.iter()) {
         let r = unmeasured(c, launch, CellStatus::Infeasible, &reason, Some(startup.clone()));
         reporter.event(Event::CellFinished { result: &r });
         ctx.save(results, r)?;
@@ -172,48 +181,62 @@ fn failed(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_cells(
     ctx: &Ctx<'_>,
     launch: &Launch,
     cells: &[&Cell],
-    eng: &RunningEngine,
-    startup: &StartupSnapshot,
-    log_path: &std::path::Path,
+    on: &cell::Serving<'_>,
     results: &mut Vec<CellResult>,
     reporter: &mut dyn Reporter,
 ) -> Result<()> {
-    let key = crate::engine::api_key(&launch.server).ok().flatten();
-    let on = cell::Serving { eng, load: LoadClient::new(key.as_deref()), model: request_model(launch, eng).await, startup };
     let mut dead: Option<String> = None;
     for c in cells {
         if ctx.cancel.is_cancelled() {
             break;
         }
         if let Some(why) = &dead {
-            let r = unmeasured(c, launch, CellStatus::Failed, &format!("engine_died during an earlier cell: {why}"), Some(startup.clone()));
+            let r =
+                unmeasured(c, launch, CellStatus::Failed, &format!("engine_died during an earlier cell: {why}"), Some(on.startup.clone()));
             reporter.event(Event::CellFinished { result: &r });
             ctx.save(results, r)?;
             continue;
         }
-        let mut r = cell::run(ctx, launch, c, &on, reporter).await?;
-        if !eng.alive() {
-            let c = crate::telemetry::failure::classify(&read_log(log_path));
-            let why = format!("{} {}", c.reason, c.decisive_lines.first().cloned().unwrap_or_default());
-            if r.status != CellStatus::Interrupted {
-                r.status = CellStatus::Failed;
-                r.reason = Some(format!("engine_died: the server exited during this cell ({why})"));
-            }
-            dead = Some(why);
-        }
-        reporter.event(Event::CellFinished { result: &r });
-        if r.status == CellStatus::Interrupted {
-            // Kept on disk for the record; not part of results (a resumed run measures it again).
+        let r = cell::run(ctx, launch, c, on, None, reporter).await?;
+        if settle(ctx, launch, on.eng, r, &mut dead, results, reporter)?.is_none() {
             break;
         }
-        ctx.save(results, r)?;
     }
     Ok(())
+}
+
+/// After a cell: a server that exited during it fails it (and `dead` says why); the cell is reported
+/// and saved. An interrupted cell is only reported (kept on disk for the record; a resumed run
+/// measures it again): None.
+pub(super) fn settle(
+    ctx: &Ctx<'_>,
+    launch: &Launch,
+    eng: &RunningEngine,
+    mut r: CellResult,
+    dead: &mut Option<String>,
+    results: &mut Vec<CellResult>,
+    reporter: &mut dyn Reporter,
+) -> Result<Option<CellResult>> {
+    if !eng.alive() {
+        let log = read_log(&ctx.store.launch_dir(&launch.id).join("server.log"));
+        let c = crate::telemetry::failure::classify(&log);
+        let why = format!("{} {}", c.reason, c.decisive_lines.first().cloned().unwrap_or_default());
+        if r.status != CellStatus::Interrupted {
+            r.status = CellStatus::Failed;
+            r.reason = Some(format!("engine_died: the server exited during this cell ({why})"));
+        }
+        *dead = Some(why);
+    }
+    reporter.event(Event::CellFinished { result: &r });
+    if r.status == CellStatus::Interrupted {
+        return Ok(None);
+    }
+    ctx.save(results, r.clone())?;
+    Ok(Some(r))
 }
 
 /// The `model` field sent with requests: served name, model id, or (external) the server's first model.

@@ -5,6 +5,7 @@ mod cell;
 mod launch;
 pub use launch::effective as effective_launch;
 mod resume;
+mod search;
 
 use crate::plan::{Cell, Launch, Plan};
 use crate::progress::Reporter;
@@ -120,7 +121,7 @@ pub async fn run(
         if cancel.is_cancelled() {
             break;
         }
-        if plan.cells_of(l.index).all(|c| ctx.skip.contains(&c.id)) {
+        if plan.cells_of(l.index).all(|c| ctx.skip.contains(&c.id)) && plan.searches_of(l.index).all(|t| search::finished(&ctx, t)) {
             continue;
         }
         launch::run(&ctx, l, &mut results, reporter).await?;

@@ -23,12 +23,8 @@ pub(super) fn open(loaded: &Loaded, plan: &Plan, dir: &std::path::Path) -> Resul
             &manifest.scenario_sha256[..12.min(manifest.scenario_sha256.len())]
         );
     }
-    let done: Vec<CellResult> = stored
-        .cells
-        .into_iter()
-        .filter(|c| c.status != CellStatus::Interrupted)
-        .filter(|c| plan.cells.iter().any(|p| p.same_as(&c.cell)))
-        .collect();
+    let done: Vec<CellResult> =
+        stored.cells.into_iter().filter(|c| c.status != CellStatus::Interrupted).filter(|c| plan.knows(&c.cell)).collect();
     manifest.resumed_at.push(super::now());
     manifest.finished_at = None;
     Ok((RunStore::open(dir.to_path_buf()), manifest, done))

@@ -29,6 +29,23 @@ pub enum Schedule {
     Open { rate: f64, arrival: Arrival, burstiness: f64, seed: u64, max_in_flight: Option<u32> },
 }
 
+/// A check of the records so far: `Some(why)` ends the phase early.
+pub type EarlyCheck = Arc<dyn Fn(&[RequestRecord]) -> Option<String> + Send + Sync>;
+
+/// When a phase ends before its jobs run out: at a deadline, or when `early` says so (a probe that
+/// is clearly failing). Requests in flight then are cancelled and marked as such.
+#[derive(Clone, Default)]
+pub struct Stop {
+    pub deadline: Option<Duration>,
+    pub early: Option<EarlyCheck>,
+}
+
+impl Stop {
+    pub fn at(deadline: Option<Duration>) -> Self {
+        Stop { deadline, early: None }
+    }
+}
+
 /// Result of one phase (warm-up or measured) of a cell.
 pub struct PhaseResult {
     pub records: Vec<RequestRecord>,
@@ -36,7 +53,12 @@ pub struct PhaseResult {
     pub start_ms: f64,
     pub wall_s: f64,
     pub interrupted: bool,
+    /// Why the phase was stopped early (its in-flight requests carry `ErrorClass::Interrupted`).
+    pub stopped_early: Option<String>,
 }
+
+/// Requests the early stop cancelled: not the server's failures.
+pub const STOPPED_EARLY: &str = "cancelled: the probe was stopped early";
 
 /// Arrival offsets in seconds from the phase start for `n` jobs. Pure and seeded.
 pub fn arrivals(n: usize, rate: f64, arrival: Arrival, burstiness: f64, seed: u64) -> Vec<f64> {
@@ -72,11 +94,16 @@ pub async fn drive(
     base_url: &str,
     jobs: Vec<Job>,
     schedule: Schedule,
-    deadline: Option<Duration>,
+    until: &Stop,
     t0: Instant,
-    cancel: &CancellationToken,
+    user_cancel: &CancellationToken,
     mut on_done: impl FnMut(u64),
 ) -> PhaseResult {
+    let deadline = until.deadline;
+    // The user's Ctrl-C and the early stop both end the phase; only the first is an interruption.
+    let cancel = &user_cancel.child_token();
+    let why_early: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let (early, why, stopper) = (until.early.clone(), why_early.clone(), cancel.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let target = Arc::new(Target::new(base_url));
     // A closed loop's slots each open their own connection before the phase starts: no slot waits
@@ -103,6 +130,12 @@ pub async fn drive(
         while let Some(rec) = rx.recv().await {
             records.push(rec);
             count.fetch_add(1, Ordering::Relaxed);
+            if let Some(check) = early.as_ref().filter(|_| !stopper.is_cancelled()) {
+                if let Some(reason) = check(&records) {
+                    *why.lock().expect("not poisoned") = Some(reason);
+                    stopper.cancel();
+                }
+            }
         }
         (records, start.elapsed().as_secs_f64())
     });
@@ -173,7 +206,14 @@ pub async fn drive(
     }
     records.sort_by_key(|r| r.index);
     let start_ms = start.saturating_duration_since(t0).as_secs_f64() * 1000.0;
-    PhaseResult { records, start_ms, wall_s, interrupted: cancel.is_cancelled() }
+    let interrupted = user_cancel.is_cancelled();
+    let stopped_early = why_early.lock().expect("not poisoned").take().filter(|_| !interrupted);
+    if stopped_early.is_some() {
+        for r in records.iter_mut().filter(|r| r.error == Some(crate::results::record::ErrorClass::Interrupted)) {
+            r.error_detail = Some(STOPPED_EARLY.into());
+        }
+    }
+    PhaseResult { records, start_ms, wall_s, interrupted, stopped_early }
 }
 
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
@@ -246,7 +286,7 @@ pub async fn closed_loop(
     on_done: impl FnMut(u64),
 ) -> PhaseResult {
     let jobs = specs.into_iter().map(|s| Job { specs: vec![s] }).collect();
-    drive(client, base_url, jobs, Schedule::Closed { concurrency }, None, t0, cancel, on_done).await
+    drive(client, base_url, jobs, Schedule::Closed { concurrency }, &Stop::default(), t0, cancel, on_done).await
 }
 
 #[cfg(test)]

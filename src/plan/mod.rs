@@ -98,7 +98,7 @@ impl Load {
         }
     }
     /// Its part of a cell id: `conc4`, `conc8-rate2`, `rate2`.
-    fn id_part(self) -> String {
+    pub(crate) fn id_part(self) -> String {
         match self {
             Load::Probe => "probe".into(),
             Load::Closed { concurrency } => format!("conc{concurrency}"),
@@ -145,11 +145,22 @@ pub const PROBE: &str = "probe";
 pub struct Plan {
     pub launches: Vec<Launch>,
     pub cells: Vec<Cell>,
+    /// With `[search]`: one boundary search per launch and workload, whose probe cells are chosen
+    /// as it runs (`cells` then holds none of them).
+    #[serde(default)]
+    pub searches: Vec<search::Target>,
 }
 
 impl Plan {
     pub fn cells_of(&self, launch: usize) -> impl Iterator<Item = &Cell> {
         self.cells.iter().filter(move |c| c.launch == launch)
+    }
+    pub fn searches_of(&self, launch: usize) -> impl Iterator<Item = &search::Target> {
+        self.searches.iter().filter(move |t| t.launch == launch)
+    }
+    /// A cell of this plan: one of its grid cells, or a probe of one of its searches.
+    pub fn knows(&self, cell: &Cell) -> bool {
+        self.cells.iter().any(|p| p.same_as(cell)) || self.searches.iter().any(|t| t.owns(cell))
     }
     pub fn total_requests(&self, scenario: &Scenario) -> u64 {
         self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup))).sum()
@@ -201,13 +212,14 @@ fn loads(s: &Scenario) -> Vec<Load> {
     out
 }
 
-fn slug(s: &str) -> String {
+pub fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 pub fn expand(s: &Scenario) -> Plan {
     let mut launches = Vec::new();
     let mut cells = Vec::new();
+    let mut searches = Vec::new();
     for srv in &s.servers {
         for axes in server_combos(s) {
             let index = launches.len();
@@ -230,6 +242,11 @@ pub fn expand(s: &Scenario) -> Plan {
                 });
             }
             for w in s.workloads.iter().filter(|w| grid::applies(w, srv)) {
+                if s.search.is_some() {
+                    let max_tokens = grid::max_tokens_values(s, w)[0];
+                    searches.push(search::Target::new(searches.len(), index, &w.name, max_tokens, &axes));
+                    continue;
+                }
                 for load in loads(s) {
                     for m in grid::max_tokens_values(s, w) {
                         let mut params = axes.clone();
@@ -256,7 +273,7 @@ pub fn expand(s: &Scenario) -> Plan {
             launches.push(Launch { index, id, server, axes });
         }
     }
-    Plan { launches, cells }
+    Plan { launches, cells, searches }
 }
 
 #[cfg(test)]

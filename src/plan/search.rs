@@ -1,6 +1,6 @@
-//! The SLO boundary search's decisions (issue 13 groundwork; not wired into `runner run` yet): given
-//! the probes measured so far on one launch, where to probe next, what to re-measure, and when the
-//! boundary is found. Pure, so the whole search can be driven by a test with a known latency law.
+//! The SLO boundary search's decisions: given the probes measured so far on one launch, where to
+//! probe next, what to re-measure, and when the boundary is found. Pure, so the whole search can be
+//! driven by a test with a known latency law; `execute::search` runs the probes.
 //!
 //! - Probes go up exponentially from the lower bound (x2) until one fails or the upper bound is
 //!   reached, then bisect between the highest passing and the lowest failing load down to the
@@ -12,7 +12,71 @@
 //! - A probe within `near` of the threshold is measured again (up to `max_measurements` times), and a
 //!   probe measured on a disturbed machine is re-run, not believed.
 
+use super::{slug, Cell, Load};
+use crate::scenario::schema::{FlagValue, Search, SearchLoad};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+
+/// One search: a workload on one launch (server config). Its probes are cells `<id>-p<n>-...`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    pub index: usize,
+    pub id: String,
+    pub launch: usize,
+    pub workload: String,
+    pub max_tokens: u32,
+    /// The launch's server-axis values (also every probe's first parameters).
+    pub axes: IndexMap<String, FlagValue>,
+}
+
+impl Target {
+    pub fn new(index: usize, launch: usize, workload: &str, max_tokens: u32, axes: &IndexMap<String, FlagValue>) -> Self {
+        Target {
+            index,
+            id: format!("s{index:02}-l{launch:02}-{}", slug(workload)),
+            launch,
+            workload: workload.into(),
+            max_tokens,
+            axes: axes.clone(),
+        }
+    }
+
+    /// The cell of probe `n` (0-based, in the order measured) at `load`.
+    pub fn probe_cell(&self, n: usize, kind: SearchLoad, load: f64) -> Cell {
+        let load = match kind {
+            SearchLoad::Concurrency => Load::Closed { concurrency: load.round().max(1.0) as u32 },
+            SearchLoad::RequestRate => Load::Open { rate: load, max_in_flight: None },
+        };
+        let mut params = self.axes.clone();
+        if let Some(c) = load.concurrency() {
+            params.insert("concurrency".into(), FlagValue::Int(i64::from(c)));
+        }
+        if let Some(r) = load.rate() {
+            params.insert("request_rate".into(), FlagValue::Float(r));
+        }
+        params.insert("max_tokens".into(), FlagValue::Int(i64::from(self.max_tokens)));
+        Cell {
+            // Searches own disjoint index ranges, so results sort by search, then probe order.
+            index: (self.index + 1) * 1000 + n,
+            id: format!("{}-p{n:03}-{}-mt{}", self.id, load.id_part(), self.max_tokens),
+            launch: self.launch,
+            workload: self.workload.clone(),
+            load,
+            max_tokens: self.max_tokens,
+            params,
+        }
+    }
+
+    /// Whether `cell` is one of this search's probes.
+    pub fn owns(&self, cell: &Cell) -> bool {
+        cell.launch == self.launch && cell.workload == self.workload && cell.id.starts_with(&format!("{}-p", self.id))
+    }
+
+    /// The load a probe cell offered, in the search's units.
+    pub fn load_of(cell: &Cell) -> Option<f64> {
+        cell.load.rate().or_else(|| cell.load.closed().map(f64::from))
+    }
+}
 
 /// How finely the boundary is wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -37,6 +101,51 @@ pub struct Spec {
     pub near: f64,
     /// Most measurements of one load.
     pub max_measurements: usize,
+    /// With `best_only`: the best boundary another config reached; a config that fails at or below
+    /// it cannot beat it and stops.
+    #[serde(default)]
+    pub to_beat: Option<f64>,
+}
+
+impl Spec {
+    /// The pure search of a validated `[search]`.
+    pub fn of(x: &Search) -> Self {
+        let (step, relative) = crate::scenario::search::resolution(&x.resolution).unwrap_or((1.0, false));
+        Spec {
+            min: x.min,
+            max: x.max,
+            resolution: if relative { Resolution::Relative(step) } else { Resolution::Absolute(step) },
+            integer: x.load == SearchLoad::Concurrency,
+            max_probes: x.max_probes.map(|m| m as usize),
+            near: x.near,
+            max_measurements: x.max_measurements.max(1) as usize,
+            to_beat: None,
+        }
+    }
+
+    /// The most probes the search can take: its budget, or the exponential phase, the bisection and
+    /// the re-measurements of the loads it can visit.
+    pub fn most_probes(&self) -> usize {
+        if let Some(m) = self.max_probes {
+            return m;
+        }
+        let doublings = (self.max / self.min.max(f64::MIN_POSITIVE)).log2().ceil().max(0.0) as usize + 1;
+        let span = (self.max - self.min).max(0.0);
+        let finest = step(self, self.min).max(f64::MIN_POSITIVE);
+        let bisections = (span / finest).max(1.0).log2().ceil() as usize + 1;
+        (doublings + bisections) * self.max_measurements
+    }
+
+    /// Cells a dense grid over the same range at the same resolution needs (one measurement each).
+    pub fn dense_grid_cells(&self) -> usize {
+        let mut n = 1;
+        let mut l = self.min;
+        while l < self.max && n < 100_000 {
+            l += step(self, l);
+            n += 1;
+        }
+        n
+    }
 }
 
 /// One measured probe.
@@ -119,16 +228,32 @@ fn round(spec: &Spec, load: f64) -> f64 {
     }
 }
 
+/// On the fit: the highest passing load and the lowest failing one.
+pub fn bracket(probes: &[Probe]) -> (Option<f64>, Option<f64>) {
+    let fitted = fit(probes);
+    let pass = fitted.iter().filter(|(_, r)| *r <= 1.0).map(|(l, _)| *l).reduce(f64::max);
+    let fail = fitted.iter().filter(|(_, r)| *r > 1.0).map(|(l, _)| *l).reduce(f64::min);
+    (pass, fail)
+}
+
 /// The next decision after `probes` (in the order they were measured).
 pub fn next(spec: &Spec, probes: &[Probe]) -> Decision {
     let probe = |load: f64, why: &str| Decision::Probe { load: round(spec, load), why: why.to_string() };
     let Some(last) = probes.last() else { return probe(spec.min, "start at the lower bound") };
     if last.disturbed {
+        let disturbed = probes.iter().filter(|p| p.disturbed && p.load == last.load).count();
+        if disturbed > spec.max_measurements {
+            return Decision::Done {
+                boundary: bracket(probes).0,
+                why: format!(
+                    "the machine stayed disturbed: {disturbed} probes at {} were disturbed; stopped rather than believe them",
+                    last.load
+                ),
+            };
+        }
         return probe(last.load, "the last probe was disturbed: re-run it, do not believe it");
     }
-    let fitted = fit(probes);
-    let pass = fitted.iter().filter(|(_, r)| *r <= 1.0).map(|(l, _)| *l).fold(None, |a: Option<f64>, l| Some(a.map_or(l, |a| a.max(l))));
-    let fail = fitted.iter().filter(|(_, r)| *r > 1.0).map(|(l, _)| *l).fold(None, |a: Option<f64>, l| Some(a.map_or(l, |a| a.min(l))));
+    let (pass, fail) = bracket(probes);
     if spec.max_probes.is_some_and(|m| probes.len() >= m) {
         return Decision::Done { boundary: pass, why: format!("the budget of {} probes is spent", probes.len()) };
     }
@@ -136,6 +261,14 @@ pub fn next(spec: &Spec, probes: &[Probe]) -> Decision {
     let measured = probes.iter().filter(|p| !p.disturbed && p.load == last.load).count();
     if (last.ratio - 1.0).abs() <= spec.near && measured < spec.max_measurements {
         return probe(last.load, "within the near-threshold band: measure again");
+    }
+    if let (Some(best), Some(f)) = (spec.to_beat, fail) {
+        if f <= best {
+            return Decision::Done {
+                boundary: pass,
+                why: format!("cannot beat the best config so far (boundary {best}): the SLO fails already at {f} (best_only)"),
+            };
+        }
     }
     match (pass, fail) {
         (None, Some(_)) => Decision::Done { boundary: None, why: format!("the SLO fails already at the lower bound {}", spec.min) },
@@ -189,6 +322,7 @@ mod tests {
             max_probes: None,
             near: 0.10,
             max_measurements: 3,
+            to_beat: None,
         }
     }
 

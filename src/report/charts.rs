@@ -5,6 +5,7 @@ use crate::analysis::capacity::CellView;
 use crate::analysis::kv::KvScaling;
 use crate::analysis::report::Outcome;
 use crate::analysis::report::{Group, ReportData, Surface};
+use crate::analysis::search::Pareto;
 use plotters::prelude::*;
 
 const W: u32 = 640;
@@ -194,6 +195,71 @@ pub fn surface(s: &Surface) -> Option<String> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .ok()?;
+        root.present().ok()?;
+    }
+    Some(svg)
+}
+
+/// The Pareto plane of a search: system tok/s against per-user tok/s for every undisturbed probe,
+/// one colour per config; feasible probes filled, failing ones hollow; the frontier of the feasible
+/// ones as a line; the per-user speed a TPOT threshold demands shaded as the SLO-feasible side.
+pub fn pareto(p: &Pareto) -> Option<String> {
+    if p.points.is_empty() {
+        return None;
+    }
+    let x1 = p.points.iter().fold(p.min_user_tok_s.unwrap_or(0.0), |a, q| a.max(q.user_tok_s)) * 1.1 + 1e-9;
+    let y1 = p.points.iter().fold(0.0f64, |a, q| a.max(q.system_tok_s)) * 1.1 + 1e-9;
+    let mut configs: Vec<&str> = p.points.iter().map(|q| q.config.as_str()).collect();
+    configs.sort();
+    configs.dedup();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(safe(&format!("{} / {}: system vs per-user tok/s (search probes)", p.gpu, p.workload)), ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x1, 0.0..y1)
+            .ok()?;
+        chart.configure_mesh().x_desc("per-user tok/s").y_desc("system tok/s").draw().ok()?;
+        if let Some(min) = p.min_user_tok_s {
+            let shade = RGBColor(44, 160, 44).mix(0.08);
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(min, 0.0), (x1, y1)], shade.filled())))
+                .ok()?
+                .label(safe(&format!("TPOT SLO met: >= {min:.0} tok/s per user")))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], shade.filled()));
+        }
+        for (i, config) in configs.iter().enumerate() {
+            let color = palette(i);
+            let of = |feasible: bool| {
+                p.points.iter().filter(move |q| q.config == *config && q.feasible == feasible).map(|q| (q.user_tok_s, q.system_tok_s))
+            };
+            chart
+                .draw_series(of(true).map(|q| Circle::new(q, 5, color.filled())))
+                .ok()?
+                .label(safe(&format!("{config} (filled: meets the SLO)")))
+                .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+            chart.draw_series(of(false).map(|q| Circle::new(q, 5, color.stroke_width(2)))).ok()?;
+        }
+        let mut front: Vec<(f64, f64)> = p.points.iter().filter(|q| q.on_frontier).map(|q| (q.user_tok_s, q.system_tok_s)).collect();
+        front.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if front.len() >= 2 {
+            chart
+                .draw_series(LineSeries::new(front, BLACK.stroke_width(2)))
+                .ok()?
+                .label("Pareto frontier (feasible)")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()

@@ -16,19 +16,26 @@ pub fn render(
 ) -> String {
     let mut out = String::new();
     let requests = plan.total_requests(s);
-    let _ = writeln!(
-        out,
-        "scenario {}: {} cell{} on {} server launch{}, {} requests (warm-up included)",
-        s.scenario.name,
-        plan.cells.len(),
-        if plan.cells.len() == 1 { "" } else { "s" },
-        plan.launches.len(),
-        if plan.launches.len() == 1 { "" } else { "es" },
-        requests
-    );
+    let launches = format!("{} server launch{}", plan.launches.len(), if plan.launches.len() == 1 { "" } else { "es" });
+    if plan.searches.is_empty() {
+        let cells = format!("{} cell{}", plan.cells.len(), if plan.cells.len() == 1 { "" } else { "s" });
+        let _ = writeln!(out, "scenario {}: {cells} on {launches}, {requests} requests (warm-up included)", s.scenario.name);
+    } else {
+        let _ = writeln!(
+            out,
+            "scenario {}: {} boundary search(es) on {launches}; probes are chosen as the search runs",
+            s.scenario.name,
+            plan.searches.len()
+        );
+    }
+    if let Some(x) = &s.search {
+        out.push_str(&search_space(s, x, plan));
+    }
     for launch in &plan.launches {
         let cells: Vec<_> = plan.cells_of(launch.index).collect();
-        let _ = writeln!(out, "\nlaunch {} [{}] - {} cells", launch.id, launch.server.engine.as_str(), cells.len());
+        let searches: Vec<_> = plan.searches_of(launch.index).collect();
+        let what = if searches.is_empty() { format!("{} cells", cells.len()) } else { format!("{} search(es)", searches.len()) };
+        let _ = writeln!(out, "\nlaunch {} [{}] - {what}", launch.id, launch.server.engine.as_str());
         let t = target(launch);
         match argv::argv(&launch.server, &t) {
             Some(a) => {
@@ -48,11 +55,78 @@ pub fn render(
         if let Some(p) = prediction(launch) {
             let _ = writeln!(out, "  {}", p.replace('\n', "\n  "));
         }
+        for t in searches {
+            let reqs = crate::plan::workload(s, &t.workload).map_or(0, |w| w.requests);
+            let _ = writeln!(out, "  search {:<32} workload={} max_tokens={} requests={reqs} per probe", t.id, t.workload, t.max_tokens);
+        }
         for c in cells {
             let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={}", v.label())).collect();
             let reqs = crate::plan::workload(s, &c.workload).map_or(0, |w| w.requests);
             let _ = writeln!(out, "  {:<40} workload={} {} requests={}", c.id, c.workload, params.join(" "), reqs);
         }
+    }
+    out
+}
+
+/// The search space of `[search]`: load variable, range, resolution, goal, the most probes per search
+/// and what a dense grid over the same range would take.
+fn search_space(s: &Scenario, x: &crate::scenario::schema::Search, plan: &Plan) -> String {
+    use crate::scenario::schema::{SearchGoal, SearchLoad};
+    let spec = crate::plan::search::Spec::of(x);
+    let unit = if x.load == SearchLoad::Concurrency { "concurrency" } else { "request_rate (req/s)" };
+    let step = match spec.resolution {
+        crate::plan::search::Resolution::Absolute(a) => format!("{a}"),
+        crate::plan::search::Resolution::Relative(p) => format!("{p}% of the load"),
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "search: {unit} from {} to {}, resolution {step}", x.min, x.max);
+    let goal = match x.goal {
+        SearchGoal::Slo => "the highest load meeting every SLO of the workload".to_string(),
+        SearchGoal::Goodput => {
+            format!(
+                "the highest load where at least {:.0}% of requests meet the per-request thresholds",
+                x.min_good_share.unwrap_or(0.0) * 100.0
+            )
+        }
+    };
+    let _ = writeln!(out, "  goal: {goal}");
+    for t in plan.searches.iter().map(|t| &t.workload).collect::<std::collections::BTreeSet<_>>() {
+        if let Some(slo) = s.slo.get(t) {
+            let mut th = Vec::new();
+            for (name, v) in [("p95 TTFT", slo.p95_ttft_ms), ("p95 E2E", slo.p95_e2e_ms), ("p95 TPOT", slo.p95_tpot_ms)] {
+                if let Some(v) = v {
+                    th.push(format!("{name} <= {v} ms"));
+                }
+            }
+            th.push(format!("errors <= {:.1}%", slo.max_error_rate * 100.0));
+            let _ = writeln!(out, "  SLO of {t}: {}", th.join(", "));
+        }
+    }
+    let most = spec.most_probes();
+    let _ = writeln!(
+        out,
+        "  at most {most} probes per search ({} in all for {} search(es)); a dense grid over the same range needs {} cells per search",
+        most * plan.searches.len(),
+        plan.searches.len(),
+        spec.dense_grid_cells()
+    );
+    let _ = writeln!(
+        out,
+        "  near-threshold probes (within {:.0}%) are measured up to {} times; disturbed probes are re-run; {}",
+        x.near * 100.0,
+        x.max_measurements,
+        if x.early_stop_factor > 1.0 {
+            format!("a probe stops early once its running p95 is above {} x a threshold", x.early_stop_factor)
+        } else {
+            "probes never stop early".into()
+        }
+    );
+    if x.load == SearchLoad::Concurrency && x.cap_at_engine_limit {
+        let _ =
+            writeln!(out, "  the upper bound is lowered at launch to the engine's own limit (slots, max_num_seqs) when that is smaller");
+    }
+    if x.best_only {
+        let _ = writeln!(out, "  best_only: a config stops as soon as it fails at or below the best boundary found so far");
     }
     out
 }

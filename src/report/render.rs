@@ -25,6 +25,20 @@ fn num(v: Value, digits: Option<usize>) -> String {
     }
 }
 
+/// A load: whole numbers without decimals ("9"), rates as given ("2.5").
+fn qty(v: Value) -> String {
+    match f64::try_from(v.clone()) {
+        Ok(x) if x.is_finite() && !v.is_none() && !v.is_undefined() => {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x}")
+            }
+        }
+        _ => "-".into(),
+    }
+}
+
 fn pct(v: Value) -> String {
     match f64::try_from(v.clone()) {
         Ok(x) if !v.is_none() && !v.is_undefined() => format!("{:.1}%", x * 100.0),
@@ -52,6 +66,7 @@ fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
     env.set_keep_trailing_newline(true);
     env.add_filter("num", num);
     env.add_filter("pct", pct);
+    env.add_filter("qty", qty);
     env.add_filter("mib", mib);
     env.add_filter("cell", cell);
     for (name, _, text) in TEMPLATES {
@@ -86,6 +101,7 @@ fn charts_for(data: &ReportData) -> BTreeMap<String, Value> {
         workloads.iter().filter_map(|w| charts::frontier(data, w).map(|s| (w.to_string(), s))).collect();
     m.insert("frontier".into(), Value::from_serialize(frontier));
     m.insert("kv".into(), Value::from_serialize(data.kv_scaling.iter().map(|k| charts::kv(k).unwrap_or_default()).collect::<Vec<_>>()));
+    m.insert("pareto".into(), Value::from_serialize(data.pareto.iter().map(|p| charts::pareto(p).unwrap_or_default()).collect::<Vec<_>>()));
     m.insert(
         "surfaces".into(),
         Value::from_serialize(data.surfaces.iter().map(|s| charts::surface(s).unwrap_or_default()).collect::<Vec<_>>()),
@@ -113,6 +129,13 @@ pub fn write_reports(data: &ReportData, dir: &Path, templates_dir: Option<&Path>
         let p = dir.join(file);
         crate::store::atomic_write(&p, text.as_bytes())?;
         paths.push(p);
+    }
+    for p in &data.pareto {
+        if let Some(svg) = charts::pareto(p) {
+            let path = dir.join(&p.svg_file);
+            crate::store::atomic_write(&path, svg.as_bytes())?;
+            paths.push(path);
+        }
     }
     crate::store::write_json(&dir.join("report_data.json"), data)?;
     Ok(paths)

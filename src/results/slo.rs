@@ -38,6 +38,64 @@ pub fn judge(s: &CellSummary, slo: Option<&Slo>) -> Verdict {
     Verdict { pass: violations.is_empty(), violations }
 }
 
+/// A cell against the search's goal as one number: the worst of observed / threshold over the SLO's
+/// p95 thresholds (<= 1 meets them all), or with a goodput goal the share of good requests wanted
+/// over the share measured. Errors beyond `max_error_rate` make the ratio at least 2 (clearly failing:
+/// no re-measurement near the threshold). None when nothing succeeded.
+pub fn ratio(s: &CellSummary, slo: &Slo, min_good_share: Option<f64>) -> Option<f64> {
+    if s.ok == 0 {
+        return None;
+    }
+    let mut worst: f64 = 0.0;
+    match min_good_share {
+        Some(want) => worst = want / s.good_share.unwrap_or(0.0).max(1e-9),
+        None => {
+            let checks = [
+                (slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
+                (slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
+                (slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
+            ];
+            for (limit, value) in checks {
+                if let Some(limit) = limit {
+                    // A threshold that could not be measured fails the probe (as the verdict does).
+                    worst = worst.max(value.map_or(f64::INFINITY, |v| v / limit));
+                }
+            }
+        }
+    }
+    if s.error_rate > slo.max_error_rate {
+        worst = worst.max(2.0);
+    }
+    Some(worst)
+}
+
+/// A probe that is clearly failing: after at least `min_done` finished requests (checked every 4th),
+/// the running p95 of a thresholded latency is above `factor` x its threshold. The reason names the
+/// figure, the threshold and how many requests it rests on.
+pub fn clearly_failing(
+    records: &[crate::results::record::RequestRecord],
+    slo: &Slo,
+    factor: f64,
+    min_done: usize,
+    total: usize,
+) -> Option<String> {
+    let n = records.len();
+    if factor <= 1.0 || n < min_done.max(1) || n % 4 != 0 {
+        return None;
+    }
+    let s = super::summary::summarize(records, 0.0, None);
+    let checks = [
+        ("p95 TTFT", slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
+        ("p95 E2E", slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
+        ("p95 TPOT", slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
+    ];
+    checks.into_iter().find_map(|(name, limit, value)| {
+        let (limit, v) = (limit?, value?);
+        (v > factor * limit)
+            .then(|| format!("stopped early: running {name} {v:.0} ms > {factor} x {limit:.0} ms after {n} of {total} requests"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

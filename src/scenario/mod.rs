@@ -6,6 +6,7 @@ pub mod grid;
 pub mod load;
 pub mod prices;
 pub mod schema;
+pub mod search;
 pub mod validate;
 
 pub use load::{load, parse, LoadError, Loaded};

@@ -25,6 +25,84 @@ pub struct Scenario {
     /// per million output tokens.
     #[serde(default)]
     pub prices: IndexMap<String, Price>,
+    /// Search each server config's SLO boundary instead of running a fixed load grid.
+    #[serde(default)]
+    pub search: Option<Search>,
+}
+
+/// `[search]`: the highest load meeting every SLO of a workload, searched per server config (one
+/// launch each) by exponential probing then bisection (docs/scenario.md, "Boundary search").
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    /// The load variable: closed-loop `concurrency` or open-loop `request_rate` (requests/s).
+    pub load: SearchLoad,
+    pub min: f64,
+    pub max: f64,
+    /// How finely: a number in load units (`1`), or a share of the load as text (`"10%"`).
+    pub resolution: SearchResolution,
+    /// `slo`: every threshold of `[slo.<workload>]`; `goodput`: at least `min_good_share` of the
+    /// requests meet the per-request thresholds.
+    #[serde(default)]
+    pub goal: SearchGoal,
+    /// With `goal = "goodput"`: the share of good requests to keep (0.9 = 90%).
+    #[serde(default)]
+    pub min_good_share: Option<f64>,
+    /// Most probes per server config (a probe is one cell).
+    #[serde(default)]
+    pub max_probes: Option<u32>,
+    /// A probe whose worst SLO ratio is within this share of the threshold is measured again.
+    #[serde(default = "default_near")]
+    pub near: f64,
+    /// Most measurements of one load (near the threshold).
+    #[serde(default = "default_max_measurements")]
+    pub max_measurements: u32,
+    /// Stop a probe once its running p95 is above this multiple of a threshold (0 = never).
+    #[serde(default = "default_early_stop")]
+    pub early_stop_factor: f64,
+    /// Stop searching a config as soon as it cannot beat the best boundary found so far.
+    #[serde(default)]
+    pub best_only: bool,
+    /// Concurrency only: lower `max` to what the engine runs at once (its slots, max_num_seqs, or
+    /// the KV cache's maximum concurrency); above it requests only queue.
+    #[serde(default = "default_true")]
+    pub cap_at_engine_limit: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchLoad {
+    Concurrency,
+    RequestRate,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchGoal {
+    #[default]
+    Slo,
+    Goodput,
+}
+
+/// `1` or `"10%"`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum SearchResolution {
+    Absolute(f64),
+    Text(String),
+}
+
+fn default_near() -> f64 {
+    0.10
+}
+fn default_max_measurements() -> u32 {
+    2
+}
+fn default_early_stop() -> f64 {
+    2.0
+}
+fn default_true() -> bool {
+    true
 }
 
 /// What one GPU of a label costs per hour, with when and where the price was seen: no market price

@@ -20,6 +20,7 @@ pub fn validate(s: &Scenario, base: &Path) -> Vec<Issue> {
     workloads(s, base, &mut out);
     grid(s, &mut out);
     slos(s, &mut out);
+    super::search::validate(s, &mut out);
     prices(s, base, &mut out);
     if out.is_empty() {
         let cells = super::grid::count_cells(s);

@@ -6,6 +6,7 @@ pub mod csv_export;
 pub mod manifest;
 pub mod read;
 pub mod records;
+pub mod search;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -74,6 +75,9 @@ impl RunStore {
     }
     pub fn csv_path(&self) -> PathBuf {
         self.dir.join("capacity.csv")
+    }
+    pub fn search_path(&self, id: &str) -> PathBuf {
+        self.dir.join("searches").join(id).join("search.json")
     }
 }
 

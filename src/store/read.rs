@@ -13,6 +13,8 @@ pub struct StoredRun {
     pub manifest: Manifest,
     pub launches: Vec<LaunchRecord>,
     pub cells: Vec<CellResult>,
+    /// Boundary searches (`[search]` runs), in search order.
+    pub searches: Vec<super::search::SearchRecord>,
 }
 
 fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -37,7 +39,21 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
         }
     }
     cells.sort_by_key(|c| c.cell.index);
-    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells })
+    let searches = read_searches(dir)?;
+    Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, searches })
+}
+
+/// The search records of a run folder (none for a grid run).
+pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
+    let mut out: Vec<super::search::SearchRecord> = Vec::new();
+    for d in sorted_dirs(&dir.join("searches")) {
+        let p = d.join("search.json");
+        if p.is_file() {
+            out.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
+        }
+    }
+    out.sort_by_key(|s| s.target.index);
+    Ok(out)
 }
 
 /// The launch records of a run folder. (Reports rebuild the portable `vllm serve --config` recipe

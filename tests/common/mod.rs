@@ -41,6 +41,39 @@ pub struct Mock {
     pub slow_after: Option<(usize, Duration)>,
     /// Requests served so far.
     pub served: Arc<std::sync::atomic::AtomicUsize>,
+    /// A known latency law: the first token comes `base + per x max(0, in_flight - knee)` after the
+    /// request arrives, where in_flight counts the requests being served then, this one included.
+    pub law: Option<Law>,
+    /// Requests being served now (with `law`).
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Law {
+    pub base: Duration,
+    pub per: Duration,
+    pub knee: usize,
+}
+
+impl Law {
+    pub fn delay(&self, in_flight: usize) -> Duration {
+        self.base + self.per * in_flight.saturating_sub(self.knee) as u32
+    }
+}
+
+/// Counts a request in flight until dropped or released.
+struct InFlight(Option<Arc<std::sync::atomic::AtomicUsize>>);
+impl InFlight {
+    fn release(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Instants each content chunk was written, by the request's first message (raw timing mock).
@@ -61,6 +94,8 @@ impl Default for Mock {
             cut_after: None,
             slow_after: None,
             served: Arc::default(),
+            law: None,
+            in_flight: Arc::default(),
         }
     }
 }
@@ -80,6 +115,13 @@ async fn completions(State(m): State<Arc<Mock>>) -> Response {
         return (status, "injected failure").into_response();
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    let mut in_flight = InFlight(None);
+    let mut law_delay = None;
+    if let Some(law) = m.law {
+        let n = m.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        in_flight = InFlight(Some(m.in_flight.clone()));
+        law_delay = Some(law.delay(n));
+    }
     tokio::spawn(async move {
         if m.role_chunk && tx.send(Ok(chunk(None, true))).await.is_err() {
             return;
@@ -87,9 +129,13 @@ async fn completions(State(m): State<Arc<Mock>>) -> Response {
         let n = m.served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let delay = match m.slow_after {
             Some((from, slow)) if n >= from => slow,
-            _ => m.first_token_delay,
+            _ => law_delay.unwrap_or(m.first_token_delay),
         };
-        tokio::time::sleep(delay).await;
+        // A request the client gave up on stops counting at once.
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = tx.closed() => return,
+        }
         for i in 0..m.chunks {
             if i > 0 {
                 tokio::time::sleep(m.chunk_delay).await;
@@ -111,6 +157,8 @@ async fn completions(State(m): State<Arc<Mock>>) -> Response {
                 return;
             }
         }
+        // Served: the client's next request must not find this one still counted.
+        in_flight.release();
         let usage =
             serde_json::json!({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": m.chunks as u64 * m.tokens_per_chunk}});
         let _ = tx.send(Ok(format!("data: {usage}\n\n"))).await;

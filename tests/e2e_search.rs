@@ -1,0 +1,158 @@
+//! The boundary search end to end through the binary, against a test server whose latency law is
+//! known: its first token comes 50 ms + 40 ms for every request in flight beyond 4, so a p95 TTFT
+//! SLO of 390 ms holds up to concurrency 12 (370 ms) and fails at 13 (410 ms), with 20 ms of margin
+//! each side. Deterministic: the latency is injected, not measured from an engine.
+
+mod common;
+
+use common::{read_csv, run_dir, Law, Mock};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One run at a time: each test's server counts the requests in flight.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const LAW: Law = Law { base: Duration::from_millis(50), per: Duration::from_millis(40), knee: 4 };
+
+fn scenario(url: &str, name: &str, p95_ttft_ms: u32, max: u32) -> String {
+    format!(
+        r#"
+[scenario]
+name = "{name}"
+gpu = "mock"
+[[servers]]
+name = "law"
+engine = "external"
+url = "{url}"
+[[workloads]]
+name = "chat"
+requests = 24
+warmup = 0
+max_tokens = 4
+[slo.chat]
+p95_ttft_ms = {p95_ttft_ms}
+[search]
+load = "concurrency"
+min = 1
+max = {max}
+resolution = 1
+"#
+    )
+}
+
+fn runner(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_runner"));
+    c.current_dir(dir).args(args);
+    c
+}
+
+fn search_json(run: &Path) -> serde_json::Value {
+    let p = run.join("searches").join("s00-l00-chat").join("search.json");
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_default()).unwrap_or(serde_json::Value::Null)
+}
+
+fn loads(s: &serde_json::Value) -> Vec<f64> {
+    s["probes"].as_array().map(|a| a.iter().map(|p| p["load"].as_f64().unwrap()).collect()).unwrap_or_default()
+}
+
+/// Starts the law server; (its url, the tempdir, the scenario file).
+fn setup(name: &str, p95: u32, max: u32) -> (tempfile::TempDir, PathBuf, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(common::start_mock(Mock { law: Some(LAW), chunks: 4, chunk_delay: Duration::from_millis(1), ..Mock::default() }));
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_scenario(dir.path(), &format!("{name}.toml"), &scenario(&url, name, p95, max));
+    (dir, path, rt)
+}
+
+#[test]
+fn the_search_finds_the_known_boundary_exactly_with_under_40_percent_of_a_dense_grid() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, _rt) = setup("law", 390, 64);
+    let out = dir.path().join("results");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
+    assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "law");
+    let s = search_json(&run);
+    assert_eq!((s["boundary"].as_f64(), s["first_fail"].as_f64(), s["done"].as_bool()), (Some(12.0), Some(13.0), Some(true)), "{s:#}");
+    assert_eq!(s["boundary_kind"], "smooth");
+    // Exponential up to the first failure (16), bisection, and a second measurement of each load
+    // within 10% of the threshold (12: 0.95, 13: 1.05).
+    assert_eq!(loads(&s), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 12.0, 14.0, 13.0, 13.0], "{s:#}");
+    let dense = s["dense_grid_cells"].as_u64().unwrap();
+    assert_eq!(dense, 64);
+    assert!(loads(&s).len() as f64 <= 0.4 * dense as f64);
+    let p95 = s["at_boundary"]["p95_ttft_ms"].as_f64().unwrap();
+    assert!((370.0..390.0).contains(&p95), "p95 TTFT at the boundary {p95} ms (the law says 370)");
+    // Every probe is an ordinary cell: in the CSV with its load, and its decision in the history.
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.iter().filter(|r| r["concurrency"] == "13" && r["status"] == "slo_fail").count(), 2, "{rows:?}");
+    assert!(s["probes"][5]["why"].as_str().unwrap().contains("bisect"), "{s:#}");
+    assert!(s["probes"][6]["why"].as_str().unwrap().contains("near-threshold"), "{s:#}");
+    let frontier = std::fs::read_to_string(run.join("reports").join("capacity_frontier.md")).unwrap();
+    assert!(frontier.contains("| mock | chat | law | concurrency 12 | 13 | smooth |"), "{frontier}");
+    let playbook = std::fs::read_to_string(run.join("reports").join("playbook.md")).unwrap();
+    assert!(
+        playbook.contains("**Operate at** concurrency 12 at most") && playbook.contains("searches/s00-l00-chat/search.json"),
+        "{playbook}"
+    );
+    let svg = std::fs::read_dir(run.join("reports")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("pareto-"));
+    let svg = std::fs::read_to_string(svg.expect("a Pareto chart").path()).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Pareto frontier"), "{svg}");
+}
+
+/// A probe far past the threshold stops early (the 230 ms SLO is 2.3x exceeded at 16) and says so;
+/// its cancelled requests are not counted as the server's errors.
+#[test]
+fn a_clearly_failing_probe_stops_early_and_says_so() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, _rt) = setup("early", 230, 16);
+    let out = dir.path().join("results");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "early");
+    let s = search_json(&run);
+    let at16 = s["probes"].as_array().unwrap().iter().find(|p| p["load"] == 16.0).expect("a probe at 16").clone();
+    let why = at16["stopped_early"].as_str().unwrap_or_default();
+    assert!(why.starts_with("stopped early: running p95 TTFT") && why.contains("> 2 x 230 ms"), "{at16:#}");
+    let cell: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("cells").join(at16["cell_id"].as_str().unwrap()).join("summary.json")).unwrap())
+            .unwrap();
+    let (requests, errors) = (cell["summary"]["requests"].as_u64().unwrap(), cell["summary"]["errors"].as_u64().unwrap());
+    assert!(requests < 24 && errors == 0, "counted {requests} requests, {errors} errors");
+    // 50 + 40 x (c - 4) <= 230 up to 8.
+    let b = s["boundary"].as_f64().unwrap();
+    assert!((b - 8.0).abs() <= 1.0, "boundary {b}: {s:#}");
+}
+
+/// Ctrl-C in the middle of the search, then `--resume`: the same probes, the same boundary.
+#[test]
+fn an_interrupted_search_resumes_to_the_same_boundary() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, _rt) = setup("resume", 390, 64);
+    let out = dir.path().join("results");
+    let mut child = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap(), "--run-id", "r1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = out.join("resume").join("r1");
+    let t0 = std::time::Instant::now();
+    while loads(&search_json(&run)).len() < 5 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the search did not reach 5 probes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let before = search_json(&run);
+    assert_eq!(before["done"], false, "{before:#}");
+    let measured = loads(&before).len();
+    assert!((5..10).contains(&measured), "{measured} probes before the interruption");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--resume", run.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let after = search_json(&run);
+    assert_eq!((after["boundary"].as_f64(), after["done"].as_bool()), (Some(12.0), Some(true)), "{after:#}");
+    assert_eq!(loads(&after), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 12.0, 14.0, 13.0, 13.0], "{after:#}");
+    assert_eq!(read_csv(&run.join("capacity.csv")).len(), 10, "each probe once in the CSV");
+}

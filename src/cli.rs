@@ -318,8 +318,15 @@ async fn run(
     let mut reporter = Terminal::new();
     let outcome = execute::run(&l, &p, target, &mut reporter, &cancel).await?;
     println!("{}", table::grid_table(&outcome.results));
+    let searched = crate::store::read::read_run(&outcome.store.dir)
+        .map(|run| crate::analysis::search::rows(&run, &l.scenario.grid.server.keys().cloned().collect::<Vec<_>>()))
+        .unwrap_or_default();
+    if let Some(t) = table::search_table(&searched) {
+        println!("boundary search (history: searches/<id>/search.json):\n{t}");
+    }
     let comparisons = crate::analysis::sequential::compare(&outcome.results);
-    if let Some(t) = table::comparison_table(&comparisons) {
+    // A search's probes are not a sequential-vs-concurrent experiment.
+    if let Some(t) = table::comparison_table(&comparisons).filter(|_| p.searches.is_empty()) {
         println!("sequential vs concurrent (same requests):\n{t}");
     }
     let withheld = crate::analysis::sequential::withheld(&outcome.results);
@@ -339,6 +346,15 @@ async fn run(
     }
     println!("results: {}", outcome.store.dir.display());
     println!("csv:     {}", outcome.store.csv_path().display());
+    if outcome.interrupted && !p.searches.is_empty() {
+        eprintln!(
+            "run interrupted: {} probes measured; finish the searches with `runner run {} --resume {}`",
+            outcome.results.len(),
+            l.path.display(),
+            outcome.store.dir.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
     if outcome.interrupted {
         eprintln!("run interrupted: {} of {} cells finished", outcome.results.len(), p.cells.len());
         return Ok(ExitCode::from(130));

@@ -109,3 +109,43 @@ pub fn comparison_table(c: &[crate::analysis::sequential::Comparison]) -> Option
     }
     Some(t.to_string())
 }
+
+/// The boundary searches of a run: one row per server config and workload.
+pub fn search_table(rows: &[crate::analysis::search::SearchRow]) -> Option<String> {
+    if rows.is_empty() {
+        return None;
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "launch",
+        "workload",
+        "max load under SLO",
+        "first failing",
+        "kind",
+        "tok/s there",
+        "p95 TTFT",
+        "probes (dense grid)",
+        "stopped because",
+    ]);
+    let q = |v: Option<f64>| v.map_or_else(|| "-".into(), |x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") });
+    for r in rows {
+        let boundary = match (&r.infeasible, r.boundary) {
+            (Some(_), _) => "infeasible".to_string(),
+            (None, Some(b)) => format!("{} {}", r.unit, q(Some(b))),
+            (None, None) => "none".to_string(),
+        };
+        t.add_row(vec![
+            Cell::new(&r.launch_id),
+            Cell::new(&r.workload),
+            Cell::new(boundary).set_alignment(CellAlignment::Right),
+            Cell::new(q(r.first_fail)).set_alignment(CellAlignment::Right),
+            Cell::new(r.kind.clone().unwrap_or_else(|| "-".into())),
+            Cell::new(r.at.as_ref().map_or("-".into(), |a| format!("{:.1}", a.throughput_tok_s))).set_alignment(CellAlignment::Right),
+            Cell::new(ms(r.at.as_ref().and_then(|a| a.p95_ttft_ms))).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{} ({})", r.probes, r.dense_grid_cells)),
+            Cell::new(r.why_stopped.clone().unwrap_or_else(|| "not finished".into())),
+        ]);
+    }
+    Some(t.to_string())
+}

@@ -59,6 +59,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(runner_no_engine)");
     println!("cargo::rustc-check-cfg=cfg(runner_no_vllm)");
+    println!("cargo::rustc-check-cfg=cfg(runner_no_slurm)");
     let server = var_os("RUNNER_LLAMA_SERVER").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("bin").join("llama-server"));
     let on_path = var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("llama-server").is_file()));
     let model = var_os("RUNNER_TINY_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"));
@@ -79,5 +80,19 @@ fn main() {
     let vllm_present = vllm.is_file() && hf.join("config.json").is_file();
     if !vllm_present && !ci {
         println!("cargo::rustc-cfg=runner_no_vllm");
+    }
+    // SLURM's daemons and client and munge (scripts/slurm-cluster.sh install), on PATH or in sbin.
+    let dirs: Vec<PathBuf> = var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
+        .collect();
+    let slurm = ["slurmctld", "slurmd", "munged", "sbatch"].iter().all(|b| dirs.iter().any(|d| d.join(b).is_file()));
+    for d in ["/usr/sbin/slurmctld", "/usr/bin/sbatch"] {
+        println!("cargo::rerun-if-changed={d}");
+    }
+    if !slurm && !ci {
+        println!("cargo::rustc-cfg=runner_no_slurm");
     }
 }

@@ -2,14 +2,17 @@
 # README command 2 (and CI): builds the CPU engine and installs vLLM's CPU build if they are not cached
 # (llama-server ~8 min, vLLM ~2.5 min and 6.3 GB, once), checks the set-up's cold path against an empty
 # cache, checks formatting and lints, then runs every test, including the end-to-end tests against a
-# real llama-server and a real vLLM. With CI=true a missing engine fails those tests; elsewhere they
-# show as ignored.
+# real llama-server and a real vLLM, and the fleet round trip through a real one-node SLURM cluster
+# (slurm-wlm and munge are installed from Debian's packages when missing; the test starts and stops
+# the daemons). With CI=true a missing engine or SLURM fails those tests; elsewhere they show as
+# ignored.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 . scripts/engine-env.sh
 runner_engine_env
 runner_vllm_env
+scripts/slurm-cluster.sh install
 scripts/check-setup-cold.sh
 cargo fmt --check || { echo "error: code is not formatted; run cargo fmt" >&2; exit 1; }
 cargo clippy --release --all-targets --quiet -- -D warnings

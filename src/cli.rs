@@ -55,6 +55,58 @@ pub enum Command {
         /// Finish an earlier run of the same scenario: only cells without a complete result run.
         #[arg(long, conflicts_with_all = ["output", "run_id"])]
         resume: Option<PathBuf>,
+        /// Run only shard K of N (K from 0): whole launches, balanced by expected cost, the same on
+        /// every machine. Its folder (default run id `shard-K-of-N`) is resumed when it exists.
+        #[arg(long)]
+        shard: Option<plan::shard::Shard>,
+        /// Label the results with this GPU label instead of the scenario's `gpu` (one fleet, several
+        /// GPU classes).
+        #[arg(long)]
+        gpu: Option<String>,
+    },
+    /// Join run folders of one scenario (shards, machines, GPUs) into one ordinary run folder; lists
+    /// missing cells and refuses conflicting ones. Exit 3 when cells are missing.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged run folder (replaced when it is an earlier merge).
+        #[arg(long)]
+        out: PathBuf,
+        /// A difference between the folders' scenarios to accept: `gpu` (a cross-GPU frontier).
+        #[arg(long)]
+        allow: Vec<String>,
+    },
+    /// Write ready-to-submit files that run the scenario's shards on a scheduler, and print how to
+    /// submit them and merge the results.
+    Fleet {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        scheduler: crate::fleet::Scheduler,
+        /// How many machines per GPU class (at most the scenario's launches).
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// A GPU class as LABEL=ACCELERATOR (e.g. a100-40gb=A100:1); repeat for several, each
+        /// labelling its results. Default: the scenario's `gpu`.
+        #[arg(long)]
+        gpu: Vec<crate::fleet::GpuClass>,
+        /// Where to write the files (default fleet/<scenario>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The results folder the shards write to, as the fleet's machines see it.
+        #[arg(long, default_value = "results")]
+        results: String,
+        /// Names the shards' folders `<id>-<gpu>-shard-<k>` (default <scenario>-<UTC time>).
+        #[arg(long)]
+        fleet_id: Option<String>,
+        /// Kubernetes: the container image with `runner` and the engine.
+        #[arg(long)]
+        image: Option<String>,
+        /// Kubernetes: the PersistentVolumeClaim for the results.
+        #[arg(long, default_value = "runner-results")]
+        pvc: String,
+        /// SkyPilot: the bucket mounted at the results folder.
+        #[arg(long)]
+        bucket: Option<String>,
     },
     /// Render the reports (Markdown + HTML) from stored results; several folders merge into one
     /// frontier (e.g. an RTX run and an A100 run of the same scenarios).
@@ -224,9 +276,84 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { file, output, run_id, templates, resume } => {
+        Command::Run { file, output, run_id, templates, resume, shard, gpu } => {
+            let mut l = load(&file)?;
+            if let Some(g) = gpu {
+                if plan::slug(&g) != g || g.is_empty() {
+                    anyhow::bail!("--gpu {g:?}: a label of letters, digits, `-`, `_` or `.`");
+                }
+                l.scenario.scenario.gpu = Some(g);
+            }
+            runtime()?.block_on(run(l, output, run_id, templates, resume, shard))
+        }
+        Command::Merge { dirs, out, allow } => {
+            let m = crate::store::merge::merge(&dirs, &out, &allow)?;
+            println!("merged {} cells on {} from {} folder(s) into {}", m.cells, m.gpus.join(" + "), m.sources.len(), m.out.display());
+            for s in &m.sources {
+                println!(
+                    "  {} (run {}, host {}{}, {}): {} cells",
+                    s.dir,
+                    s.run_id,
+                    s.host,
+                    s.shard.as_ref().map(|x| format!(", shard {x}")).unwrap_or_default(),
+                    s.gpu_label,
+                    s.cells
+                );
+            }
+            if !m.missing.is_empty() {
+                println!(
+                    "missing ({}): a shard did not finish; `runner run FILE --shard K/N --resume <its folder>`, then merge again",
+                    m.missing.len()
+                );
+                for x in &m.missing {
+                    println!("  {x}");
+                }
+                return Ok(ExitCode::from(3));
+            }
+            println!("report: runner report {}", m.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fleet { file, scheduler, shards, gpu, out, results, fleet_id, image, pvc, bucket } => {
             let l = load(&file)?;
-            runtime()?.block_on(run(l, output, run_id, templates, resume))
+            let gpus = if gpu.is_empty() {
+                vec![crate::fleet::GpuClass { label: execute::gpu_label(&l.scenario), accelerator: None }]
+            } else {
+                gpu
+            };
+            let o = crate::fleet::Options {
+                scheduler,
+                shards,
+                gpus,
+                scenario_path: fleet_path(&file, scheduler),
+                scenario_text: l.text.clone(),
+                // SLURM tasks run in the submitting folder: the results folder is made absolute.
+                results: match scheduler {
+                    crate::fleet::Scheduler::Slurm if !results.starts_with('/') => {
+                        std::env::current_dir()?.join(&results).display().to_string()
+                    }
+                    _ => results,
+                },
+                fleet_id: fleet_id.unwrap_or_else(|| format!("{}-{}", l.scenario.scenario.name, execute::new_run_id())),
+                image,
+                pvc,
+                bucket,
+            };
+            let f = crate::fleet::generate(&l.scenario, &o)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("fleet").join(&l.scenario.scenario.name));
+            std::fs::create_dir_all(&dir)?;
+            for x in &f.files {
+                crate::store::atomic_write(&dir.join(&x.name), x.text.as_bytes())?;
+                println!("wrote {}", dir.join(&x.name).display());
+            }
+            for (k, launches) in f.shards.iter().enumerate() {
+                println!("shard {k}/{shards}: {}", launches.join(", "));
+            }
+            println!("submit (from {}):", dir.display());
+            for c in &f.submit {
+                println!("  {c}");
+            }
+            println!("then merge:\n  {}", f.merge);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Report { dirs, out, templates, prices } => {
             let runs = crate::store::read::find_runs(&dirs)?;
@@ -238,6 +365,19 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The scenario file as the fleet's machines see it: SLURM shares this machine's file system (an
+/// absolute path); a SkyPilot VM gets the repository as its working folder (a path relative to it).
+fn fleet_path(file: &std::path::Path, scheduler: crate::fleet::Scheduler) -> String {
+    let abs = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    match scheduler {
+        crate::fleet::Scheduler::Slurm => abs.display().to_string(),
+        _ => std::env::current_dir()
+            .ok()
+            .and_then(|cwd| abs.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+            .unwrap_or_else(|| file.display().to_string()),
     }
 }
 
@@ -286,6 +426,7 @@ async fn run(
     run_id: Option<String>,
     templates: Option<PathBuf>,
     resume: Option<PathBuf>,
+    shard: Option<plan::shard::Shard>,
 ) -> anyhow::Result<ExitCode> {
     let missing: Vec<String> = l.scenario.servers.iter().filter_map(|s| crate::engine::api_key(s).err()).collect();
     if !missing.is_empty() {
@@ -293,13 +434,24 @@ async fn run(
     }
     let cancel = CancellationToken::new();
     watch_signals(cancel.clone());
-    let p = plan::expand(&l.scenario);
+    let whole = plan::expand(&l.scenario);
+    let p = match shard {
+        Some(sh) => plan::shard::part(&l.scenario, &whole, sh),
+        None => whole,
+    };
     let target = match resume {
         Some(dir) => execute::RunTarget::Resume { dir },
         None => {
-            let run_id = run_id.unwrap_or_else(execute::new_run_id);
+            let run_id = run_id.unwrap_or_else(|| shard.map_or_else(execute::new_run_id, |s| format!("shard-{}-of-{}", s.k, s.n)));
             let root = output.unwrap_or_else(|| PathBuf::from(&l.scenario.scenario.output_dir));
-            execute::RunTarget::New { dir: root.join(&l.scenario.scenario.name).join(&run_id), run_id }
+            let dir = root.join(&l.scenario.scenario.name).join(&run_id);
+            // A shard run again into its own folder goes on where it stopped (idempotent).
+            if shard.is_some() && dir.join("manifest.json").is_file() {
+                eprintln!("runner: {} exists: resuming it (complete cells are kept)", dir.display());
+                execute::RunTarget::Resume { dir }
+            } else {
+                execute::RunTarget::New { dir, run_id }
+            }
         }
     };
     let dir = match &target {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod engine;
 pub mod estimate;
 pub mod execute;
+pub mod fleet;
 pub mod load;
 pub mod plan;
 pub mod progress;

@@ -454,8 +454,11 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             .filter(|c| c.throughput_tok_s.is_some_and(|t| t > 0.0))
             .max_by(|a, b| a.throughput_tok_s.unwrap_or(0.0).total_cmp(&b.throughput_tok_s.unwrap_or(0.0)))
             .cloned();
-        let searched: Vec<&super::search::SearchRow> =
-            data.searches.iter().filter(|r| r.run_id == run.manifest.run_id && r.server == server && r.workload == workload).collect();
+        let searched: Vec<&super::search::SearchRow> = data
+            .searches
+            .iter()
+            .filter(|r| r.run_id == run.manifest.run_id && r.gpu == run.manifest.gpu_label && r.server == server && r.workload == workload)
+            .collect();
         let search = super::search::best(&searched);
         // With a search, the recipe is the config the search recommends.
         let launch = search

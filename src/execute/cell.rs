@@ -62,6 +62,7 @@ pub(super) async fn run(
         quality: Quality::default(),
         started_at,
         finished_at: String::new(),
+        provenance: None,
     };
     if cell.is_probe() {
         let t0 = Instant::now();

@@ -33,6 +33,7 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         gpu_memory_released_s: None,
         prediction: None,
         kv_cross_check: None,
+        provenance: None,
     }
 }
 

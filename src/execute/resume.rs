@@ -23,6 +23,15 @@ pub(super) fn open(loaded: &Loaded, plan: &Plan, dir: &std::path::Path) -> Resul
             &manifest.scenario_sha256[..12.min(manifest.scenario_sha256.len())]
         );
     }
+    let (was, now) = (manifest.shard.as_ref().map(|s| s.shard.clone()), plan.shard.map(|s| s.to_string()));
+    if was != now {
+        bail!(
+            "cannot resume {}: it is {}, and this run is {}; resume it with the same --shard",
+            dir.display(),
+            was.map_or("an unsharded run".to_string(), |s| format!("shard {s}")),
+            now.map_or("unsharded".to_string(), |s| format!("shard {s}"))
+        );
+    }
     let done: Vec<CellResult> =
         stored.cells.into_iter().filter(|c| c.status != CellStatus::Interrupted).filter(|c| plan.knows(&c.cell)).collect();
     manifest.resumed_at.push(super::now());

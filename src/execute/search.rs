@@ -118,6 +118,7 @@ fn new_record(ctx: &Ctx<'_>, launch: &Launch, t: &Target, spec: Spec, note: Opti
         why_stopped: None,
         infeasible: None,
         wall_s: 0.0,
+        provenance: None,
     }
 }
 

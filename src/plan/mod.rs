@@ -3,6 +3,7 @@
 //! workloads in file order, then concurrency, then max_tokens.
 
 pub mod search;
+pub mod shard;
 
 use crate::scenario::grid;
 use crate::scenario::schema::{FlagValue, Scenario, Server, Workload};
@@ -149,6 +150,9 @@ pub struct Plan {
     /// as it runs (`cells` then holds none of them).
     #[serde(default)]
     pub searches: Vec<search::Target>,
+    /// `--shard K/N`: this plan is that shard's part of the scenario's (`shard::part`).
+    #[serde(default)]
+    pub shard: Option<shard::Shard>,
 }
 
 impl Plan {
@@ -273,7 +277,7 @@ pub fn expand(s: &Scenario) -> Plan {
             launches.push(Launch { index, id, server, axes });
         }
     }
-    Plan { launches, cells, searches }
+    Plan { launches, cells, searches, shard: None }
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ pub fn report_runs(run_dirs: &[PathBuf], out: &Path, templates: Option<&Path>) -
 /// `report_runs` with a prices file whose `[prices.<gpu label>]` tables replace the prices the runs
 /// were made with (or give them one).
 pub fn report_runs_priced(run_dirs: &[PathBuf], out: &Path, templates: Option<&Path>, prices: Option<&Path>) -> Result<Vec<PathBuf>> {
-    let mut runs = run_dirs.iter().map(|d| crate::store::read::read_run(d)).collect::<Result<Vec<_>>>()?;
+    let mut runs = Vec::new();
+    for d in run_dirs {
+        runs.extend(crate::store::read::split_by_gpu(crate::store::read::read_run(d)?));
+    }
     if let Some(path) = prices {
         let table = crate::scenario::prices::read_file(path).map_err(anyhow::Error::msg)?;
         for r in &mut runs {

@@ -52,6 +52,32 @@ pub struct Manifest {
     /// or its `prices_file`), so that reports on another machine still have it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<crate::scenario::schema::Price>,
+    /// `runner run --shard K/N`: which shard this folder is, and its launches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// `runner merge`: the folders this one was made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergeSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// "K/N", K from 0.
+    pub shard: String,
+    pub launches: Vec<String>,
+}
+
+/// One folder of a merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeSource {
+    pub dir: String,
+    pub run_id: String,
+    pub host: String,
+    pub shard: Option<String>,
+    pub gpu_label: String,
+    pub cells: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::scenario::schema::Price>,
 }
 
 /// Where a run stands (stored as `running`, `complete`, `interrupted`).
@@ -63,6 +89,8 @@ pub enum RunStatus {
     Complete,
     /// Stopped by Ctrl-C/SIGTERM; `--resume` finishes it.
     Interrupted,
+    /// Merged from shards of which some cells are missing (`runner merge` lists them).
+    Incomplete,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 pub mod csv_export;
 pub mod manifest;
+pub mod merge;
 pub mod read;
 pub mod records;
 pub mod search;

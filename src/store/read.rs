@@ -93,3 +93,33 @@ pub fn find_runs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+/// A merged folder of several GPUs (`runner merge --allow gpu`) as one run per GPU label, each with
+/// its cells, launches, searches and price; any other run as it is. The analysis then sees each GPU
+/// as the run it was.
+pub fn split_by_gpu(run: StoredRun) -> Vec<StoredRun> {
+    let mut gpus: Vec<String> = run.manifest.merged_from.iter().map(|m| m.gpu_label.clone()).collect();
+    gpus.sort();
+    gpus.dedup();
+    if gpus.len() < 2 {
+        return vec![run];
+    }
+    let gpu_of = |p: &Option<super::records::Provenance>| p.as_ref().map(|p| p.gpu.clone());
+    gpus.into_iter()
+        .map(|g| {
+            let mut manifest = run.manifest.clone();
+            manifest.price = run.manifest.merged_from.iter().find(|m| m.gpu_label == g).and_then(|m| m.price.clone());
+            manifest.gpu_label = g.clone();
+            let cells: Vec<CellResult> =
+                run.cells.iter().filter(|c| gpu_of(&c.provenance).as_deref() == Some(g.as_str())).cloned().collect();
+            manifest.cells = cells.len();
+            StoredRun {
+                dir: run.dir.clone(),
+                launches: run.launches.iter().filter(|l| gpu_of(&l.provenance).as_deref() == Some(g.as_str())).cloned().collect(),
+                searches: run.searches.iter().filter(|s| gpu_of(&s.provenance).as_deref() == Some(g.as_str())).cloned().collect(),
+                cells,
+                manifest,
+            }
+        })
+        .collect()
+}

@@ -76,6 +76,9 @@ pub struct LaunchRecord {
     /// vLLM: the startup log's KV tokens and GiB against `vllm:cache_config_info` on /metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_cross_check: Option<crate::telemetry::prom::KvCrossCheck>,
+    /// Where the launch ran, when it came into this folder by `runner merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 /// What a cell's launch looked like when it became ready (copied into every cell of the launch).
@@ -115,4 +118,17 @@ pub struct CellResult {
     pub quality: Quality,
     pub started_at: String,
     pub finished_at: String,
+    /// Where the cell was measured, when it came into this folder by `runner merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The run a merged cell or launch comes from: its folder's run id, host, shard and GPU label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub run_id: String,
+    pub host: String,
+    /// "K/N" when the run was a shard.
+    pub shard: Option<String>,
+    pub gpu: String,
 }

@@ -39,6 +39,9 @@ pub struct SearchRecord {
     /// Cells a dense grid over the same range at the same resolution would need.
     pub dense_grid_cells: usize,
     pub wall_s: f64,
+    /// Where the search ran, when it came into this folder by `runner merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::records::Provenance>,
 }
 
 /// One probe: its cell, its figure, and the decision that chose it.

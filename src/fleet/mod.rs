@@ -1,0 +1,151 @@
+//! `runner fleet`: ready-to-submit files that spread one scenario's launches over N machines through
+//! an existing scheduler (SLURM job arrays, Kubernetes Indexed Jobs, SkyPilot tasks), each machine
+//! running `runner run --shard K/N`, and the `runner merge` command that joins their folders. The
+//! runner never schedules anything itself. Pure: text from the scenario and the options.
+
+mod kubernetes;
+mod skypilot;
+mod slurm;
+
+use crate::plan::{self, shard};
+use crate::scenario::schema::Scenario;
+use anyhow::{bail, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheduler {
+    Slurm,
+    Kubernetes,
+    Skypilot,
+}
+
+/// A GPU class of the fleet: the label its results carry and the scheduler's name for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuClass {
+    pub label: String,
+    /// e.g. "A100:1" (SkyPilot), "a100" (a SLURM gres type), "NVIDIA-A100-SXM4-40GB" (a node label).
+    pub accelerator: Option<String>,
+}
+
+impl std::str::FromStr for GpuClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (label, acc) = match s.split_once('=') {
+            Some((l, a)) => (l.trim(), Some(a.trim().to_string()).filter(|a| !a.is_empty())),
+            None => (s.trim(), None),
+        };
+        if label.is_empty() || plan::slug(label) != label {
+            return Err(format!(
+                "--gpu {s:?}: give LABEL=ACCELERATOR, the label in letters, digits, `-`, `_` or `.` (e.g. a100-40gb=A100:1)"
+            ));
+        }
+        Ok(GpuClass { label: label.into(), accelerator: acc })
+    }
+}
+
+/// What the generated files need to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scheduler: Scheduler,
+    pub shards: usize,
+    /// One or more GPU classes; without `--gpu`, the scenario's own label.
+    pub gpus: Vec<GpuClass>,
+    /// The scenario file as the machines of the fleet see it (relative to where they run).
+    pub scenario_path: String,
+    /// Its text (Kubernetes ships it in a ConfigMap).
+    pub scenario_text: String,
+    /// Where the shards write (a shared folder or a bucket mount).
+    pub results: String,
+    /// Names this fleet's run folders: `<fleet_id>-<gpu>-shard-<k>`, merged into `<fleet_id>`.
+    pub fleet_id: String,
+    /// Kubernetes: the container image holding `runner` and the engine.
+    pub image: Option<String>,
+    /// Kubernetes: the PersistentVolumeClaim the results go to.
+    pub pvc: String,
+    /// SkyPilot: the bucket the results go to.
+    pub bucket: Option<String>,
+}
+
+/// One written file.
+pub struct FleetFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// The files, and what to type to submit them and to merge the results.
+pub struct Fleet {
+    pub files: Vec<FleetFile>,
+    pub submit: Vec<String>,
+    pub merge: String,
+    /// Which launches each shard runs, for the record.
+    pub shards: Vec<Vec<String>>,
+}
+
+/// Whether a GPU label needs no GPU (runs on CPU).
+fn is_cpu(label: &str) -> bool {
+    label == "cpu" || label.starts_with("cpu-")
+}
+
+pub(crate) fn run_dir_name(o: &Options, gpu: &str, k: &str) -> String {
+    format!("{}-{gpu}-shard-{k}", o.fleet_id)
+}
+
+/// The shell command one shard runs; `k` is the scheduler's variable for the shard index.
+/// `n` is the shard count as the script writes it (a number, or a variable).
+pub(crate) fn shard_command(o: &Options, gpu: &GpuClass, k: &str, n: &str, scenario_path: &str, results: &str) -> String {
+    format!(
+        "\"${{RUNNER:-runner}}\" run {scenario_path} --shard {k}/{n} --gpu {label} --output {results} --run-id {run_id}",
+        label = gpu.label,
+        run_id = run_dir_name(o, &gpu.label, k)
+    )
+}
+
+pub fn generate(s: &Scenario, o: &Options) -> Result<Fleet> {
+    if o.shards == 0 {
+        bail!("--shards must be at least 1");
+    }
+    let plan = plan::expand(s);
+    if o.shards > plan.launches.len() {
+        bail!(
+            "--shards {}: the scenario has {} launch(es), and a shard runs whole launches; use --shards {} or fewer",
+            o.shards,
+            plan.launches.len(),
+            plan.launches.len()
+        );
+    }
+    if o.scheduler == Scheduler::Kubernetes && o.image.is_none() {
+        bail!("--scheduler kubernetes needs --image: a container image with `runner` on PATH and the scenario's engine installed");
+    }
+    let of = shard::assign(s, &plan, o.shards);
+    let shards = (0..o.shards).map(|k| plan.launches.iter().filter(|l| of[l.index] == k).map(|l| l.id.clone()).collect()).collect();
+    let mut files = Vec::new();
+    let mut submit = Vec::new();
+    for gpu in &o.gpus {
+        let (f, cmds) = match o.scheduler {
+            Scheduler::Slurm => slurm::file(s, o, gpu),
+            Scheduler::Kubernetes => kubernetes::file(s, o, gpu)?,
+            Scheduler::Skypilot => skypilot::file(s, o, gpu)?,
+        };
+        files.push(f);
+        submit.extend(cmds);
+    }
+    let inputs: Vec<String> =
+        o.gpus.iter().map(|g| format!("{}/{}/{}", o.results, s.scenario.name, run_dir_name(o, &g.label, "*"))).collect();
+    let allow = if o.gpus.len() > 1 { " --allow gpu" } else { "" };
+    let mut merge = format!("runner merge {} --out {}/{}/{}{allow}", inputs.join(" "), o.results, s.scenario.name, o.fleet_id);
+    if o.scheduler == Scheduler::Skypilot {
+        merge = format!("(copy the bucket `{}` into {}/ first, e.g. with your cloud's CLI)\n  {merge}", skypilot::bucket(o), o.results);
+    }
+    Ok(Fleet { files, submit, merge, shards })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_classes_parse() {
+        assert_eq!("a100-40gb=A100:1".parse::<GpuClass>(), Ok(GpuClass { label: "a100-40gb".into(), accelerator: Some("A100:1".into()) }));
+        assert_eq!("cpu".parse::<GpuClass>().unwrap().accelerator, None);
+        assert!("a b=A100".parse::<GpuClass>().is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! SkyPilot: one task file per GPU class (accelerators, set-up installing the runner and the engine,
+//! the shard command, a bucket for results), launched once per shard with `SHARD_INDEX` set.
+
+use super::{is_cpu, shard_command, FleetFile, GpuClass, Options};
+use crate::scenario::schema::{EngineKind, Scenario};
+use anyhow::Result;
+use serde_json::json;
+
+/// Set-up commands for the engines the scenario launches (llama.cpp is built from source by the
+/// repository's own script).
+fn engine_setup(s: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    let kinds: Vec<EngineKind> = s.servers.iter().map(|x| x.engine).collect();
+    if kinds.contains(&EngineKind::Vllm) {
+        out.push("pip install --quiet vllm".to_string());
+    }
+    if kinds.contains(&EngineKind::Sglang) {
+        out.push("pip install --quiet 'sglang[all]'".to_string());
+    }
+    if kinds.contains(&EngineKind::Llamacpp) {
+        out.push("scripts/setup-cpu-engine.sh".to_string());
+    }
+    out
+}
+
+/// Where the results bucket is mounted on the VM.
+const MOUNT: &str = "/results";
+
+/// The bucket: `--bucket`, or one named after the fleet (SkyPilot creates it when missing).
+pub(super) fn bucket(o: &Options) -> String {
+    o.bucket.clone().unwrap_or_else(|| format!("runner-{}", o.fleet_id.to_lowercase().replace(['_', '.'], "-")))
+}
+
+pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFile, Vec<String>)> {
+    let mut resources = json!({});
+    match (&gpu.accelerator, is_cpu(&gpu.label)) {
+        (Some(a), false) => resources["accelerators"] = json!(a),
+        (None, false) => anyhow::bail!("--gpu {}: SkyPilot needs the accelerator, e.g. --gpu {}=A100:1", gpu.label, gpu.label),
+        (_, true) => resources["cpus"] = json!("2+"),
+    }
+    let mut setup = vec![
+        "set -e".to_string(),
+        "command -v cargo >/dev/null || (curl -sSf https://sh.rustup.rs | sh -s -- -y)".to_string(),
+        ". \"$HOME/.cargo/env\"".to_string(),
+        "cargo install --locked --path .".to_string(),
+    ];
+    setup.extend(engine_setup(s));
+    let task = json!({
+        "name": format!("runner-{}-{}", s.scenario.name, gpu.label).replace('_', "-"),
+        "resources": resources,
+        "num_nodes": 1,
+        "workdir": ".",
+        "envs": { "SHARD_INDEX": 0, "SHARD_COUNT": o.shards },
+        "setup": setup.join("\n") + "\n",
+        "run": format!("set -e\n. \"$HOME/.cargo/env\"\n{}\n", shard_command(o, gpu, "${SHARD_INDEX}", "${SHARD_COUNT}", &o.scenario_path, MOUNT)),
+        // Every shard of every GPU class writes into one bucket; `runner merge` reads a copy of it.
+        "file_mounts": { MOUNT: { "name": bucket(o), "mode": "MOUNT" } },
+    });
+    let file = format!("{}-{}.sky.yaml", s.scenario.name, gpu.label);
+    let text = format!(
+        "# {} on {} (written by `runner fleet`): launch once per shard, SHARD_INDEX from 0 to {}.\n# Run from the runner repository (workdir \".\" is synced to the VM).\n{}",
+        s.scenario.name,
+        gpu.label,
+        o.shards - 1,
+        serde_norway::to_string(&task)?
+    );
+    let submit = (0..o.shards)
+        .map(|k| {
+            format!("sky jobs launch --yes -n runner-{}-{}-{k} --env SHARD_INDEX={k} {file}", s.scenario.name.replace('_', "-"), gpu.label)
+        })
+        .collect();
+    Ok((FleetFile { name: file, text }, submit))
+}

@@ -1,0 +1,257 @@
+//! `runner merge DIR... --out DIR`: one ordinary run folder from shard (or machine) folders of one
+//! scenario. It refuses what it would have to guess: runs of different scenarios (unless the only
+//! difference is an allowed one: the GPU label, for a cross-GPU frontier), and a cell measured twice.
+//! Missing cells (a shard that died) are listed, and the folder says it is incomplete. Each cell and
+//! launch keeps where it was measured (`provenance`).
+
+use super::manifest::{MergeSource, RunStatus};
+use super::read::{find_runs, read_run, StoredRun};
+use super::records::{CellResult, CellStatus, Provenance};
+use super::{atomic_write, csv_export, read_json, write_json};
+use crate::scenario::schema::Scenario;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a merge wrote and what it lacks.
+#[derive(Debug)]
+pub struct Merged {
+    pub out: PathBuf,
+    pub cells: usize,
+    pub gpus: Vec<String>,
+    /// "<gpu>: <cell or search id> (shard K/N)" for every planned cell no folder holds.
+    pub missing: Vec<String>,
+    pub sources: Vec<MergeSource>,
+}
+
+fn provenance(run: &StoredRun) -> Provenance {
+    let m = &run.manifest;
+    Provenance {
+        run_id: m.run_id.clone(),
+        host: m.host.hostname.clone(),
+        shard: m.shard.as_ref().map(|s| s.shard.clone()),
+        gpu: m.gpu_label.clone(),
+    }
+}
+
+/// The scenario of a run as a JSON value with the GPU label cleared (when it may differ).
+fn comparable(run: &StoredRun, allow_gpu: bool) -> Result<serde_json::Value> {
+    let mut s: Scenario = toml::from_str(&run.manifest.scenario_text)
+        .with_context(|| format!("the scenario stored in {} does not parse with this runner", run.dir.display()))?;
+    if allow_gpu {
+        s.scenario.gpu = None;
+    }
+    Ok(serde_json::to_value(&s)?)
+}
+
+/// Refuses runs of different scenarios, naming the top-level keys that differ.
+fn same_scenario(runs: &[StoredRun], allow_gpu: bool) -> Result<()> {
+    let first = &runs[0];
+    let base = comparable(first, allow_gpu)?;
+    for r in &runs[1..] {
+        if r.manifest.scenario_sha256 == first.manifest.scenario_sha256 {
+            continue;
+        }
+        let other = comparable(r, allow_gpu)?;
+        if other == base {
+            continue;
+        }
+        let keys: Vec<String> =
+            base.as_object().into_iter().flatten().filter(|(k, v)| other.get(k.as_str()) != Some(v)).map(|(k, _)| k.clone()).collect();
+        let hint = if !allow_gpu && keys == ["scenario"] { " (if only the GPU label differs, pass --allow gpu)" } else { "" };
+        bail!(
+            "{} and {} are runs of different scenarios (SHA-256 {} vs {}; they differ in: {}){hint}; merge only folders of one scenario",
+            first.dir.display(),
+            r.dir.display(),
+            &first.manifest.scenario_sha256[..12],
+            &r.manifest.scenario_sha256[..12],
+            keys.join(", ")
+        );
+    }
+    let gpus: Vec<&str> = runs.iter().map(|r| r.manifest.gpu_label.as_str()).collect();
+    if !allow_gpu && gpus.iter().any(|g| *g != gpus[0]) {
+        let mut distinct = gpus.clone();
+        distinct.sort();
+        distinct.dedup();
+        bail!(
+            "the folders are runs on different GPUs ({}): pass --allow gpu to merge them into one cross-GPU frontier",
+            distinct.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// A folder name inside the merged run: the id, tagged with the GPU when the merge holds several.
+fn tagged(id: &str, gpu: &str, multi: bool) -> String {
+    if multi {
+        format!("{id}@{}", crate::plan::slug(gpu))
+    } else {
+        id.to_string()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).with_context(|| format!("copying {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Planned cells and searches (by GPU) that no folder holds complete.
+fn missing(runs: &[StoredRun], kept: &BTreeMap<(String, String), (usize, CellResult)>, gpus: &[String]) -> Result<Vec<String>> {
+    let scenario: Scenario = toml::from_str(&runs[0].manifest.scenario_text)?;
+    let plan = crate::plan::expand(&scenario);
+    let n = runs.iter().find_map(|r| r.manifest.shard.as_ref()).and_then(|s| s.shard.split_once('/')).and_then(|(_, n)| n.parse().ok());
+    let of = n.map(|n| crate::plan::shard::assign(&scenario, &plan, n));
+    let owner = |launch: usize| match (&of, n) {
+        (Some(of), Some(n)) => format!(" (shard {}/{n})", of[launch]),
+        _ => String::new(),
+    };
+    let mut out = Vec::new();
+    for g in gpus {
+        for c in &plan.cells {
+            if !kept.contains_key(&(g.clone(), c.id.clone())) {
+                out.push(format!("{g}: cell {}{}", c.id, owner(c.launch)));
+            }
+        }
+        for t in &plan.searches {
+            let done = runs.iter().filter(|r| &r.manifest.gpu_label == g).any(|r| r.searches.iter().any(|s| s.target.id == t.id && s.done));
+            if !done {
+                out.push(format!("{g}: search {}{}", t.id, owner(t.launch)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
+    for a in allow {
+        if a != "gpu" {
+            bail!("--allow {a}: the only difference a merge can allow is `gpu` (the GPU label, for a cross-GPU frontier)");
+        }
+    }
+    let allow_gpu = allow.iter().any(|a| a == "gpu");
+    let mut runs: Vec<StoredRun> = find_runs(dirs)?.iter().map(|d| read_run(d)).collect::<Result<_>>()?;
+    runs.retain(|r| r.dir.canonicalize().ok() != out.canonicalize().ok());
+    if runs.is_empty() {
+        bail!("no run folder to merge in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    same_scenario(&runs, allow_gpu)?;
+    let mut gpus: Vec<String> = runs.iter().map(|r| r.manifest.gpu_label.clone()).collect();
+    gpus.sort();
+    gpus.dedup();
+    let multi = gpus.len() > 1;
+    // Every complete cell once, by (GPU, cell id); the same cell from two runs is a conflict.
+    let mut kept: BTreeMap<(String, String), (usize, CellResult)> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        for c in r.cells.iter().filter(|c| c.status != CellStatus::Interrupted) {
+            let key = (r.manifest.gpu_label.clone(), c.cell.id.clone());
+            match kept.get(&key) {
+                Some((j, _)) => {
+                    conflicts.push(format!("{}: cell {} is in both {} and {}", key.0, key.1, runs[*j].dir.display(), r.dir.display()))
+                }
+                None => {
+                    kept.insert(key, (i, c.clone()));
+                }
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        bail!(
+            "{} cell(s) were measured in more than one folder; a merge does not choose between measurements:\n  {}\nmerge without one of the folders",
+            conflicts.len(),
+            conflicts.join("\n  ")
+        );
+    }
+    let missing = missing(&runs, &kept, &gpus)?;
+    let tmp = out.with_file_name(format!(".{}.merging", out.file_name().and_then(|n| n.to_str()).unwrap_or("merged")));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut launches_written = std::collections::BTreeSet::new();
+    for ((gpu, id), (i, cell)) in &kept {
+        let r = &runs[*i];
+        let dst = tmp.join("cells").join(tagged(id, gpu, multi));
+        copy_dir(&r.dir.join("cells").join(id), &dst)?;
+        let mut cell = cell.clone();
+        cell.provenance = Some(provenance(r));
+        write_json(&dst.join("summary.json"), &cell)?;
+        if launches_written.insert((gpu.clone(), cell.launch_id.clone())) {
+            let from = r.dir.join("launches").join(&cell.launch_id);
+            if from.is_dir() {
+                let to = tmp.join("launches").join(tagged(&cell.launch_id, gpu, multi));
+                copy_dir(&from, &to)?;
+                if let Ok(mut l) = read_json::<super::records::LaunchRecord>(&to.join("launch.json")) {
+                    l.provenance = Some(provenance(r));
+                    write_json(&to.join("launch.json"), &l)?;
+                }
+            }
+        }
+    }
+    for r in &runs {
+        for s in &r.searches {
+            let to = tmp.join("searches").join(tagged(&s.target.id, &r.manifest.gpu_label, multi));
+            let newer = read_json::<super::search::SearchRecord>(&to.join("search.json")).is_ok_and(|o| o.done || !s.done);
+            if !newer {
+                copy_dir(&r.dir.join("searches").join(&s.target.id), &to)?;
+                let mut s = s.clone();
+                s.provenance = Some(provenance(r));
+                write_json(&to.join("search.json"), &s)?;
+            }
+        }
+    }
+    // capacity.csv: one block per GPU under one header.
+    let scenario: Option<Scenario> = toml::from_str(&runs[0].manifest.scenario_text).ok();
+    let axes: Vec<String> = scenario.as_ref().map(|s| s.grid.server.keys().cloned().collect()).unwrap_or_default();
+    let mut csv = Vec::new();
+    for g in &gpus {
+        let cells: Vec<CellResult> = kept.iter().filter(|((gg, _), _)| gg == g).map(|(_, (_, c))| c.clone()).collect();
+        let price = runs.iter().find(|r| &r.manifest.gpu_label == g).and_then(|r| r.manifest.price.clone());
+        let block = csv_export::capacity_csv(g, &axes, price.as_ref(), &cells)?;
+        let skip = if csv.is_empty() { 0 } else { block.iter().position(|b| *b == b'\n').map_or(block.len(), |p| p + 1) };
+        csv.extend_from_slice(&block[skip..]);
+    }
+    atomic_write(&tmp.join("capacity.csv"), &csv)?;
+    let sources: Vec<MergeSource> = runs
+        .iter()
+        .map(|r| MergeSource {
+            dir: r.dir.display().to_string(),
+            run_id: r.manifest.run_id.clone(),
+            host: r.manifest.host.hostname.clone(),
+            shard: r.manifest.shard.as_ref().map(|s| s.shard.clone()),
+            gpu_label: r.manifest.gpu_label.clone(),
+            cells: kept.values().filter(|(i, _)| runs[*i].dir == r.dir).count(),
+            price: r.manifest.price.clone(),
+        })
+        .collect();
+    let mut m = runs[0].manifest.clone();
+    m.run_id = out.file_name().and_then(|n| n.to_str()).unwrap_or("merged").to_string();
+    m.gpu_label = gpus.join(" + ");
+    m.price = if multi { None } else { m.price };
+    m.started_at = runs.iter().map(|r| r.manifest.started_at.clone()).min().unwrap_or_default();
+    m.finished_at = runs.iter().filter_map(|r| r.manifest.finished_at.clone()).max();
+    m.status = if missing.is_empty() { RunStatus::Complete } else { RunStatus::Incomplete };
+    m.cells = kept.len();
+    m.launches = launches_written.len();
+    m.engines = runs.iter().flat_map(|r| r.manifest.engines.clone()).collect();
+    m.resumed_at = Vec::new();
+    m.shard = None;
+    m.merged_from = sources.clone();
+    write_json(&tmp.join("manifest.json"), &m)?;
+    if out.exists() {
+        let earlier = read_json::<super::manifest::Manifest>(&out.join("manifest.json")).ok();
+        if earlier.is_none_or(|e| e.merged_from.is_empty()) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            bail!("{} exists and is not the output of an earlier merge; choose another --out", out.display());
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("replacing the earlier merge {}", out.display()))?;
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("moving the merge into {}", out.display()))?;
+    Ok(Merged { out: out.to_path_buf(), cells: kept.len(), gpus, missing, sources })
+}

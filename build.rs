@@ -60,6 +60,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(runner_no_engine)");
     println!("cargo::rustc-check-cfg=cfg(runner_no_vllm)");
     println!("cargo::rustc-check-cfg=cfg(runner_no_slurm)");
+    println!("cargo::rustc-check-cfg=cfg(runner_no_skypilot)");
     let server = var_os("RUNNER_LLAMA_SERVER").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("bin").join("llama-server"));
     let on_path = var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("llama-server").is_file()));
     let model = var_os("RUNNER_TINY_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"));
@@ -94,5 +95,13 @@ fn main() {
     }
     if !slurm && !ci {
         println!("cargo::rustc-cfg=runner_no_slurm");
+    }
+    // SkyPilot's package, for its own validation of `runner fleet`'s task files (scripts/setup-skypilot.sh).
+    let sky =
+        var_os("RUNNER_SKY_PYTHON").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("skypilot-0.14.1").join("bin").join("python"));
+    println!("cargo::rerun-if-env-changed=RUNNER_SKY_PYTHON");
+    println!("cargo::rerun-if-changed={}", sky.display());
+    if !sky.is_file() && !ci {
+        println!("cargo::rustc-cfg=runner_no_skypilot");
     }
 }

@@ -17,7 +17,7 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
     });
     let mut resources = json!({ "requests": { "cpu": "2", "memory": "8Gi" } });
     if !is_cpu(&gpu.label) {
-        resources["limits"] = json!({ "nvidia.com/gpu": 1 });
+        resources["limits"] = json!({ "nvidia.com/gpu": "1" });
     }
     let mut pod = json!({
         "restartPolicy": "Never",

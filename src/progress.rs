@@ -11,7 +11,8 @@ pub enum Event<'a> {
     LaunchStarting {
         launch: &'a Launch,
         command: Option<&'a str>,
-        cells: usize,
+        /// "6 cells", or "1 boundary search(es)".
+        what: String,
     },
     LaunchReady {
         launch: &'a Launch,
@@ -97,8 +98,8 @@ pub fn client_busy_warning(runner_cpu_pct: Option<f64>) -> Option<String> {
 impl Reporter for Terminal {
     fn event(&mut self, e: Event<'_>) {
         match e {
-            Event::LaunchStarting { launch, command, cells } => {
-                self.line(format!("==> launch {} ({} cells)", launch.id, cells));
+            Event::LaunchStarting { launch, command, what } => {
+                self.line(format!("==> launch {} ({what})", launch.id));
                 if let Some(c) = command {
                     self.line(format!("    $ {c}"));
                 }

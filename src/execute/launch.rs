@@ -91,7 +91,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         return failed(ctx, launch, &cells, rec, failure, results, reporter);
     }
     keep_earlier_log(&log_path);
-    reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), cells: cells.len() });
+    let searches = ctx.plan.searches_of(launch.index).count();
+    let what = if searches > 0 { format!("{searches} boundary search(es)") } else { format!("{} cells", cells.len()) };
+    reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), what });
     let gpu_before = ctx.probe.gpu_used_bytes();
     let mut eng = match engine::start(&launch.server, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
         Ok(e) => e,

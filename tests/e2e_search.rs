@@ -156,3 +156,32 @@ fn an_interrupted_search_resumes_to_the_same_boundary() {
     assert_eq!(loads(&after), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 12.0, 14.0, 13.0, 13.0], "{after:#}");
     assert_eq!(read_csv(&run.join("capacity.csv")).len(), 10, "each probe once in the CSV");
 }
+
+/// A config that cannot start is recorded as infeasible: its search says why, and one infeasible
+/// cell stands for it in the CSV, as in a grid; the other config is searched as usual.
+#[test]
+fn a_config_that_cannot_start_is_an_infeasible_search() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, _rt) = setup("infeasible", 390, 16);
+    // A second server on a port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[[workloads]]",
+        &format!(
+            "[[servers]]\nname = \"dead\"\nengine = \"external\"\nurl = \"http://127.0.0.1:{dead}\"\nready_timeout_s = 1\n\n[[workloads]]"
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("results");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "infeasible");
+    let dead: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("searches/s01-l01-chat/search.json")).unwrap()).unwrap();
+    assert_eq!((dead["done"].as_bool(), dead["boundary"].is_null()), (Some(true), true), "{dead:#}");
+    assert!(dead["infeasible"].as_str().unwrap().contains("server did not start"), "{dead:#}");
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows.iter().filter(|r| r["server"] == "dead" && r["status"] == "infeasible").count(), 1, "{rows:?}");
+    assert_eq!(search_json(&run)["boundary"].as_f64(), Some(12.0));
+    let frontier = std::fs::read_to_string(run.join("reports/capacity_frontier.md")).unwrap();
+    assert!(frontier.contains("| mock | chat | dead | infeasible |"), "{frontier}");
+}

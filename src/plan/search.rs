@@ -384,6 +384,32 @@ mod tests {
     }
 
     #[test]
+    fn best_only_stops_a_config_that_cannot_beat_the_best_so_far() {
+        // Another config held up to 20; this one fails at 16 already: it cannot beat 20.
+        let best_only = Spec { to_beat: Some(20.0), ..spec() };
+        let law = |c: f64| c / 10.0;
+        let (b, probes) = search(&best_only, law, |_| 0.0);
+        assert_eq!(b, Some(8.0));
+        assert_eq!(probes.iter().map(|p| p.load).collect::<Vec<_>>(), [1.0, 2.0, 4.0, 8.0, 16.0]);
+        assert!(matches!(next(&best_only, &probes), Decision::Done { why, .. } if why.contains("cannot beat")));
+        // Without best_only it bisects on.
+        assert!(search(&spec(), law, |_| 0.0).1.len() > 5);
+    }
+
+    #[test]
+    fn most_probes_bounds_every_search_and_the_dense_grid_is_counted() {
+        let s = Spec { max_measurements: 2, ..spec() };
+        for knee in [1.0, 3.0, 20.0, 100.0, 255.0] {
+            let (_, probes) = search(&s, |c| c / knee, |n| if n % 2 == 0 { 0.05 } else { -0.05 });
+            assert!(probes.len() <= s.most_probes(), "{} probes > {} for knee {knee}", probes.len(), s.most_probes());
+        }
+        assert_eq!(s.dense_grid_cells(), 256);
+        let pct = Spec { min: 1.0, max: 8.0, resolution: Resolution::Relative(50.0), integer: false, ..spec() };
+        // 1, 1.5, 2.25, 3.375, 5.06, 7.59, then past 8.
+        assert_eq!(pct.dense_grid_cells(), 7);
+    }
+
+    #[test]
     fn bounds_and_budget_end_the_search() {
         let (b, _) = search(&spec(), |_| 2.0, |_| 0.0);
         assert_eq!(b, None, "fails at the lower bound");

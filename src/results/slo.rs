@@ -116,6 +116,35 @@ mod tests {
     }
 
     #[test]
+    fn the_search_ratio_is_the_worst_threshold_or_the_goodput_shortfall() {
+        // TTFT 10 ms, TPOT 10 ms: against 20 ms TTFT and 5 ms TPOT, TPOT binds at 2x.
+        let slo = Slo { p95_ttft_ms: Some(20.0), p95_tpot_ms: Some(5.0), ..Slo::default() };
+        let s = summarize(&records(0), 1.0, Some(&slo));
+        let r = ratio(&s, &slo, None).unwrap();
+        let (ttft, tpot) = (s.ttft_seen().unwrap().p95, s.tpot_ms.as_ref().unwrap().p95);
+        assert_eq!(r, (ttft / 20.0).max(tpot / 5.0));
+        assert!(tpot / 5.0 > ttft / 20.0 && r >= 2.0, "TPOT binds: {r}");
+        // Goodput: every request is good against 20 ms TTFT alone; wanting 80% good gives 0.8.
+        let lax = Slo { ttft_ms: Some(20.0), ..Slo::default() };
+        let s = summarize(&records(0), 1.0, Some(&lax));
+        assert_eq!(ratio(&s, &lax, Some(0.8)), Some(0.8));
+        // Errors beyond the budget fail clearly, whatever the latency.
+        let s = summarize(&records(1), 1.0, Some(&lax));
+        assert_eq!(ratio(&s, &lax, Some(0.5)), Some(2.0));
+    }
+
+    #[test]
+    fn a_probe_is_clearly_failing_only_past_the_factor_with_enough_requests() {
+        let slo = Slo { p95_ttft_ms: Some(4.0), ..Slo::default() };
+        let recs = records(0);
+        // p95 TTFT 10 ms > 2 x 4 ms after 8 of 9 requests (checked every 4th).
+        let why = clearly_failing(&recs[..8], &slo, 2.0, 8, 9).unwrap();
+        assert!(why.contains("running p95 TTFT 10 ms > 2 x 4 ms after 8 of 9"), "{why}");
+        assert_eq!(clearly_failing(&recs[..4], &slo, 2.0, 8, 9), None, "too few requests yet");
+        assert_eq!(clearly_failing(&recs[..8], &slo, 3.0, 8, 9), None, "10 ms is not above 3 x 4 ms");
+    }
+
+    #[test]
     fn without_an_slo_a_failed_request_does_not_fail_the_cell() {
         let s = summarize(&records(1), 1.0, None);
         assert_eq!(s.errors, 1);

@@ -185,3 +185,53 @@ fn a_config_that_cannot_start_is_an_infeasible_search() {
     let frontier = std::fs::read_to_string(run.join("reports/capacity_frontier.md")).unwrap();
     assert!(frontier.contains("| mock | chat | dead | infeasible |"), "{frontier}");
 }
+
+/// On the real CPU engine the search's range stops at what the engine runs at once: llama-server's
+/// slots, read from its log. With a lax SLO the boundary is that limit, and the record says why.
+#[test]
+#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
+fn the_engines_own_limit_bounds_the_range() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    common::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[scenario]
+name = "slots"
+gpu = "cpu"
+[[servers]]
+name = "tiny"
+engine = "llamacpp"
+model = "builtin:tiny-qwen2"
+ready_timeout_s = 120
+[servers.flags]
+ctx_size = 2048
+parallel = 2
+threads = 1
+[[workloads]]
+name = "chat"
+prompts = "builtin:chat"
+ignore_eos = true
+requests = 4
+warmup = 0
+max_tokens = 8
+[slo.chat]
+p95_ttft_ms = 10000
+[search]
+load = "concurrency"
+min = 1
+max = 8
+resolution = 1
+"#;
+    let path = common::write_scenario(dir.path(), "slots.toml", text);
+    let out = dir.path().join("results");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "slots");
+    let s = search_json(&run);
+    let note = s["range_note"].as_str().unwrap_or_default();
+    assert!(note.contains("lowered from 8 to 2") && note.contains("2 slot(s)"), "{s:#}");
+    assert_eq!((s["boundary"].as_f64(), s["spec"]["max"].as_f64()), (Some(2.0), Some(2.0)), "{s:#}");
+    assert_eq!(loads(&s), [1.0, 2.0], "never past the slots: {s:#}");
+    assert_eq!(s["dense_grid_cells"], 2);
+    common::assert_no_engine_left(&run);
+}

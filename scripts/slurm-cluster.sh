@@ -5,6 +5,8 @@
 #   scripts/slurm-cluster.sh start DIR     start the daemons; prints SLURM_CONF=DIR/slurm.conf
 #   scripts/slurm-cluster.sh stop DIR      stop them by their pid files
 set -euo pipefail
+# The daemons live in sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 install() {
     if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && command -v sbatch >/dev/null; then

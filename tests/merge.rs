@@ -48,6 +48,8 @@ fn merge_refuses_duplicates_other_scenarios_and_unallowed_gpu_mixes() {
     common::write_scenario(dir, "other.toml", &scenario(&url, 5));
     let a = run(dir, "m.toml", &["--run-id", "a"]);
     let b = run(dir, "m.toml", &["--run-id", "b"]);
+    let (code, text) = merge(dir, &[&a, &a], &[]);
+    assert_eq!(code, Some(0), "one folder named twice is one source: {text}");
     let (code, text) = merge(dir, &[&a, &b], &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("2 cell(s) were measured in more than one folder") && text.contains("c000-l00-chat-conc1-mt4"), "{text}");

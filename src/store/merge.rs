@@ -137,8 +137,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
         }
     }
     let allow_gpu = allow.iter().any(|a| a == "gpu");
-    let mut runs: Vec<StoredRun> = find_runs(dirs)?.iter().map(|d| read_run(d)).collect::<Result<_>>()?;
-    runs.retain(|r| r.dir.canonicalize().ok() != out.canonicalize().ok());
+    // The same folder named twice (or through a link) is one source; the output is never an input.
+    let mut seen = std::collections::BTreeSet::new();
+    let found: Vec<PathBuf> = find_runs(dirs)?
+        .into_iter()
+        .filter(|d| {
+            let key = d.canonicalize().unwrap_or_else(|_| d.clone());
+            key != out.canonicalize().unwrap_or_else(|_| out.to_path_buf()) && seen.insert(key)
+        })
+        .collect();
+    let mut runs: Vec<StoredRun> = found.iter().map(|d| read_run(d)).collect::<Result<_>>()?;
     if runs.is_empty() {
         bail!("no run folder to merge in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     }

@@ -146,7 +146,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             key != out.canonicalize().unwrap_or_else(|_| out.to_path_buf()) && seen.insert(key)
         })
         .collect();
-    let mut runs: Vec<StoredRun> = found.iter().map(|d| read_run(d)).collect::<Result<_>>()?;
+    let runs: Vec<StoredRun> = found.iter().map(|d| read_run(d)).collect::<Result<_>>()?;
     if runs.is_empty() {
         bail!("no run folder to merge in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     }

@@ -51,8 +51,17 @@ fn search_json(run: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(&p).unwrap_or_default()).unwrap_or(serde_json::Value::Null)
 }
 
+/// The loads of the undisturbed probes in order (a probe measured on a disturbed machine is re-run,
+/// so on a busy CI machine it appears twice; the decisions rest on the undisturbed ones).
 fn loads(s: &serde_json::Value) -> Vec<f64> {
-    s["probes"].as_array().map(|a| a.iter().map(|p| p["load"].as_f64().unwrap()).collect()).unwrap_or_default()
+    s["probes"]
+        .as_array()
+        .map(|a| a.iter().filter(|p| p["disturbed"] != true).map(|p| p["load"].as_f64().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+fn probes(s: &serde_json::Value) -> usize {
+    s["probes"].as_array().map_or(0, Vec::len)
 }
 
 /// Starts the law server; (its url, the tempdir, the scenario file).
@@ -81,15 +90,16 @@ fn the_search_finds_the_known_boundary_exactly_with_under_40_percent_of_a_dense_
     assert_eq!(loads(&s), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 12.0, 14.0, 13.0, 13.0], "{s:#}");
     let dense = s["dense_grid_cells"].as_u64().unwrap();
     assert_eq!(dense, 64);
-    assert!(loads(&s).len() as f64 <= 0.4 * dense as f64);
+    assert!(probes(&s) as f64 <= 0.4 * dense as f64, "{} probes", probes(&s));
     let p95 = s["at_boundary"]["p95_ttft_ms"].as_f64().unwrap();
     assert!((370.0..390.0).contains(&p95), "p95 TTFT at the boundary {p95} ms (the law says 370)");
     // Every probe is an ordinary cell: in the CSV with its load, and its decision in the history.
     let rows = read_csv(&run.join("capacity.csv"));
-    assert_eq!(rows.len(), 10);
-    assert_eq!(rows.iter().filter(|r| r["concurrency"] == "13" && r["status"] == "slo_fail").count(), 2, "{rows:?}");
-    assert!(s["probes"][5]["why"].as_str().unwrap().contains("bisect"), "{s:#}");
-    assert!(s["probes"][6]["why"].as_str().unwrap().contains("near-threshold"), "{s:#}");
+    assert_eq!(rows.len(), probes(&s));
+    assert!(rows.iter().filter(|r| r["concurrency"] == "13" && r["status"] == "slo_fail").count() >= 2, "{rows:?}");
+    let whys: Vec<&str> =
+        s["probes"].as_array().unwrap().iter().filter(|p| p["disturbed"] != true).map(|p| p["why"].as_str().unwrap()).collect();
+    assert!(whys[5].contains("bisect") && whys[6].contains("near-threshold"), "{s:#}");
     let frontier = std::fs::read_to_string(run.join("reports").join("capacity_frontier.md")).unwrap();
     assert!(frontier.contains("| mock | chat | law | concurrency 12 | 13 | smooth |"), "{frontier}");
     let playbook = std::fs::read_to_string(run.join("reports").join("playbook.md")).unwrap();
@@ -154,7 +164,7 @@ fn an_interrupted_search_resumes_to_the_same_boundary() {
     let after = search_json(&run);
     assert_eq!((after["boundary"].as_f64(), after["done"].as_bool()), (Some(12.0), Some(true)), "{after:#}");
     assert_eq!(loads(&after), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 12.0, 14.0, 13.0, 13.0], "{after:#}");
-    assert_eq!(read_csv(&run.join("capacity.csv")).len(), 10, "each probe once in the CSV");
+    assert_eq!(read_csv(&run.join("capacity.csv")).len(), probes(&after), "each probe once in the CSV");
 }
 
 /// A config that cannot start is recorded as infeasible: its search says why, and one infeasible

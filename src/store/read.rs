@@ -31,27 +31,28 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
     }
     let manifest: Manifest = read_json(&store.manifest_path())?;
     let launches = read_launches(dir)?;
-    let mut cells: Vec<CellResult> = Vec::new();
-    for d in sorted_dirs(&dir.join("cells")) {
-        let p = d.join("summary.json");
-        if p.is_file() {
-            cells.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
-        }
-    }
+    let mut cells: Vec<CellResult> = read_each(&dir.join("cells"), "summary.json")?;
     cells.sort_by_key(|c| c.cell.index);
     let searches = read_searches(dir)?;
     Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, searches })
 }
 
-/// The search records of a run folder (none for a grid run).
-pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
-    let mut out: Vec<super::search::SearchRecord> = Vec::new();
-    for d in sorted_dirs(&dir.join("searches")) {
-        let p = d.join("search.json");
+/// The `file` of every sub-folder of `dir` that has one, in folder-name order (none when `dir` is
+/// missing).
+fn read_each<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for d in sorted_dirs(dir) {
+        let p = d.join(file);
         if p.is_file() {
             out.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
         }
     }
+    Ok(out)
+}
+
+/// The search records of a run folder (none for a grid run).
+pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
+    let mut out: Vec<super::search::SearchRecord> = read_each(&dir.join("searches"), "search.json")?;
     out.sort_by_key(|s| s.target.index);
     Ok(out)
 }
@@ -59,14 +60,7 @@ pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
 /// The launch records of a run folder. (Reports rebuild the portable `vllm serve --config` recipe
 /// from the scenario; the run's own `vllm-config.yaml` carries this machine's port.)
 pub fn read_launches(dir: &Path) -> Result<Vec<LaunchRecord>> {
-    let mut launches: Vec<LaunchRecord> = Vec::new();
-    for d in sorted_dirs(&dir.join("launches")) {
-        let p = d.join("launch.json");
-        if p.is_file() {
-            launches.push(read_json(&p)?);
-        }
-    }
-    Ok(launches)
+    read_each(&dir.join("launches"), "launch.json")
 }
 
 /// Expands arguments into run folders: a run folder itself, or a folder holding run folders

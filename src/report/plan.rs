@@ -93,7 +93,7 @@ fn search_space(s: &Scenario, x: &crate::scenario::schema::Search, plan: &Plan) 
     for t in plan.searches.iter().map(|t| &t.workload).collect::<std::collections::BTreeSet<_>>() {
         if let Some(slo) = s.slo.get(t) {
             let mut th = Vec::new();
-            for (name, v) in [("p95 TTFT", slo.p95_ttft_ms), ("p95 E2E", slo.p95_e2e_ms), ("p95 TPOT", slo.p95_tpot_ms)] {
+            for (name, v) in slo.p95_limits() {
                 if let Some(v) = v {
                     th.push(format!("{name} <= {v} ms"));
                 }

@@ -11,6 +11,14 @@ pub struct Verdict {
     pub violations: Vec<String>,
 }
 
+/// Each p95 threshold of the SLO with the cell's figure for it: (name, threshold, observed). TTFT and
+/// E2E count from the scheduled send: client-side queueing (open loop) counts against the SLO.
+fn p95_checks(s: &CellSummary, slo: &Slo) -> [(&'static str, Option<f64>, Option<f64>); 3] {
+    let observed = [s.ttft_seen().map(|d| d.p95), s.e2e_seen().map(|d| d.p95), s.tpot_ms.as_ref().map(|d| d.p95)];
+    let limits = slo.p95_limits();
+    std::array::from_fn(|i| (limits[i].0, limits[i].1, observed[i]))
+}
+
 /// The verdict of a cell against its workload's SLO. Without an SLO nothing can be violated: errors
 /// are counted and shown, but do not fail the cell (only a cell where no request succeeded fails).
 pub fn judge(s: &CellSummary, slo: Option<&Slo>) -> Verdict {
@@ -22,13 +30,7 @@ pub fn judge(s: &CellSummary, slo: Option<&Slo>) -> Verdict {
     if s.error_rate > slo.max_error_rate {
         violations.push(format!("error rate {:.1}% > {:.1}%", s.error_rate * 100.0, slo.max_error_rate * 100.0));
     }
-    // TTFT and E2E from the scheduled send: client-side queueing (open loop) counts against the SLO.
-    let checks = [
-        ("p95 TTFT", slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
-        ("p95 E2E", slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
-        ("p95 TPOT", slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
-    ];
-    for (name, limit, value) in checks {
+    for (name, limit, value) in p95_checks(s, slo) {
         match (limit, value) {
             (Some(limit), Some(v)) if v > limit => violations.push(format!("{name} {v:.0} ms > {limit:.0} ms")),
             (Some(_), None) if s.ok > 0 => violations.push(format!("{name} was not measured")),
@@ -50,12 +52,7 @@ pub fn ratio(s: &CellSummary, slo: &Slo, min_good_share: Option<f64>) -> Option<
     match min_good_share {
         Some(want) => worst = want / s.good_share.unwrap_or(0.0).max(1e-9),
         None => {
-            let checks = [
-                (slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
-                (slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
-                (slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
-            ];
-            for (limit, value) in checks {
+            for (_, limit, value) in p95_checks(s, slo) {
                 if let Some(limit) = limit {
                     // A threshold that could not be measured fails the probe (as the verdict does).
                     worst = worst.max(value.map_or(f64::INFINITY, |v| v / limit));
@@ -84,12 +81,7 @@ pub fn clearly_failing(
         return None;
     }
     let s = super::summary::summarize(records, 0.0, None);
-    let checks = [
-        ("p95 TTFT", slo.p95_ttft_ms, s.ttft_seen().map(|d| d.p95)),
-        ("p95 E2E", slo.p95_e2e_ms, s.e2e_seen().map(|d| d.p95)),
-        ("p95 TPOT", slo.p95_tpot_ms, s.tpot_ms.as_ref().map(|d| d.p95)),
-    ];
-    checks.into_iter().find_map(|(name, limit, value)| {
+    p95_checks(&s, slo).into_iter().find_map(|(name, limit, value)| {
         let (limit, v) = (limit?, value?);
         (v > factor * limit)
             .then(|| format!("stopped early: running {name} {v:.0} ms > {factor} x {limit:.0} ms after {n} of {total} requests"))

@@ -530,3 +530,10 @@ pub struct Slo {
     #[serde(default)]
     pub e2e_ms: Option<f64>,
 }
+
+impl Slo {
+    /// The p95 thresholds by name, set or not: "p95 TTFT", "p95 E2E", "p95 TPOT" (ms).
+    pub fn p95_limits(&self) -> [(&'static str, Option<f64>); 3] {
+        [("p95 TTFT", self.p95_ttft_ms), ("p95 E2E", self.p95_e2e_ms), ("p95 TPOT", self.p95_tpot_ms)]
+    }
+}

@@ -113,7 +113,7 @@ fn goal(s: &Scenario, x: &Search, out: &mut Vec<Issue>) {
             );
             continue;
         };
-        let latency = [slo.p95_ttft_ms, slo.p95_e2e_ms, slo.p95_tpot_ms].iter().any(Option::is_some);
+        let latency = slo.p95_limits().iter().any(|(_, v)| v.is_some());
         let per_request = [slo.ttft_ms, slo.tpot_ms, slo.e2e_ms].iter().any(Option::is_some);
         if x.goal == SearchGoal::Slo && !latency {
             out.push(

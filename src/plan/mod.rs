@@ -216,6 +216,19 @@ fn loads(s: &Scenario) -> Vec<Load> {
     out
 }
 
+/// A cell's parameters: the launch's server axes, then its load and max_tokens, typed.
+pub(crate) fn cell_params(axes: &IndexMap<String, FlagValue>, load: Load, max_tokens: u32) -> IndexMap<String, FlagValue> {
+    let mut params = axes.clone();
+    if let Some(c) = load.concurrency() {
+        params.insert("concurrency".into(), FlagValue::Int(i64::from(c)));
+    }
+    if let Some(r) = load.rate() {
+        params.insert("request_rate".into(), FlagValue::Float(r));
+    }
+    params.insert("max_tokens".into(), FlagValue::Int(i64::from(max_tokens)));
+    params
+}
+
 pub fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
 }
@@ -253,14 +266,7 @@ pub fn expand(s: &Scenario) -> Plan {
                 }
                 for load in loads(s) {
                     for m in grid::max_tokens_values(s, w) {
-                        let mut params = axes.clone();
-                        if let Some(c) = load.concurrency() {
-                            params.insert("concurrency".into(), FlagValue::Int(i64::from(c)));
-                        }
-                        if let Some(r) = load.rate() {
-                            params.insert("request_rate".into(), FlagValue::Float(r));
-                        }
-                        params.insert("max_tokens".into(), FlagValue::Int(i64::from(m)));
+                        let params = cell_params(&axes, load, m);
                         let ci = cells.len();
                         cells.push(Cell {
                             index: ci,

@@ -47,14 +47,6 @@ impl Target {
             SearchLoad::Concurrency => Load::Closed { concurrency: load.round().max(1.0) as u32 },
             SearchLoad::RequestRate => Load::Open { rate: load, max_in_flight: None },
         };
-        let mut params = self.axes.clone();
-        if let Some(c) = load.concurrency() {
-            params.insert("concurrency".into(), FlagValue::Int(i64::from(c)));
-        }
-        if let Some(r) = load.rate() {
-            params.insert("request_rate".into(), FlagValue::Float(r));
-        }
-        params.insert("max_tokens".into(), FlagValue::Int(i64::from(self.max_tokens)));
         Cell {
             // Searches own disjoint index ranges, so results sort by search, then probe order.
             index: (self.index + 1) * 1000 + n,
@@ -63,7 +55,7 @@ impl Target {
             workload: self.workload.clone(),
             load,
             max_tokens: self.max_tokens,
-            params,
+            params: super::cell_params(&self.axes, load, self.max_tokens),
         }
     }
 

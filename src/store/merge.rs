@@ -34,10 +34,15 @@ fn provenance(run: &StoredRun) -> Provenance {
     }
 }
 
+/// The scenario a run was made from.
+fn scenario_of(run: &StoredRun) -> Result<Scenario> {
+    toml::from_str(&run.manifest.scenario_text)
+        .with_context(|| format!("the scenario stored in {} does not parse with this runner", run.dir.display()))
+}
+
 /// The scenario of a run as a JSON value with the GPU label cleared (when it may differ).
 fn comparable(run: &StoredRun, allow_gpu: bool) -> Result<serde_json::Value> {
-    let mut s: Scenario = toml::from_str(&run.manifest.scenario_text)
-        .with_context(|| format!("the scenario stored in {} does not parse with this runner", run.dir.display()))?;
+    let mut s = scenario_of(run)?;
     if allow_gpu {
         s.scenario.gpu = None;
     }
@@ -104,11 +109,15 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Planned cells and searches (by GPU) that no folder holds complete.
-fn missing(runs: &[StoredRun], kept: &BTreeMap<(String, String), (usize, CellResult)>, gpus: &[String]) -> Result<Vec<String>> {
-    let scenario: Scenario = toml::from_str(&runs[0].manifest.scenario_text)?;
-    let plan = crate::plan::expand(&scenario);
+fn missing(
+    scenario: &Scenario,
+    runs: &[StoredRun],
+    kept: &BTreeMap<(String, String), (usize, CellResult)>,
+    gpus: &[String],
+) -> Vec<String> {
+    let plan = crate::plan::expand(scenario);
     let n = runs.iter().find_map(|r| r.manifest.shard.as_ref()).and_then(|s| s.shard.split_once('/')).and_then(|(_, n)| n.parse().ok());
-    let of = n.map(|n| crate::plan::shard::assign(&scenario, &plan, n));
+    let of = n.map(|n| crate::plan::shard::assign(scenario, &plan, n));
     let owner = |launch: usize| match (&of, n) {
         (Some(of), Some(n)) => format!(" (shard {}/{n})", of[launch]),
         _ => String::new(),
@@ -127,7 +136,7 @@ fn missing(runs: &[StoredRun], kept: &BTreeMap<(String, String), (usize, CellRes
             }
         }
     }
-    Ok(out)
+    out
 }
 
 pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
@@ -178,7 +187,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             conflicts.join("\n  ")
         );
     }
-    let missing = missing(&runs, &kept, &gpus)?;
+    let scenario = scenario_of(&runs[0])?;
+    let missing = missing(&scenario, &runs, &kept, &gpus);
     let tmp = out.with_file_name(format!(".{}.merging", out.file_name().and_then(|n| n.to_str()).unwrap_or("merged")));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -215,8 +225,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
         }
     }
     // capacity.csv: one block per GPU under one header.
-    let scenario: Option<Scenario> = toml::from_str(&runs[0].manifest.scenario_text).ok();
-    let axes: Vec<String> = scenario.as_ref().map(|s| s.grid.server.keys().cloned().collect()).unwrap_or_default();
+    let axes: Vec<String> = scenario.grid.server.keys().cloned().collect();
     let mut csv = Vec::new();
     for g in &gpus {
         let cells: Vec<CellResult> = kept.iter().filter(|((gg, _), _)| gg == g).map(|(_, (_, c))| c.clone()).collect();

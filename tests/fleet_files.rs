@@ -77,7 +77,10 @@ fn the_kubernetes_manifest_is_an_indexed_job_by_the_kubernetes_api_types() {
 
 /// SkyPilot's own validation (`sky.Task.from_yaml`), from the venv scripts/setup-skypilot.sh makes.
 fn sky_validate(file: &Path) -> Result<(), String> {
-    let python = std::env::var("RUNNER_SKY_PYTHON").ok().map(PathBuf::from).unwrap_or_else(|| cache().join("skypilot-0.14.1/bin/python"));
+    let python = std::env::var("RUNNER_SKY_PYTHON")
+        .ok()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| runner::engine::resolve::cache_dir().join("skypilot-0.14.1/bin/python"));
     let o = Command::new(&python)
         .args(["-c", "import sys, sky; t = sky.Task.from_yaml(sys.argv[1]); print(t.name, t.resources)"])
         .arg(file)
@@ -88,13 +91,6 @@ fn sky_validate(file: &Path) -> Result<(), String> {
     } else {
         Err(String::from_utf8_lossy(&o.stderr).into_owned())
     }
-}
-
-fn cache() -> PathBuf {
-    std::env::var_os("RUNNER_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("runner")))
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/runner"))
 }
 
 #[test]

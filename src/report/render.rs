@@ -25,16 +25,10 @@ fn num(v: Value, digits: Option<usize>) -> String {
     }
 }
 
-/// A load: whole numbers without decimals ("9"), rates as given ("2.5").
+/// A load (`table::load_text`); "-" when absent.
 fn qty(v: Value) -> String {
     match f64::try_from(v.clone()) {
-        Ok(x) if x.is_finite() && !v.is_none() && !v.is_undefined() => {
-            if x.fract() == 0.0 {
-                format!("{x:.0}")
-            } else {
-                format!("{x}")
-            }
-        }
+        Ok(x) if x.is_finite() && !v.is_none() && !v.is_undefined() => super::table::load_text(x),
         _ => "-".into(),
     }
 }

@@ -110,6 +110,15 @@ pub fn comparison_table(c: &[crate::analysis::sequential::Comparison]) -> Option
     Some(t.to_string())
 }
 
+/// A load as tables show it: whole numbers without decimals ("9"), rates as given ("2.5").
+pub fn load_text(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// The boundary searches of a run: one row per server config and workload.
 pub fn search_table(rows: &[crate::analysis::search::SearchRow]) -> Option<String> {
     if rows.is_empty() {
@@ -128,7 +137,7 @@ pub fn search_table(rows: &[crate::analysis::search::SearchRow]) -> Option<Strin
         "probes (dense grid)",
         "stopped because",
     ]);
-    let q = |v: Option<f64>| v.map_or_else(|| "-".into(), |x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") });
+    let q = |v: Option<f64>| v.map_or_else(|| "-".into(), load_text);
     for r in rows {
         let boundary = match (&r.infeasible, r.boundary) {
             (Some(_), _) => "infeasible".to_string(),

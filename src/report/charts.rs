@@ -6,6 +6,7 @@ use crate::analysis::kv::KvScaling;
 use crate::analysis::report::Outcome;
 use crate::analysis::report::{Group, ReportData, Surface};
 use crate::analysis::search::Pareto;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const W: u32 = 640;
@@ -29,6 +30,14 @@ fn palette(i: usize) -> RGBColor {
 }
 
 type Series = Vec<(String, Vec<(f64, f64)>)>;
+
+/// Draws the chart's legend (the series' labels) in a white box at `pos`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    pos: SeriesLabelPosition,
+) -> Option<()> {
+    chart.configure_series_labels().position(pos).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().ok()
+}
 
 fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: Option<(f64, &str)>) -> Option<String> {
     let pts: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
@@ -69,13 +78,7 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
                 .label(safe(label))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .ok()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().ok()?;
     }
     Some(svg)
@@ -192,13 +195,7 @@ pub fn surface(s: &Surface) -> Option<String> {
                 .label(outcome.as_str())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .ok()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().ok()?;
     }
     Some(svg)
@@ -257,13 +254,7 @@ pub fn pareto(p: &Pareto) -> Option<String> {
                 .label("Pareto frontier (feasible)")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .ok()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().ok()?;
     }
     Some(svg)

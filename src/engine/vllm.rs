@@ -24,12 +24,6 @@ pub const CPU_KV_DEFAULT_GIB: u32 = 1;
 /// longer than 107 characters"), which a results folder a few levels deep easily is.
 pub const MAX_TMPDIR_LEN: usize = 107 - 37;
 
-/// True for the GPU labels that name the host's CPU ("cpu", "cpu-..."): there, vLLM can only be its
-/// CPU build.
-pub fn is_cpu_label(gpu_label: Option<&str>) -> bool {
-    gpu_label.is_some_and(|l| l == "cpu" || l.starts_with("cpu-"))
-}
-
 impl EngineSpec for Vllm {
     /// `max_num_seqs` when the config sets it. The log's "maximum concurrency" is for requests of
     /// max_model_len tokens: shorter requests run more at once, so it is no limit here.
@@ -79,7 +73,8 @@ impl EngineSpec for Vllm {
     /// explicit KV budget (`VLLM_CPU_KVCACHE_SPACE`) unless the scenario chose one itself: that
     /// variable, `kv_cache_memory_bytes`, or `gpu_memory_utilization` (which sizes host memory on CPU).
     fn apply_defaults(&self, srv: &mut Server, gpu_label: Option<&str>) -> bool {
-        if !is_cpu_label(gpu_label) {
+        // On a CPU label vLLM can only be its CPU build.
+        if !gpu_label.is_some_and(crate::scenario::gpus::is_cpu_label) {
             return false;
         }
         let mut changed = false;

@@ -144,7 +144,7 @@ pub fn predict_with(
     let files = files.ok_or_else(|| format!("no config.json for `{model}` on this machine (a local folder or the Hugging Face cache)"))?;
     let arch = arch::Arch::from_config(&files.config_text).map_err(|e| format!("{}: {e}", files.config.display()))?;
     let label = s.scenario.gpu.clone().unwrap_or_default();
-    let (device, memory_gib, bandwidth) = if label == "cpu" || label.starts_with("cpu-") {
+    let (device, memory_gib, bandwidth) = if crate::scenario::gpus::is_cpu_label(&label) {
         (Device::Cpu, host_memory_gib.ok_or("this machine's memory is unknown")?, None)
     } else {
         let g = catalog::lookup(&label, gpus)

@@ -1,7 +1,7 @@
 //! Kubernetes: a ConfigMap with the scenario and an Indexed Job (`completionMode: Indexed`), whose
 //! pod `$JOB_COMPLETION_INDEX` runs that shard, writing to a PersistentVolumeClaim.
 
-use super::{is_cpu, shard_command, FleetFile, GpuClass, Options};
+use super::{is_cpu_label, shard_command, FleetFile, GpuClass, Options};
 use crate::scenario::schema::Scenario;
 use anyhow::Result;
 use serde_json::json;
@@ -16,7 +16,7 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
         "data": { file_name.clone(): o.scenario_text },
     });
     let mut resources = json!({ "requests": { "cpu": "2", "memory": "8Gi" } });
-    if !is_cpu(&gpu.label) {
+    if !is_cpu_label(&gpu.label) {
         resources["limits"] = json!({ "nvidia.com/gpu": "1" });
     }
     let mut pod = json!({
@@ -36,7 +36,7 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
             { "name": "results", "persistentVolumeClaim": { "claimName": o.pvc } }
         ],
     });
-    if let Some(a) = gpu.accelerator.as_ref().filter(|_| !is_cpu(&gpu.label)) {
+    if let Some(a) = gpu.accelerator.as_ref().filter(|_| !is_cpu_label(&gpu.label)) {
         // NVIDIA's GPU feature discovery labels nodes with their product name.
         pod["nodeSelector"] = json!({ "nvidia.com/gpu.product": a });
     }

@@ -7,6 +7,8 @@ mod kubernetes;
 mod skypilot;
 mod slurm;
 
+use crate::scenario::gpus::is_cpu_label;
+
 use crate::plan::{self, shard};
 use crate::scenario::schema::Scenario;
 use anyhow::{bail, Result};
@@ -78,11 +80,6 @@ pub struct Fleet {
     pub merge: String,
     /// Which launches each shard runs, for the record.
     pub shards: Vec<Vec<String>>,
-}
-
-/// Whether a GPU label needs no GPU (runs on CPU).
-fn is_cpu(label: &str) -> bool {
-    label == "cpu" || label.starts_with("cpu-")
 }
 
 pub(crate) fn run_dir_name(o: &Options, gpu: &str, k: &str) -> String {

@@ -1,7 +1,7 @@
 //! SkyPilot: one task file per GPU class (accelerators, set-up installing the runner and the engine,
 //! the shard command, a bucket for results), launched once per shard with `SHARD_INDEX` set.
 
-use super::{is_cpu, shard_command, FleetFile, GpuClass, Options};
+use super::{is_cpu_label, shard_command, FleetFile, GpuClass, Options};
 use crate::scenario::schema::{EngineKind, Scenario};
 use anyhow::Result;
 use serde_json::json;
@@ -33,7 +33,7 @@ pub(super) fn bucket(o: &Options) -> String {
 
 pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFile, Vec<String>)> {
     let mut resources = json!({});
-    match (&gpu.accelerator, is_cpu(&gpu.label)) {
+    match (&gpu.accelerator, is_cpu_label(&gpu.label)) {
         (Some(a), false) => resources["accelerators"] = json!(a),
         (None, false) => anyhow::bail!("--gpu {}: SkyPilot needs the accelerator, e.g. --gpu {}=A100:1", gpu.label, gpu.label),
         (_, true) => resources["cpus"] = json!("2+"),

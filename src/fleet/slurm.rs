@@ -1,12 +1,12 @@
 //! SLURM: one array batch script per GPU class; task `$SLURM_ARRAY_TASK_ID` runs that shard into the
 //! shared results folder.
 
-use super::{is_cpu, shard_command, FleetFile, GpuClass, Options};
+use super::{is_cpu_label, shard_command, FleetFile, GpuClass, Options};
 use crate::scenario::schema::Scenario;
 
 pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> (FleetFile, Vec<String>) {
     let name = format!("{}-{}.sbatch", s.scenario.name, gpu.label);
-    let gres = match (&gpu.accelerator, is_cpu(&gpu.label)) {
+    let gres = match (&gpu.accelerator, is_cpu_label(&gpu.label)) {
         (_, true) => String::new(),
         (Some(a), false) => format!("#SBATCH --gres=gpu:{a}:1\n"),
         (None, false) => "#SBATCH --gres=gpu:1\n".into(),

@@ -17,3 +17,8 @@ pub fn scenario_gpus(s: &Scenario, base: &Path) -> Result<IndexMap<String, GpuSp
     out.extend(s.gpus.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(out)
 }
+
+/// True for the GPU labels that name the host's CPU ("cpu", "cpu-..."): no GPU is used there.
+pub fn is_cpu_label(label: &str) -> bool {
+    label == "cpu" || label.starts_with("cpu-")
+}

@@ -147,6 +147,7 @@ pub(super) async fn run(
         // Requests the early stop cancelled are kept on disk, not counted as the server's failures.
         let counted: Vec<_> = recs.iter().filter(|r| r.error_detail.as_deref() != Some(driver::STOPPED_EARLY)).cloned().collect();
         let summary = summary::summarize(&counted, summary::counted_wall_s(&counted, phase.start_ms, phase.wall_s), slo_cfg);
+        let cancelled = recs.len() - counted.len();
         let verdict = slo::judge(&summary, slo_cfg);
         let host = tel.memory.host_cpu;
         figures.push(RepeatFigures {
@@ -163,9 +164,8 @@ pub(super) async fn run(
         records.extend(recs);
         summaries.push(summary);
         last_tel = Some(tel);
-        if phase.stopped_early.is_some() {
-            let cancelled = records.iter().filter(|r| r.error_detail.as_deref() == Some(driver::STOPPED_EARLY)).count();
-            stopped_early = phase.stopped_early.map(|why| format!("{why} ({cancelled} request(s) in flight cancelled, not counted)"));
+        if let Some(why) = phase.stopped_early {
+            stopped_early = Some(format!("{why} ({cancelled} request(s) in flight cancelled, not counted)"));
         }
         if interrupted || stopped_early.is_some() {
             break;

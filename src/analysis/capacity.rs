@@ -33,7 +33,7 @@ pub struct CellView {
     pub goodput_rps: Option<f64>,
     pub errors: Option<usize>,
     pub output_tokens: Option<u64>,
-    /// Others used more than `DISTURBED_PCT` of the machine during this cell.
+    /// Others used more than `[scenario] disturbed_above_pct` of the machine during this cell.
     pub disturbed: bool,
     /// Its SLO verdict differed between repeats.
     pub unstable: bool,

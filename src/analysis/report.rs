@@ -661,7 +661,7 @@ fn trust(m: &crate::store::manifest::Manifest, results: &[CellResult]) -> Vec<St
             disturbed.len(),
             measured.len(),
             worst,
-            crate::telemetry::host_cpu::DISTURBED_PCT
+            m.telemetry.disturbed_above_pct
         ));
     }
     let unstable = measured.iter().filter(|r| r.quality.unstable).count();

@@ -156,7 +156,7 @@ pub(super) async fn run(
             throughput_tok_s: summary.throughput_tok_s,
             pass: verdict.pass,
             others_cpu_pct: host.map(|h| h.others_pct),
-            disturbed: host.is_some_and(|h| h.disturbed()),
+            disturbed: host.is_some_and(|h| h.disturbed(ctx.scenario().scenario.disturbed_above_pct)),
         });
         let name = if repeat == 0 { "telemetry.json".to_string() } else { format!("telemetry.repeat{repeat}.json") };
         store::write_json(&cell_dir.join(name), &tel)?;

@@ -162,7 +162,12 @@ fn new_manifest(loaded: &Loaded, plan: &Plan, run_id: &str, probe: &MemoryProbe)
         gpu_label: gpu_label(s),
         seed: s.scenario.seed,
         host: manifest::host(),
-        telemetry: TelemetryInfo { memory_source: probe.source(), nvml_note: probe.nvml_note.clone(), gpu: probe.gpu_info() },
+        telemetry: TelemetryInfo {
+            memory_source: probe.source(),
+            nvml_note: probe.nvml_note.clone(),
+            gpu: probe.gpu_info(),
+            disturbed_above_pct: s.scenario.disturbed_above_pct,
+        },
         started_at: now(),
         finished_at: None,
         status: RunStatus::Running,

@@ -247,15 +247,52 @@ pub fn pareto(p: &Pareto) -> Option<String> {
         }
         let mut front: Vec<(f64, f64)> = p.points.iter().filter(|q| q.on_frontier).map(|q| (q.user_tok_s, q.system_tok_s)).collect();
         front.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if front.len() >= 2 {
+        // One feasible probe can beat all the others on both axes: the frontier is then that one
+        // point, ringed, with no line to draw.
+        if !front.is_empty() {
+            chart.draw_series(front.iter().map(|q| Circle::new(*q, 8, BLACK.stroke_width(1)))).ok()?;
             chart
                 .draw_series(LineSeries::new(front, BLACK.stroke_width(2)))
                 .ok()?
-                .label("Pareto frontier (feasible)")
+                .label("Pareto frontier (feasible, ringed)")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().ok()?;
     }
     Some(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::search::{mark_frontier, Pareto, ParetoPoint};
+
+    fn chart(points: &[(f64, f64, bool)]) -> String {
+        let mut points: Vec<ParetoPoint> = points
+            .iter()
+            .map(|&(s, u, feasible)| ParetoPoint {
+                config: "c".into(),
+                load: 1.0,
+                system_tok_s: s,
+                user_tok_s: u,
+                feasible,
+                on_frontier: false,
+            })
+            .collect();
+        mark_frontier(&mut points);
+        pareto(&Pareto { gpu: "g".into(), workload: "w".into(), points, min_user_tok_s: None, svg_file: "p.svg".into() }).unwrap()
+    }
+
+    #[test]
+    fn a_frontier_of_one_dominating_point_is_still_drawn() {
+        // (200, 60) beats both other feasible probes on both axes.
+        let svg = chart(&[(100.0, 50.0, true), (150.0, 55.0, true), (200.0, 60.0, true), (250.0, 20.0, false)]);
+        assert!(svg.contains("Pareto frontier"), "{svg}");
+        // Two feasible points trading one axis for the other: both on the line.
+        let svg = chart(&[(100.0, 60.0, true), (200.0, 50.0, true)]);
+        assert!(svg.contains("Pareto frontier") && svg.contains("<polyline"), "{svg}");
+        // No feasible probe: no frontier claimed.
+        assert!(!chart(&[(100.0, 60.0, false)]).contains("Pareto frontier"));
+    }
 }

@@ -7,7 +7,8 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{x:.0}"))
 }
 
-pub fn grid_table(results: &[CellResult]) -> String {
+/// `disturbed_above_pct`: the run's limit on others' CPU share, named under the table.
+pub fn grid_table(results: &[CellResult], disturbed_above_pct: f64) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![
@@ -50,7 +51,7 @@ pub fn grid_table(results: &[CellResult]) -> String {
     format!(
         "{t}\n(p95 TTFT and E2E count from the scheduled send: open-loop queueing included; quality `disturbed`: other processes used \
          more than {:.0}% of this machine's CPU during the cell)",
-        crate::telemetry::host_cpu::DISTURBED_PCT
+        disturbed_above_pct
     )
 }
 

@@ -45,7 +45,7 @@ pub struct Spread {
 /// How far a cell's figures can be trusted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
-    /// Others used more than `DISTURBED_PCT` of the machine's CPU during a repeat of this cell.
+    /// Others used more than `[scenario] disturbed_above_pct` of the machine's CPU during a repeat of this cell.
     pub disturbed: bool,
     /// The highest share of the machine's CPU others used during any repeat.
     pub others_cpu_pct: Option<f64>,

@@ -177,6 +177,10 @@ pub struct Meta {
     /// How long a probe cell (scenario without workloads) samples memory after readiness.
     #[serde(default = "default_probe_s")]
     pub probe_s: f64,
+    /// The share of all cores (percent) other processes may use during a measured phase before the
+    /// cell is flagged `disturbed` (docs/metrics.md).
+    #[serde(default = "default_disturbed_above_pct")]
+    pub disturbed_above_pct: f64,
     /// Record server configs that the estimate predicts vLLM would refuse (KV cache too small for
     /// one max-model-len sequence, weights that do not fit) as infeasible without launching them.
     #[serde(default)]
@@ -193,6 +197,14 @@ pub struct Meta {
 
 fn default_probe_s() -> f64 {
     2.0
+}
+
+/// From this share of all cores used by others (host busy time minus the runner and the engine, plus
+/// steal), a cell is `disturbed` unless the scenario says otherwise: on 2 cores, half a core.
+pub const DEFAULT_DISTURBED_ABOVE_PCT: f64 = 25.0;
+
+fn default_disturbed_above_pct() -> f64 {
+    DEFAULT_DISTURBED_ABOVE_PCT
 }
 
 fn default_seed() -> u64 {

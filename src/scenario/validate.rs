@@ -56,6 +56,13 @@ fn meta(s: &Scenario, out: &mut Vec<Issue>) {
                 .help("seconds between 0.1 and 3600"),
         );
     }
+    let d = s.scenario.disturbed_above_pct;
+    if !(d > 0.0 && d <= 100.0) {
+        out.push(
+            Issue::new(kp!["scenario", "disturbed_above_pct"], format!("disturbed_above_pct = {d} is out of range"))
+                .help("a percent of all cores above 0 and at most 100 (100: never flag a cell disturbed); the default is 25"),
+        );
+    }
     if s.scenario.output_dir.trim().is_empty() {
         out.push(Issue::new(kp!["scenario", "output_dir"], "output_dir is empty").help("use e.g. \"results\""));
     }

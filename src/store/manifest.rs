@@ -13,14 +13,28 @@ pub struct Host {
     pub memory_total_bytes: Option<u64>,
 }
 
-/// Where memory figures come from on this machine.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Where memory figures come from on this machine, and when a cell counts as disturbed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelemetryInfo {
     /// `nvml` (GPU memory) or `process_rss` (the engine process group's resident memory).
     pub memory_source: crate::telemetry::memory::MemorySource,
     /// Why NVML is not used, when it is not (normal on machines without a GPU).
     pub nvml_note: Option<String>,
     pub gpu: Option<crate::telemetry::memory::GpuInfo>,
+    /// The scenario's `disturbed_above_pct`: others' share of all cores above which a cell was
+    /// flagged `disturbed` (runs stored before the key existed used the default).
+    #[serde(default = "default_disturbed_above_pct")]
+    pub disturbed_above_pct: f64,
+}
+
+fn default_disturbed_above_pct() -> f64 {
+    crate::scenario::schema::DEFAULT_DISTURBED_ABOVE_PCT
+}
+
+impl Default for TelemetryInfo {
+    fn default() -> Self {
+        TelemetryInfo { memory_source: Default::default(), nvml_note: None, gpu: None, disturbed_above_pct: default_disturbed_above_pct() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,14 +1,11 @@
 //! Who used this machine's CPU during a measured phase: the runner itself, the engine's process
 //! group, and everything else (other jobs, plus the hypervisor's steal). A cell where others took
-//! more than `DISTURBED_PCT` of the machine was measured on a disturbed machine: its latencies may
-//! be another job's doing (docs/metrics.md). Reads /proc (Linux); the arithmetic is pure.
+//! more than `[scenario] disturbed_above_pct` (default 25%) of the machine was measured on a
+//! disturbed machine: its latencies may be another job's doing (docs/metrics.md). Reads /proc
+//! (Linux); the arithmetic is pure.
 
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-/// From this share of all cores used by others (host busy time minus the runner and the engine, plus
-/// steal), a cell is `disturbed`: on 2 cores, half a core.
-pub const DISTURBED_PCT: f64 = 25.0;
 
 /// CPU use over one phase, in percent of all the machine's cores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -22,8 +19,9 @@ pub struct HostCpu {
 }
 
 impl HostCpu {
-    pub fn disturbed(&self) -> bool {
-        self.others_pct > DISTURBED_PCT
+    /// Others used more than `above_pct` of all cores.
+    pub fn disturbed(&self, above_pct: f64) -> bool {
+        self.others_pct > above_pct
     }
 }
 
@@ -113,10 +111,10 @@ mod tests {
         // 2 cores x 1 s x 100 ticks = 200 ticks: busy 150 of which runner 20 and engine 80; steal 10.
         let h = shares(150, 10, 20, 80, 200.0).unwrap();
         assert_eq!((h.others_pct, h.steal_pct, h.engine_pct), (30.0, 5.0, 40.0));
-        assert!(h.disturbed());
+        assert!(h.disturbed(25.0) && !h.disturbed(50.0));
         let quiet = shares(105, 0, 20, 80, 200.0).unwrap();
         assert_eq!(quiet.others_pct, 2.5);
-        assert!(!quiet.disturbed());
+        assert!(!quiet.disturbed(25.0));
         assert_eq!(shares(1, 0, 5, 5, 200.0).unwrap().others_pct, 0.0, "never negative");
         assert_eq!(shares(1, 0, 0, 0, 0.0), None);
     }

@@ -27,7 +27,7 @@ pub struct MemorySummary {
     #[serde(default)]
     pub runner_cpu_pct: Option<f64>,
     /// CPU used by everything but the runner and the engine (plus steal), and by the engine, in
-    /// percent of all cores: over `host_cpu::DISTURBED_PCT` the cell is `disturbed`.
+    /// percent of all cores: over `[scenario] disturbed_above_pct` the cell is `disturbed`.
     #[serde(default)]
     pub host_cpu: Option<super::host_cpu::HostCpu>,
 }

@@ -99,9 +99,9 @@ fn a_run_beside_busy_loops_is_disturbed_and_a_quiet_one_is_not() {
     let others = |rows: &[std::collections::HashMap<String, String>]| -> Vec<f64> {
         rows.iter().map(|r| r["others_cpu_pct"].parse::<f64>().unwrap()).collect()
     };
-    // Quiet: a stray neighbour on a shared CI machine may disturb one attempt; two are allowed.
+    // Quiet: a stray neighbour on a shared CI machine may disturb an attempt; three are allowed.
     let mut quiet = Vec::new();
-    for attempt in 0..2 {
+    for attempt in 0..3 {
         let (run, _) = run(dir.path(), &format!("quiet{attempt}"), &text.replace("quickstart_cpu", &format!("quiet{attempt}")));
         quiet = read_csv(&run.join("capacity.csv"));
         if quiet.iter().all(|r| r["disturbed"] == "false") {

@@ -91,8 +91,17 @@ fn prefix_workload_hits_the_prefix_cache_more_than_chat() {
 #[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn sequential_vs_concurrent_reports_a_speedup() {
     common::engine();
-    let (_d, run, stdout) = run("svc", &scenario("sequential_vs_concurrent_cpu.toml"));
-    assert!(stdout.contains("sequential vs concurrent"), "{stdout}");
+    // A side measured while a neighbour used the CPU withholds the speed-up (by design); a stray
+    // neighbour on a shared CI machine may disturb one attempt, so three are allowed.
+    let attempt = || run("svc", &scenario("sequential_vs_concurrent_cpu.toml"));
+    let (mut _d, mut run, mut stdout) = attempt();
+    for _ in 0..2 {
+        if !stdout.contains("withheld") {
+            break;
+        }
+        (_d, run, stdout) = attempt();
+    }
+    assert!(stdout.contains("sequential vs concurrent") && !stdout.contains("withheld"), "{stdout}");
     let rows = read_csv(&run.join("capacity.csv"));
     let wall = |c: &str| -> f64 { rows.iter().find(|r| r["concurrency"] == c).unwrap()["wall_s"].parse().unwrap() };
     let speedup = wall("1") / wall("8");

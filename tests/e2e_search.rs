@@ -250,3 +250,60 @@ resolution = 1
     assert_eq!(s["dense_grid_cells"], 2);
     common::assert_no_engine_left(&run);
 }
+
+/// The goodput goal on the same law: at 12 every request's TTFT (370 ms) meets the per-request
+/// threshold, at 13 (410 ms) nearly none does. A perfect probe is nowhere near the wanted share, so
+/// nothing is measured twice, and the step from no request missing to most missing is a cliff.
+#[test]
+fn a_goodput_search_finds_the_same_boundary_without_remeasuring_perfect_probes() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, _rt) = setup("goodput", 390, 64);
+    let text =
+        std::fs::read_to_string(&path).unwrap().replace("resolution = 1\n", "resolution = 1\ngoal = \"goodput\"\nmin_good_share = 0.9\n");
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("results");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let s = search_json(&run_dir(&out, "goodput"));
+    assert_eq!((s["goal"].as_str(), s["boundary"].as_f64(), s["first_fail"].as_f64()), (Some("goodput"), Some(12.0), Some(13.0)), "{s:#}");
+    assert_eq!(loads(&s), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 14.0, 13.0], "{s:#}");
+    assert_eq!(s["boundary_kind"], "cliff", "{s:#}");
+    assert_eq!((s["at_boundary"]["good_share"].as_f64(), s["at_boundary"]["ratio"].as_f64()), (Some(1.0), Some(0.0)), "{s:#}");
+}
+
+/// An open-loop search over request_rate, with near-regular arrivals (gamma, burstiness 1000). The
+/// law's server keeps up while fewer than 5 requests overlap: a request takes ~55-60 ms (50 ms to the
+/// first token, 4 chunks, HTTP), so up to ~70 requests/s; past that each extra request in flight
+/// adds 40 ms, more than the ~14 ms between arrivals, and the queue runs away. The boundary is found
+/// to 10% near there (here: 65, first fail 70, also beside two busy loops), and it is a cliff.
+#[test]
+fn a_request_rate_search_finds_the_open_loop_cliff() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, _rt) = setup("rate", 390, 64);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "load = \"concurrency\"\nmin = 1\nmax = 64\nresolution = 1\n",
+            "load = \"request_rate\"\nmin = 10\nmax = 160\nresolution = \"10%\"\n",
+        )
+        .replace("max_tokens = 4\n", "max_tokens = 4\narrival = \"gamma\"\nburstiness = 1000\nrequests = 48\n")
+        .replace("requests = 24\n", "");
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("results");
+    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let run = run_dir(&out, "rate");
+    let s = search_json(&run);
+    assert_eq!((s["load"].as_str(), s["done"].as_bool()), (Some("request_rate"), Some(true)), "{s:#}");
+    let (b, f) = (s["boundary"].as_f64().unwrap(), s["first_fail"].as_f64().unwrap());
+    eprintln!("request_rate search: boundary {b}/s, first fail {f}/s, probes {:?}", loads(&s));
+    assert!((55.0..=80.0).contains(&b) && f > b && f <= b * 1.1 + 1e-9, "boundary {b}, first fail {f}: {s:#}");
+    assert_eq!(s["boundary_kind"], "cliff", "{s:#}");
+    // Doubling from 10 (10, 20, 40, 80 or 160), then bisection: every probe a cell with its rate.
+    assert_eq!(&loads(&s)[..3], [10.0, 20.0, 40.0], "{s:#}");
+    let rows = read_csv(&run.join("capacity.csv"));
+    assert_eq!(rows.len(), probes(&s));
+    for (row, load) in rows.iter().zip(s["probes"].as_array().unwrap().iter().map(|p| p["load"].as_f64().unwrap())) {
+        assert_eq!(row["request_rate"].parse::<f64>().ok(), Some(load), "{row:?}");
+    }
+}

@@ -286,7 +286,8 @@ pub fn next(spec: &Spec, probes: &[Probe]) -> Decision {
 }
 
 /// How latency crosses the boundary, from the fit: a cliff when the step from the last passing load
-/// to the first failing one multiplies the ratio by 2 or more.
+/// to the first failing one multiplies the ratio by 2 or more, or starts from 0 (a goodput goal's
+/// ratio is 0 while every request is good: none missing, then too many, in one step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoundaryKind {
@@ -298,7 +299,7 @@ pub fn boundary_kind(probes: &[Probe]) -> Option<BoundaryKind> {
     let f = fit(probes);
     let i = f.iter().position(|(_, r)| *r > 1.0)?;
     let (below, above) = (f.get(i.checked_sub(1)?)?.1, f[i].1);
-    Some(if below > 0.0 && above / below >= 2.0 { BoundaryKind::Cliff } else { BoundaryKind::Smooth })
+    Some(if below <= 0.0 || above / below >= 2.0 { BoundaryKind::Cliff } else { BoundaryKind::Smooth })
 }
 
 #[cfg(test)]
@@ -373,6 +374,12 @@ mod tests {
         let law = |c: f64| if c <= 32.0 { 0.3 } else { 1.5 };
         let (b, probes) = search(&spec(), law, |_| 0.0);
         assert_eq!((b, boundary_kind(&probes)), (Some(32.0), Some(BoundaryKind::Cliff)));
+        // Goodput: every request good up to 32, then 30% missing where 10% may: a cliff from 0.
+        let (_, probes) = search(&spec(), |c: f64| if c <= 32.0 { 0.0 } else { 3.0 }, |_| 0.0);
+        assert_eq!(boundary_kind(&probes), Some(BoundaryKind::Cliff));
+        // 9% missing, then 14% (of 10% allowed): smooth.
+        let (_, probes) = search(&spec(), |c: f64| if c <= 32.0 { 0.9 } else { 1.4 }, |_| 0.0);
+        assert_eq!(boundary_kind(&probes), Some(BoundaryKind::Smooth));
     }
 
     #[test]

@@ -41,16 +41,28 @@ pub fn judge(s: &CellSummary, slo: Option<&Slo>) -> Verdict {
 }
 
 /// A cell against the search's goal as one number: the worst of observed / threshold over the SLO's
-/// p95 thresholds (<= 1 meets them all), or with a goodput goal the share of good requests wanted
-/// over the share measured. Errors beyond `max_error_rate` make the ratio at least 2 (clearly failing:
-/// no re-measurement near the threshold). None when nothing succeeded.
+/// p95 thresholds (<= 1 meets them all), or with a goodput goal the share of requests that missed a
+/// per-request threshold over the share allowed to miss (`1 - min_good_share`): 0 when every request
+/// was good, 1 exactly at the wanted share, so that "near 1" means near the wanted share (with
+/// `min_good_share = 1` one bad request makes it 2). Errors beyond `max_error_rate` make the ratio at
+/// least 2 (clearly failing: no re-measurement near the threshold). None when nothing succeeded.
 pub fn ratio(s: &CellSummary, slo: &Slo, min_good_share: Option<f64>) -> Option<f64> {
     if s.ok == 0 {
         return None;
     }
     let mut worst: f64 = 0.0;
     match min_good_share {
-        Some(want) => worst = want / s.good_share.unwrap_or(0.0).max(1e-9),
+        Some(want) => {
+            let bad = 1.0 - s.good_share.unwrap_or(0.0);
+            let allowed = 1.0 - want;
+            worst = if allowed > 1e-9 {
+                bad / allowed
+            } else if bad > 1e-9 {
+                2.0
+            } else {
+                0.0
+            };
+        }
         None => {
             for (_, limit, value) in p95_checks(s, slo) {
                 if let Some(limit) = limit {
@@ -116,10 +128,17 @@ mod tests {
         let (ttft, tpot) = (s.ttft_seen().unwrap().p95, s.tpot_ms.as_ref().unwrap().p95);
         assert_eq!(r, (ttft / 20.0).max(tpot / 5.0));
         assert!(tpot / 5.0 > ttft / 20.0 && r >= 2.0, "TPOT binds: {r}");
-        // Goodput: every request is good against 20 ms TTFT alone; wanting 80% good gives 0.8.
+        // Goodput: every request is good against 20 ms TTFT alone: nothing of the 20% allowed to miss
+        // is used, whatever share is wanted (a perfect probe is never "near the threshold").
         let lax = Slo { ttft_ms: Some(20.0), ..Slo::default() };
         let s = summarize(&records(0), 1.0, Some(&lax));
-        assert_eq!(ratio(&s, &lax, Some(0.8)), Some(0.8));
+        assert_eq!((ratio(&s, &lax, Some(0.8)), ratio(&s, &lax, Some(1.0))), (Some(0.0), Some(0.0)));
+        // Against 9 ms none of the 9 requests (10 ms TTFT) is good.
+        let strict = Slo { ttft_ms: Some(9.0), ..Slo::default() };
+        let s = summarize(&records(0), 1.0, Some(&strict));
+        assert_eq!(s.good_share, Some(0.0));
+        // All 9 miss: the whole share misses, 5x the 20% allowed; wanting every request good, 2.
+        assert_eq!((ratio(&s, &strict, Some(0.8)).map(|r| (r * 1e9).round() / 1e9), ratio(&s, &strict, Some(1.0))), (Some(5.0), Some(2.0)));
         // Errors beyond the budget fail clearly, whatever the latency.
         let s = summarize(&records(1), 1.0, Some(&lax));
         assert_eq!(ratio(&s, &lax, Some(0.5)), Some(2.0));

@@ -5,9 +5,37 @@ use super::{is_cpu_label, shard_command, FleetFile, GpuClass, Options};
 use crate::scenario::schema::Scenario;
 use anyhow::Result;
 use serde_json::json;
+use sha2::Digest;
+
+/// The longest Job name: an Indexed Job's pods take `<name>-<index>` as their hostname, a DNS label
+/// of at most 63 characters (room for a 6-digit index).
+const JOB_NAME_MAX: usize = 56;
+
+/// Fits `text` to Kubernetes' rules: characters `keep` refuses become '-', the ends are letters or
+/// digits, and a text longer than `max` keeps its start and ends with 8 hex digits of its SHA-256,
+/// so that two long names stay apart.
+fn fit(text: &str, max: usize, keep: impl Fn(char) -> bool) -> String {
+    let alnum_ends = |s: &str| s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    let mapped = alnum_ends(&text.chars().map(|c| if keep(c) { c } else { '-' }).collect::<String>());
+    if mapped.len() <= max {
+        return mapped;
+    }
+    let hash: String = sha2::Sha256::digest(text.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", alnum_ends(&mapped[..max - 9]))
+}
+
+/// A DNS label (Job and ConfigMap names): lowercase letters, digits and '-'.
+fn dns_label(text: &str, max: usize) -> String {
+    fit(&text.to_lowercase(), max, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A label value: at most 63 letters, digits, '-', '_' and '.'.
+fn label_value(text: &str) -> String {
+    fit(text, 63, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
 
 pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFile, Vec<String>)> {
-    let name = format!("runner-{}-{}", crate::plan::slug(&s.scenario.name), gpu.label).to_lowercase().replace(['_', '.'], "-");
+    let name = dns_label(&format!("runner-{}-{}", s.scenario.name, gpu.label), JOB_NAME_MAX);
     let file_name = std::path::Path::new(&o.scenario_path).file_name().and_then(|f| f.to_str()).unwrap_or("scenario.toml").to_string();
     let config = json!({
         "apiVersion": "v1",
@@ -43,7 +71,7 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
     let job = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": { "name": name, "labels": { "app.kubernetes.io/name": "runner", "runner/scenario": crate::plan::slug(&s.scenario.name), "runner/gpu": gpu.label } },
+        "metadata": { "name": name, "labels": { "app.kubernetes.io/name": "runner", "runner/scenario": label_value(&s.scenario.name), "runner/gpu": label_value(&gpu.label) } },
         "spec": {
             "completionMode": "Indexed",
             "completions": o.shards,
@@ -63,4 +91,28 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
     );
     let file = format!("{}-{}.k8s.yaml", s.scenario.name, gpu.label);
     Ok((FleetFile { name: file.clone(), text }, vec![format!("kubectl apply -f {file}")]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels_follow_kubernetes_rules_even_when_long() {
+        assert_eq!(dns_label("runner-Chat_rtx16-a100.40gb", JOB_NAME_MAX), "runner-chat-rtx16-a100-40gb");
+        let long = format!("runner-{}-h100-80gb", "capacity_plan_for_the_big_client_".repeat(3));
+        let (a, b) = (dns_label(&long, JOB_NAME_MAX), dns_label(&long.replace("h100", "a100"), JOB_NAME_MAX));
+        assert!(a.len() <= JOB_NAME_MAX && b.len() <= JOB_NAME_MAX && a != b, "{a} / {b}");
+        let dns = |s: &str| {
+            s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        };
+        assert!(dns(&a) && dns(&b), "{a} / {b}");
+        // The pods' hostnames, `<job>-<index>`, stay DNS labels up to a 6-digit index.
+        assert!(format!("{a}-999999").len() <= 63);
+        let v = label_value(&format!("_{}", "x.y_z-".repeat(20)));
+        assert!(v.len() <= 63 && v.starts_with('x') && v.ends_with(|c: char| c.is_ascii_alphanumeric()), "{v}");
+        assert_eq!(label_value("chat_rtx16"), "chat_rtx16");
+    }
 }

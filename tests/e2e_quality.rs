@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{read_csv, run_dir, Mock};
+use common::{read_csv, Mock};
 use std::time::Duration;
 
 /// One run at a time: the disturbance test must not be disturbed by the other test of this file.
@@ -13,16 +13,8 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn run(dir: &std::path::Path, name: &str, text: &str) -> (std::path::PathBuf, String) {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let path = common::write_scenario(dir, &format!("{name}.toml"), text);
-    let out = dir.join("results").join(name);
     // Run from a folder outside any git checkout, as a user of an installed runner would.
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .current_dir(dir)
-        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
-    assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
-    (run_dir(&out, name), stdout)
+    common::run_ok(dir, &path, &dir.join("results").join(name), name)
 }
 
 fn report(run: &std::path::Path, file: &str) -> String {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{read_csv, run_dir, Law, Mock};
+use common::{read_csv, Law, Mock};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -80,11 +80,7 @@ fn setup(name: &str, p95: u32, max: u32) -> (tempfile::TempDir, PathBuf, tokio::
 fn the_search_finds_the_known_boundary_exactly_with_under_40_percent_of_a_dense_grid() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (dir, path, _rt) = setup("law", 390, 64);
-    let out = dir.path().join("results");
-    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
-    assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
-    let run = run_dir(&out, "law");
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "law");
     let s = search_json(&run);
     assert_eq!((s["boundary"].as_f64(), s["first_fail"].as_f64(), s["done"].as_bool()), (Some(12.0), Some(13.0), Some(true)), "{s:#}");
     assert_eq!(s["boundary_kind"], "smooth");
@@ -121,10 +117,7 @@ fn the_search_finds_the_known_boundary_exactly_with_under_40_percent_of_a_dense_
 fn a_clearly_failing_probe_stops_early_and_says_so() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (dir, path, _rt) = setup("early", 230, 16);
-    let out = dir.path().join("results");
-    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let run = run_dir(&out, "early");
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "early");
     let s = search_json(&run);
     let at16 = s["probes"].as_array().unwrap().iter().find(|p| p["load"] == 16.0).expect("a probe at 16").clone();
     let why = at16["stopped_early"].as_str().unwrap_or_default();
@@ -185,10 +178,7 @@ fn a_config_that_cannot_start_is_an_infeasible_search() {
         ),
     );
     std::fs::write(&path, text).unwrap();
-    let out = dir.path().join("results");
-    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let run = run_dir(&out, "infeasible");
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "infeasible");
     let dead: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("searches/s01-l01-chat/search.json")).unwrap()).unwrap();
     assert_eq!((dead["done"].as_bool(), dead["boundary"].is_null()), (Some(true), true), "{dead:#}");
     assert!(dead["infeasible"].as_str().unwrap().contains("server did not start"), "{dead:#}");
@@ -238,10 +228,7 @@ max = 8
 resolution = 1
 "#;
     let path = common::write_scenario(dir.path(), "slots.toml", text);
-    let out = dir.path().join("results");
-    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let run = run_dir(&out, "slots");
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "slots");
     let s = search_json(&run);
     let note = s["range_note"].as_str().unwrap_or_default();
     assert!(note.contains("lowered from 8 to 2") && note.contains("2 slot(s)"), "{s:#}");
@@ -261,10 +248,7 @@ fn a_goodput_search_finds_the_same_boundary_without_remeasuring_perfect_probes()
     let text =
         std::fs::read_to_string(&path).unwrap().replace("resolution = 1\n", "resolution = 1\ngoal = \"goodput\"\nmin_good_share = 0.9\n");
     std::fs::write(&path, text).unwrap();
-    let out = dir.path().join("results");
-    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let s = search_json(&run_dir(&out, "goodput"));
+    let s = search_json(&common::run_ok(dir.path(), &path, &dir.path().join("results"), "goodput").0);
     assert_eq!((s["goal"].as_str(), s["boundary"].as_f64(), s["first_fail"].as_f64()), (Some("goodput"), Some(12.0), Some(13.0)), "{s:#}");
     assert_eq!(loads(&s), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0, 14.0, 13.0], "{s:#}");
     assert_eq!(s["boundary_kind"], "cliff", "{s:#}");
@@ -289,10 +273,7 @@ fn a_request_rate_search_finds_the_open_loop_cliff() {
         .replace("max_tokens = 4\n", "max_tokens = 4\narrival = \"gamma\"\nburstiness = 1000\nrequests = 48\n")
         .replace("requests = 24\n", "");
     std::fs::write(&path, text).unwrap();
-    let out = dir.path().join("results");
-    let st = runner(dir.path(), &["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()]).output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let run = run_dir(&out, "rate");
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "rate");
     let s = search_json(&run);
     assert_eq!((s["load"].as_str(), s["done"].as_bool()), (Some("request_rate"), Some(true)), "{s:#}");
     let (b, f) = (s["boundary"].as_f64().unwrap(), s["first_fail"].as_f64().unwrap());

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{launch_ports, read_csv, run_dir};
+use common::{launch_ports, read_csv};
 
 /// One vLLM at a time: each takes a core to compute and busy-polls the other.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -86,15 +86,7 @@ fn assert_nothing_left(run: &Path) {
 fn run(scenario_text: &str, name: &str) -> (tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::Builder::new().prefix("v").tempdir_in("/tmp").unwrap();
     let path = common::write_scenario(dir.path(), "s.toml", scenario_text);
-    let out = dir.path().join("r");
-    let st = std::process::Command::new(runner_bin())
-        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
-    assert!(st.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&st.stderr));
-    let run = run_dir(&out, name);
+    let (run, stdout) = common::run_ok(dir.path(), &path, &dir.path().join("r"), name);
     (dir, run, stdout)
 }
 

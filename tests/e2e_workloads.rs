@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_no_engine_left, read_csv, run_dir};
+use common::{assert_no_engine_left, read_csv};
 use std::path::PathBuf;
 
 /// These tests measure wall times and cache shares: one engine at a time on the 2 cores.
@@ -13,15 +13,8 @@ fn run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, String) {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_scenario(dir.path(), &format!("{name}.toml"), text);
-    let out = dir.path().join("results");
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
-    assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
     let scenario_name = text.lines().find_map(|l| l.strip_prefix("name = \"")).unwrap().trim_end_matches('"').to_string();
-    let run = run_dir(&out, &scenario_name);
+    let (run, stdout) = common::run_ok(dir.path(), &path, &dir.path().join("results"), &scenario_name);
     assert_no_engine_left(&run);
     (dir, run, stdout)
 }

@@ -263,6 +263,20 @@ pub fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String,
     r.records().map(|rec| headers.iter().map(String::from).zip(rec.unwrap().iter().map(String::from)).collect()).collect()
 }
 
+/// `runner run PATH --output OUT` from `dir` (no stdin), asserting success: the folder of the one run
+/// of scenario `name` under OUT, and the stdout.
+pub fn run_ok(dir: &std::path::Path, path: &std::path::Path, out: &std::path::Path, name: &str) -> (PathBuf, String) {
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .current_dir(dir)
+        .args(["run", path.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
+    assert!(st.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&st.stderr));
+    (run_dir(out, name), stdout)
+}
+
 pub fn run_dir(out: &std::path::Path, name: &str) -> std::path::PathBuf {
     let d = out.join(name);
     std::fs::read_dir(&d).unwrap().next().unwrap().unwrap().path()

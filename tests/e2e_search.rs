@@ -127,6 +127,7 @@ fn a_clearly_failing_probe_stops_early_and_says_so() {
             .unwrap();
     let (requests, errors) = (cell["summary"]["requests"].as_u64().unwrap(), cell["summary"]["errors"].as_u64().unwrap());
     assert!(requests < 24 && errors == 0, "counted {requests} requests, {errors} errors");
+    assert_eq!(cell["stopped_early"].as_str(), Some(why), "the cell's own record says it too");
     // 50 + 40 x (c - 4) <= 230 up to 8.
     let b = s["boundary"].as_f64().unwrap();
     assert!((b - 8.0).abs() <= 1.0, "boundary {b}: {s:#}");

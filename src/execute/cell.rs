@@ -55,6 +55,7 @@ pub(super) async fn run(
         model: launch.server.model.clone(),
         status: CellStatus::Ok,
         reason: None,
+        stopped_early: None,
         summary: None,
         verdict: None,
         startup: Some(startup.clone()),
@@ -185,7 +186,7 @@ pub(super) async fn run(
     } else if summary.ok == 0 {
         let reasons: Vec<String> = summary.errors_by_reason.iter().map(|(k, v)| format!("{} x{v}", k.as_str())).collect();
         (CellStatus::Failed, Some(format!("every request failed: {}", reasons.join(", "))))
-    } else if let Some(why) = stopped_early {
+    } else if let Some(why) = stopped_early.clone() {
         (CellStatus::SloFail, Some([why].into_iter().chain(verdict.violations.iter().cloned()).collect::<Vec<_>>().join("; ")))
     } else if verdict.pass {
         (CellStatus::Ok, None)
@@ -194,6 +195,7 @@ pub(super) async fn run(
     };
     result.status = status;
     result.reason = reason;
+    result.stopped_early = stopped_early.filter(|_| status == CellStatus::SloFail);
     result.summary = Some(summary);
     result.verdict = Some(verdict);
     // Memory and engine metrics of the last repeat (the engine at its warmest); every repeat's

@@ -78,6 +78,7 @@ pub(crate) fn unmeasured(cell: &Cell, launch: &Launch, status: CellStatus, reaso
         model: launch.server.model.clone(),
         status,
         reason: Some(reason.into()),
+        stopped_early: None,
         summary: None,
         verdict: None,
         startup,

@@ -195,8 +195,7 @@ async fn one(
 fn push(ctx: &Ctx<'_>, rec: &mut SearchRecord, probes: &mut Vec<Probe>, r: &CellResult, why: String) {
     let p = probe_of(ctx, r);
     probes.push(p);
-    let stopped_early =
-        r.reason.as_deref().filter(|s| s.starts_with("stopped early")).map(|s| s.split("; ").next().unwrap_or(s).to_string());
+    let stopped_early = r.stopped_early.clone();
     rec.probes.push(ProbeRecord { cell_id: r.cell.id.clone(), probe: p, status: r.status.as_str().into(), why, stopped_early });
 }
 

@@ -107,6 +107,10 @@ pub struct CellResult {
     pub status: CellStatus,
     /// Why the cell is infeasible/failed/interrupted.
     pub reason: Option<String>,
+    /// A search probe that stopped once clearly failing: why, and how many requests were cancelled
+    /// (also the start of `reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
     pub summary: Option<CellSummary>,
     pub verdict: Option<Verdict>,
     #[serde(default)]

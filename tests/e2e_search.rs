@@ -289,3 +289,30 @@ fn a_request_rate_search_finds_the_open_loop_cliff() {
         assert_eq!(row["request_rate"].parse::<f64>().ok(), Some(load), "{row:?}");
     }
 }
+
+/// `best_only` across two configs: the first (knee 4) holds up to 12; the second (knee 2: 410 ms
+/// already at 11) passes 8, fails 16, then fails at 12, at or below the best so far, and stops there
+/// instead of bisecting to its own boundary (10).
+#[test]
+fn best_only_stops_a_config_that_cannot_beat_the_best_so_far() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, path, rt) = setup("best", 390, 64);
+    let worse = rt.block_on(common::start_mock(Mock {
+        law: Some(Law { knee: 2, ..LAW }),
+        chunks: 4,
+        chunk_delay: Duration::from_millis(1),
+        ..Mock::default()
+    }));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[[workloads]]", &format!("[[servers]]\nname = \"worse\"\nengine = \"external\"\nurl = \"{worse}\"\n\n[[workloads]]"))
+        .replace("resolution = 1\n", "resolution = 1\nbest_only = true\n");
+    std::fs::write(&path, text).unwrap();
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "best");
+    assert_eq!(search_json(&run)["boundary"].as_f64(), Some(12.0));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("searches/s01-l01-chat/search.json")).unwrap()).unwrap();
+    assert_eq!(loads(&s), [1.0, 2.0, 4.0, 8.0, 16.0, 12.0], "{s:#}");
+    let why = s["why_stopped"].as_str().unwrap_or_default();
+    assert!(why.contains("cannot beat the best config so far (boundary 12)"), "{s:#}");
+    assert_eq!((s["boundary"].as_f64(), s["done"].as_bool()), (Some(8.0), Some(true)), "{s:#}");
+}

@@ -198,3 +198,28 @@ fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
         }
     }
 }
+
+/// The frontier chart draws one line per GPU: its sweet-spot server config at the sweet-spot
+/// max_tokens, one point per load (a run with two `parallel` configs once zigzagged between them).
+#[test]
+fn the_frontier_chart_follows_one_config_per_gpu() {
+    let dir = PathBuf::from(format!("{}/results/reference/search_cpu/20261130T143706Z", env!("CARGO_MANIFEST_DIR")));
+    let run = read_run(&dir).unwrap();
+    let data = build(std::slice::from_ref(&run), "2026-01-01T00:00:00Z");
+    let svg = runner::report::charts::frontier(&data, "chat").unwrap();
+    let g = data.groups.iter().find(|g| g.workload == "chat").unwrap();
+    let at = &g.sweet_spot.as_ref().unwrap().cell;
+    assert!(svg.contains(&format!("{}, max_tokens {}", at.server_params, at.max_tokens)), "{svg}");
+    // The series is the one 2 px polyline (the axes and the grid are 1 px).
+    let points = |s: &str| -> usize {
+        let line = s.split("<polyline").find(|p| p.contains("stroke-width=\"2\"")).unwrap();
+        line.split("points=\"").nth(1).unwrap().split('"').next().unwrap().split_whitespace().count()
+    };
+    let of_config = g
+        .cells
+        .iter()
+        .filter(|c| c.server_params == at.server_params && c.max_tokens == at.max_tokens && c.load.closed().is_some())
+        .count();
+    assert!(of_config < g.cells.len(), "the run has cells of another config");
+    assert_eq!(points(&svg), of_config, "{svg}");
+}

@@ -50,6 +50,11 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
         y1 = y1.max(h);
     }
     let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x1 + 1.0) };
+    // Headroom above the data for the legend (upper left, ~19 px a line of the ~280 px plot), so
+    // that it never hides a point.
+    let entries = series.len() + usize::from(hline.is_some());
+    let legend_share = ((entries as f64 * 19.0 + 16.0) / 280.0).min(0.6);
+    let y_top = y1 / (1.0 - legend_share) + 1e-9;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
@@ -59,7 +64,7 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1 + (x1 - x0) * 0.05, 0.0..y1 * 1.1 + 1e-9)
+            .build_cartesian_2d(x0..x1 + (x1 - x0) * 0.05, 0.0..y_top)
             .ok()?;
         chart.configure_mesh().x_desc(safe(x_desc)).y_desc(safe(y_desc)).draw().ok()?;
         for (i, (name, p)) in series.iter().enumerate() {
@@ -124,22 +129,25 @@ pub fn latency(g: &Group) -> Option<String> {
     )
 }
 
-/// Throughput vs concurrency of every GPU for one workload, at each GPU's sweet-spot max_tokens.
+/// Throughput vs concurrency of every GPU for one workload, at each GPU's sweet-spot server config
+/// and max_tokens (one line per GPU: other configs are in the GPU's own throughput chart).
 pub fn frontier(data: &ReportData, workload: &str) -> Option<String> {
     let series: Series = data
         .groups
         .iter()
         .filter(|g| g.workload == workload)
-        .map(|g| {
-            let mt = g.sweet_spot.as_ref().map(|p| p.cell.max_tokens).or_else(|| g.cells.first().map(|c| c.max_tokens));
+        .filter_map(|g| {
+            let at = g.sweet_spot.as_ref().map(|p| &p.cell).or_else(|| g.cells.first())?;
+            let (mt, sp) = (at.max_tokens, at.server_params.clone());
             let mut p: Vec<(f64, f64)> = g
                 .cells
                 .iter()
-                .filter(|c| Some(c.max_tokens) == mt && c.load.closed().is_some())
+                .filter(|c| c.max_tokens == mt && c.server_params == sp && c.load.closed().is_some())
                 .filter_map(|c| Some((f64::from(c.load.closed()?), c.throughput_tok_s?)))
                 .collect();
             p.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (format!("{} ({})", g.gpu, g.run_id), p)
+            let config = if sp.is_empty() { String::new() } else { format!(", {sp}") };
+            Some((format!("{} ({}{config}, max_tokens {mt})", g.gpu, g.run_id), p))
         })
         .collect();
     line_chart(&format!("frontier: {workload}"), "concurrency", "tok/s", &series, None)
@@ -224,13 +232,20 @@ pub fn pareto(p: &Pareto) -> Option<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x1, 0.0..y1)
             .ok()?;
-        chart.configure_mesh().x_desc("per-user tok/s").y_desc("system tok/s").draw().ok()?;
+        chart
+            .configure_mesh()
+            .x_desc("per-user tok/s")
+            .y_desc("system tok/s")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .ok()?;
         if let Some(min) = p.min_user_tok_s {
             let shade = RGBColor(44, 160, 44).mix(0.08);
             chart
                 .draw_series(std::iter::once(Rectangle::new([(min, 0.0), (x1, y1)], shade.filled())))
                 .ok()?
-                .label(safe(&format!("TPOT SLO met: >= {min:.0} tok/s per user")))
+                .label(safe(&format!("TPOT SLO met: at least {min:.0} tok/s per user")))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], shade.filled()));
         }
         for (i, config) in configs.iter().enumerate() {
@@ -257,7 +272,9 @@ pub fn pareto(p: &Pareto) -> Option<String> {
                 .label("Pareto frontier (feasible, ringed)")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        // Lower left: slow for each user and slow overall, where probes rarely land (low loads sit
+        // lower right, high loads upper left).
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
         root.present().ok()?;
     }
     Some(svg)

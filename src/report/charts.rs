@@ -17,6 +17,21 @@ pub fn safe(s: &str) -> String {
     s.chars().map(|c| if c.is_alphanumeric() || " .,:;=+-_/()%#".contains(c) { c } else { ' ' }).collect()
 }
 
+/// An axis tick: whole numbers without ".0", millions and billions as M and G (a KV budget of
+/// 1073741824 bytes reads 1.1G), small fractions with two decimals.
+fn tick(v: &f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn palette(i: usize) -> RGBColor {
     const C: [RGBColor; 6] = [
         RGBColor(31, 119, 180),
@@ -66,7 +81,7 @@ fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: O
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1 + (x1 - x0) * 0.05, 0.0..y_top)
             .ok()?;
-        chart.configure_mesh().x_desc(safe(x_desc)).y_desc(safe(y_desc)).draw().ok()?;
+        chart.configure_mesh().x_desc(safe(x_desc)).y_desc(safe(y_desc)).x_label_formatter(&tick).y_label_formatter(&tick).draw().ok()?;
         for (i, (name, p)) in series.iter().enumerate() {
             let color = palette(i);
             chart
@@ -195,7 +210,14 @@ pub fn surface(s: &Surface) -> Option<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x1 * 1.15, 0.0..y1 * 1.15)
             .ok()?;
-        chart.configure_mesh().x_desc(safe(names.first().map_or("", |s| s))).y_desc(safe(names.get(1).map_or("", |s| s))).draw().ok()?;
+        chart
+            .configure_mesh()
+            .x_desc(safe(names.first().map_or("", |s| s)))
+            .y_desc(safe(names.get(1).map_or("", |s| s)))
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .draw()
+            .ok()?;
         for (outcome, color) in Outcome::ALL.into_iter().zip([RGBColor(44, 160, 44), RGBColor(255, 127, 14), RGBColor(214, 39, 40)]) {
             chart
                 .draw_series(pts.iter().filter(|(_, o)| *o == outcome).map(|(p, _)| Circle::new(*p, 7, color.filled())))
@@ -236,8 +258,8 @@ pub fn pareto(p: &Pareto) -> Option<String> {
             .configure_mesh()
             .x_desc("per-user tok/s")
             .y_desc("system tok/s")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .draw()
             .ok()?;
         if let Some(min) = p.min_user_tok_s {
@@ -299,6 +321,12 @@ mod tests {
             .collect();
         mark_frontier(&mut points);
         pareto(&Pareto { gpu: "g".into(), workload: "w".into(), points, min_user_tok_s: None, svg_file: "p.svg".into() }).unwrap()
+    }
+
+    #[test]
+    fn ticks_are_short() {
+        let t: Vec<String> = [0.0, 2.0, 0.25, 1400.0, 1073741824.0, 2.5e6].iter().map(tick).collect();
+        assert_eq!(t, ["0", "2", "0.25", "1400", "1.1G", "2.5M"]);
     }
 
     #[test]

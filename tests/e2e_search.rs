@@ -279,7 +279,8 @@ fn a_request_rate_search_finds_the_open_loop_cliff() {
     assert_eq!((s["load"].as_str(), s["done"].as_bool()), (Some("request_rate"), Some(true)), "{s:#}");
     let (b, f) = (s["boundary"].as_f64().unwrap(), s["first_fail"].as_f64().unwrap());
     eprintln!("request_rate search: boundary {b}/s, first fail {f}/s, probes {:?}", loads(&s));
-    assert!((55.0..=80.0).contains(&b) && f > b && f <= b * 1.1 + 1e-9, "boundary {b}, first fail {f}: {s:#}");
+    // At most ~74/s (54 ms a request at the least); a slow machine's HTTP round trips lower it.
+    assert!((45.0..=80.0).contains(&b) && f > b && f <= b * 1.1 + 1e-9, "boundary {b}, first fail {f}: {s:#}");
     assert_eq!(s["boundary_kind"], "cliff", "{s:#}");
     // Doubling from 10 (10, 20, 40, 80 or 160), then bisection: every probe a cell with its rate.
     assert_eq!(&loads(&s)[..3], [10.0, 20.0, 40.0], "{s:#}");

@@ -1,38 +1,14 @@
 //! Kubernetes: a ConfigMap with the scenario and an Indexed Job (`completionMode: Indexed`), whose
 //! pod `$JOB_COMPLETION_INDEX` runs that shard, writing to a PersistentVolumeClaim.
 
-use super::{is_cpu_label, shard_command, FleetFile, GpuClass, Options};
+use super::{dns_label, is_cpu_label, label_value, shard_command, FleetFile, GpuClass, Options};
 use crate::scenario::schema::Scenario;
 use anyhow::Result;
 use serde_json::json;
-use sha2::Digest;
 
 /// The longest Job name: an Indexed Job's pods take `<name>-<index>` as their hostname, a DNS label
 /// of at most 63 characters (room for a 6-digit index).
 const JOB_NAME_MAX: usize = 56;
-
-/// Fits `text` to Kubernetes' rules: characters `keep` refuses become '-', the ends are letters or
-/// digits, and a text longer than `max` keeps its start and ends with 8 hex digits of its SHA-256,
-/// so that two long names stay apart.
-fn fit(text: &str, max: usize, keep: impl Fn(char) -> bool) -> String {
-    let alnum_ends = |s: &str| s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
-    let mapped = alnum_ends(&text.chars().map(|c| if keep(c) { c } else { '-' }).collect::<String>());
-    if mapped.len() <= max {
-        return mapped;
-    }
-    let hash: String = sha2::Sha256::digest(text.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", alnum_ends(&mapped[..max - 9]))
-}
-
-/// A DNS label (Job and ConfigMap names): lowercase letters, digits and '-'.
-fn dns_label(text: &str, max: usize) -> String {
-    fit(&text.to_lowercase(), max, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-/// A label value: at most 63 letters, digits, '-', '_' and '.'.
-fn label_value(text: &str) -> String {
-    fit(text, 63, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
 
 pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFile, Vec<String>)> {
     let name = dns_label(&format!("runner-{}-{}", s.scenario.name, gpu.label), JOB_NAME_MAX);

@@ -12,6 +12,7 @@ use crate::scenario::gpus::is_cpu_label;
 use crate::plan::{self, shard};
 use crate::scenario::schema::Scenario;
 use anyhow::{bail, Result};
+use sha2::Digest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scheduler {
@@ -94,6 +95,29 @@ pub(crate) fn shard_command(o: &Options, gpu: &GpuClass, k: &str, n: &str, scena
         label = gpu.label,
         run_id = run_dir_name(o, &gpu.label, k)
     )
+}
+
+/// Fits `text` to the naming rules of Kubernetes and of cloud buckets: characters `keep` refuses
+/// become '-', the ends are letters or digits, and a text longer than `max` keeps its start and ends
+/// with 8 hex digits of its SHA-256, so that two long names stay apart.
+fn fit(text: &str, max: usize, keep: impl Fn(char) -> bool) -> String {
+    let alnum_ends = |s: &str| s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    let mapped = alnum_ends(&text.chars().map(|c| if keep(c) { c } else { '-' }).collect::<String>());
+    if mapped.len() <= max {
+        return mapped;
+    }
+    let hash: String = sha2::Sha256::digest(text.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", alnum_ends(&mapped[..max - 9]))
+}
+
+/// A DNS label (Kubernetes Job and ConfigMap names, bucket names): lowercase letters, digits and '-'.
+fn dns_label(text: &str, max: usize) -> String {
+    fit(&text.to_lowercase(), max, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A Kubernetes label value: at most 63 letters, digits, '-', '_' and '.'.
+fn label_value(text: &str) -> String {
+    fit(text, 63, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 pub fn generate(s: &Scenario, o: &Options) -> Result<Fleet> {

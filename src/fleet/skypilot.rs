@@ -26,9 +26,10 @@ fn engine_setup(s: &Scenario) -> Vec<String> {
 /// Where the results bucket is mounted on the VM.
 const MOUNT: &str = "/results";
 
-/// The bucket: `--bucket`, or one named after the fleet (SkyPilot creates it when missing).
+/// The bucket: `--bucket`, or one named after the fleet (SkyPilot creates it when missing), in the
+/// form bucket names take (lowercase letters, digits and '-', at most 63).
 pub(super) fn bucket(o: &Options) -> String {
-    o.bucket.clone().unwrap_or_else(|| format!("runner-{}", o.fleet_id.to_lowercase().replace(['_', '.'], "-")))
+    o.bucket.clone().unwrap_or_else(|| super::dns_label(&format!("runner-{}", o.fleet_id), 63))
 }
 
 pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFile, Vec<String>)> {

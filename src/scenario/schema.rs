@@ -203,7 +203,7 @@ fn default_probe_s() -> f64 {
 /// steal), a cell is `disturbed` unless the scenario says otherwise: on 2 cores, half a core.
 pub const DEFAULT_DISTURBED_ABOVE_PCT: f64 = 25.0;
 
-fn default_disturbed_above_pct() -> f64 {
+pub(crate) fn default_disturbed_above_pct() -> f64 {
     DEFAULT_DISTURBED_ABOVE_PCT
 }
 

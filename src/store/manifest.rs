@@ -23,17 +23,18 @@ pub struct TelemetryInfo {
     pub gpu: Option<crate::telemetry::memory::GpuInfo>,
     /// The scenario's `disturbed_above_pct`: others' share of all cores above which a cell was
     /// flagged `disturbed` (runs stored before the key existed used the default).
-    #[serde(default = "default_disturbed_above_pct")]
+    #[serde(default = "crate::scenario::schema::default_disturbed_above_pct")]
     pub disturbed_above_pct: f64,
-}
-
-fn default_disturbed_above_pct() -> f64 {
-    crate::scenario::schema::DEFAULT_DISTURBED_ABOVE_PCT
 }
 
 impl Default for TelemetryInfo {
     fn default() -> Self {
-        TelemetryInfo { memory_source: Default::default(), nvml_note: None, gpu: None, disturbed_above_pct: default_disturbed_above_pct() }
+        TelemetryInfo {
+            memory_source: Default::default(),
+            nvml_note: None,
+            gpu: None,
+            disturbed_above_pct: crate::scenario::schema::default_disturbed_above_pct(),
+        }
     }
 }
 

@@ -59,7 +59,7 @@ fn the_kubernetes_manifest_is_an_indexed_job_by_the_kubernetes_api_types() {
     let c = &pod.containers[0];
     let cmd = c.command.as_ref().unwrap().join(" ");
     assert!(
-        cmd.contains("--shard ${JOB_COMPLETION_INDEX}/1")
+        cmd.contains("--shard \"${JOB_COMPLETION_INDEX}\"/1")
             && cmd.contains("--gpu a100-40gb")
             && cmd.contains("/scenario/quickstart_cpu.toml"),
         "{cmd}"

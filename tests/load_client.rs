@@ -70,6 +70,7 @@ async fn accuracy_at(concurrency: u32, n: usize, warmup: bool) -> Result<(), Str
     // truth; the error may only be delivery and parsing: within 2 ms at p99, and never negative.
     let emitted = emitted.lock().unwrap();
     let (mut ttft_err, mut e2e_err, mut itl_err, mut tpot_err, mut chunk_err) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut true_itl, mut true_tpots) = (vec![], vec![]);
     for r in &records {
         let truth = &emitted[&format!("request {}", r.index)];
         let ms = |i: Instant| i.duration_since(t0).as_secs_f64() * 1000.0;
@@ -82,10 +83,12 @@ async fn accuracy_at(concurrency: u32, n: usize, warmup: bool) -> Result<(), Str
         e2e_err.push(r.e2e_ms().unwrap() - true_offsets[true_offsets.len() - 1]);
         for (g, w) in r.chunk_offsets_ms.windows(2).zip(true_offsets.windows(2)) {
             itl_err.push((g[1] - g[0]) - (w[1] - w[0]));
+            true_itl.push(w[1] - w[0]);
         }
         let n = r.output_tokens.unwrap() as f64;
         let true_tpot = (true_offsets[true_offsets.len() - 1] - true_offsets[0]) / (n - 1.0);
         tpot_err.push(r.tpot_ms().unwrap() - true_tpot);
+        true_tpots.push(true_tpot);
     }
     assert!(chunk_err.iter().all(|e| *e >= 0.0), "a chunk was timed before it was sent");
     for (name, errs) in [("TTFT", &ttft_err), ("E2E", &e2e_err), ("ITL", &itl_err), ("TPOT", &tpot_err), ("chunk time", &chunk_err)] {
@@ -95,11 +98,19 @@ async fn accuracy_at(concurrency: u32, n: usize, warmup: bool) -> Result<(), Str
             return Err(format!("{name} error p99 {:.3} ms at concurrency {concurrency} (limit 2 ms)", d.p99));
         }
     }
-    // And the metrics built on them: TTFT >= the injected 20 ms, ITL/TPOT near the injected 10 ms.
+    // And the summary built on them: TTFT never below the injected 20 ms (the mock cannot send
+    // earlier, the client cannot time earlier), and the p50 ITL and TPOT within 2 ms of the same
+    // figures computed from the mock's own record of when it sent each chunk. (The mock's pacing
+    // itself is not the product: on a busy machine it sends its 10 ms gaps late, and the client
+    // must report what was sent, not what was asked for.)
     let (ttft, itl, tpot) = (s.ttft_ms.unwrap(), s.itl_ms.unwrap(), s.tpot_ms.unwrap());
     assert!(ttft.min >= 20.0, "TTFT below the injected delay: {}", ttft.min);
-    assert_near("p50 ITL", itl.p50, 10.0, 2.0);
-    assert_near("p50 TPOT", tpot.p50, 10.0, 2.0);
+    let (true_itl, true_tpot) = (Dist::of(true_itl).unwrap(), Dist::of(true_tpots).unwrap());
+    for (name, got, want) in [("p50 ITL", itl.p50, true_itl.p50), ("p50 TPOT", tpot.p50, true_tpot.p50)] {
+        if (got - want).abs() > 2.0 {
+            return Err(format!("{name}: the client says {got:.3} ms, the mock sent {want:.3} ms (limit 2 ms)"));
+        }
+    }
     Ok(())
 }
 

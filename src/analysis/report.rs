@@ -282,14 +282,15 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
     };
     for run in runs {
         let m = &run.manifest;
-        let scenario: Option<Scenario> = match toml::from_str(&m.scenario_text) {
+        let scenario: Option<Scenario> = match crate::scenario::load::parse_stored("manifest.json", &m.scenario_text) {
             Ok(s) => Some(s),
             Err(e) => {
+                let why = e.to_string();
                 data.not_measured.push(format!(
-                    "the scenario stored in run {} no longer parses with this runner ({}): its SLO thresholds, headroom, workload kinds \
-                     and server-axis columns are not shown; each cell's stored status and SLO verdict are.",
+                    "the scenario stored in run {} no longer parses or passes this runner's validation ({}): its SLO thresholds, headroom, workload \
+                     kinds and server-axis columns are not shown; each cell's stored status and SLO verdict are.",
                     m.run_id,
-                    e.message().trim()
+                    why.lines().find(|l| l.contains("error")).unwrap_or(why.lines().next().unwrap_or_default()).trim()
                 ));
                 None
             }

@@ -136,6 +136,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             process::kill_all();
+            if is_broken_pipe(&e) {
+                return ExitCode::from(BROKEN_PIPE_EXIT as u8);
+            }
             if let Some(LoadError::Invalid(errs)) = e.downcast_ref::<LoadError>() {
                 eprintln!("{errs}");
                 return ExitCode::from(2);
@@ -172,12 +175,26 @@ pub fn raise_open_files_limit() {
     }
 }
 
+/// The exit code of a command whose output was closed (`runner plan x | head`): 128 + SIGPIPE, as
+/// any Unix tool killed by the signal, without a message.
+const BROKEN_PIPE_EXIT: i32 = 141;
+
 fn install_panic_cleanup() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         process::kill_all();
+        // `println!` panics when stdout is closed: that is the reader going away, not a bug.
+        let msg = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if msg.is_some_and(|m| m.starts_with("failed printing to std") && m.contains("Broken pipe")) {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
         default(info);
     }));
+}
+
+/// Whether an error is the output being closed under the runner.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn load(file: &std::path::Path) -> anyhow::Result<Loaded> {

@@ -38,6 +38,24 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// A failure of the machine or the moment, not of the server config: the port was taken, the
+    /// engine or its key was missing, it could not be spawned, it did not become ready in time, the
+    /// GPU was still held (by a previous job) or the run was interrupted. `--resume` and a
+    /// re-submitted shard launch these again; the others (the config does not fit, a bad flag, a
+    /// crash) are results and are kept.
+    pub fn is_environmental(self) -> bool {
+        matches!(
+            self,
+            FailureReason::PortInUse
+                | FailureReason::EngineMissing
+                | FailureReason::SpawnFailed
+                | FailureReason::ApiKeyMissing
+                | FailureReason::ReadyTimeout
+                | FailureReason::InsufficientFreeMemory
+                | FailureReason::Interrupted
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::KvCacheTooSmall => "kv_cache_too_small",

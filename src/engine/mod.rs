@@ -86,6 +86,35 @@ fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
     f
 }
 
+/// The longest a control-plane connection (TCP and TLS) may take.
+pub const CONTROL_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest any control-plane request (health, /metrics, /version, tokenize) may take.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The largest control-plane response read (a /metrics page is tens of KB).
+pub const MAX_CONTROL_BODY: usize = 16 << 20;
+
+/// A control-plane response's body as text, read up to [`MAX_CONTROL_BODY`] bytes; None when it
+/// failed, was not a success or was larger.
+pub async fn bounded_text(resp: reqwest::Response) -> Option<String> {
+    if !resp.status().is_success() || resp.content_length().is_some_and(|n| n > MAX_CONTROL_BODY as u64) {
+        return None;
+    }
+    let mut resp = resp;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.ok()? {
+        if bytes.len() + chunk.len() > MAX_CONTROL_BODY {
+            return None;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// A control-plane response's body as JSON (bounded as [`bounded_text`]).
+pub async fn bounded_json(resp: reqwest::Response) -> Option<serde_json::Value> {
+    serde_json::from_str(&bounded_text(resp).await?).ok()
+}
+
 /// A client that sends `Authorization: Bearer <key>` with every request when a key is given.
 pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -96,6 +125,10 @@ pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
         // Direct, like the load client (src/load/http.rs): a proxy would add its own latency, and a
         // readiness probe through a proxy the load does not use would prove nothing.
         .no_proxy()
+        // Every control-plane request ends: an endpoint that accepts TCP and never answers (TLS or
+        // HTTP) cannot hang a run. Calls with a tighter bound of their own set it per request.
+        .connect_timeout(CONTROL_CONNECT_TIMEOUT)
+        .timeout(CONTROL_TIMEOUT)
         .pool_max_idle_per_host(4096)
         .tcp_nodelay(true)
         .default_headers(headers)
@@ -143,6 +176,32 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
             Err(f) => Err(f),
         };
     }
+    // A port the kernel picked (`port = 0`) is free when picked, but another process (a second
+    // array task on the node) may bind it before the engine does: then the engine fails to bind, or
+    // the readiness probe is answered by the other engine. Either way this launch is made again on
+    // a new port, up to 3 times; a port the scenario fixed is tried once.
+    let attempts = if srv.port == 0 { 3 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        match launch_once(srv, base, log_path, cancel, key.as_deref(), &client, deadline).await {
+            Err(f) if f.reason == FailureReason::PortInUse && srv.port == 0 => last = Some(f),
+            r => return r,
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+/// One launch of a server on a port: spawn, wait until ready, check that the engine that answers
+/// is this one.
+async fn launch_once(
+    srv: &Server,
+    base: &Path,
+    log_path: &Path,
+    cancel: &CancellationToken,
+    key: Option<&str>,
+    client: &reqwest::Client,
+    deadline: Duration,
+) -> Result<RunningEngine, StartFailure> {
     let port = if srv.port == 0 {
         process::free_port(&srv.host).map_err(|e| failure(FailureReason::PortInUse, format!("{e:#}"), None))?
     } else {
@@ -176,15 +235,24 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
         }
         env.insert(var, dir);
     }
-    if let Some(k) = &key {
+    if let Some(k) = key {
         // Through the environment, never the argv (visible in `ps` and stored as command.txt).
-        env.insert(spec(srv.engine).api_key_var().to_string(), k.clone());
+        env.insert(spec(srv.engine).api_key_var().to_string(), k.to_string());
     }
     let proc = EngineProcess::spawn(&argv, &env, log_path, grace, scratch)
         .map_err(|e| failure(FailureReason::SpawnFailed, format!("{e:#}"), None))?;
     let base_url = format!("http://{}:{port}", connect_host(&srv.host));
     let url = format!("{base_url}{}", spec(srv.engine).health_path());
-    match wait_ready(&client, &url, deadline, Some(&proc), cancel).await {
+    match wait_ready(client, &url, deadline, Some(&proc), cancel).await {
+        Ok(()) if process::listens_in_group(proc.pgid, port) == Some(false) => {
+            let mut proc = proc;
+            proc.stop();
+            Err(failure(
+                FailureReason::PortInUse,
+                format!("{}:{port} answered, but from another process: the engine lost the port to it", srv.host),
+                None,
+            ))
+        }
         Ok(()) => Ok(RunningEngine {
             ready_s: proc.started.elapsed().as_secs_f64(),
             process: Some(proc),
@@ -192,7 +260,7 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
             host: srv.host.clone(),
             port,
             argv: Some(argv),
-            client,
+            client: client.clone(),
         }),
         Err(f) => {
             let mut proc = proc;

@@ -225,9 +225,61 @@ impl Drop for EngineProcess {
     }
 }
 
-/// A log file as text (invalid UTF-8 replaced; empty when it cannot be read).
+/// The most of a log read (its end: start-up facts come early, failures late; a long run's request
+/// lines are not needed whole).
+pub const MAX_LOG_BYTES: u64 = 32 << 20;
+
+/// A log file as text, its last [`MAX_LOG_BYTES`] when it is longer (invalid UTF-8 replaced; empty
+/// when it cannot be read).
 pub fn read_log(path: &Path) -> String {
-    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_LOG_BYTES && f.seek(SeekFrom::Start(len - MAX_LOG_BYTES)).is_err() {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    let _ = f.take(MAX_LOG_BYTES).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Whether a process of group `pgid` holds the listening TCP socket of `port` (Linux: the socket's
+/// inode in /proc/net/tcp{,6} among the group's open files). None when it cannot be told (no
+/// /proc); Some(false) when another process answers on that port.
+pub fn listens_in_group(pgid: i32, port: u16) -> Option<bool> {
+    let mut inodes = std::collections::HashSet::new();
+    let mut readable = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        readable = true;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is "ADDR:PORT" in hex; state 0A is LISTEN; field 9 is the inode.
+            let local_port = f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) && f.get(3) == Some(&"0A") {
+                if let Some(inode) = f.get(9) {
+                    inodes.insert(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    if !readable {
+        return None;
+    }
+    let procs = std::fs::read_dir("/proc").ok()?;
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        if nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map(|g| g.as_raw()) != Ok(pgid) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else { continue };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| inodes.contains(l.to_string_lossy().as_ref())) {
+                return Some(true);
+            }
+        }
+    }
+    Some(false)
 }
 
 /// The last `n` lines of a log file (for error messages when an engine dies).
@@ -255,4 +307,21 @@ pub fn wait_port_free(host: &str, port: u16, timeout: Duration) -> bool {
 pub fn free_port(host: &str) -> Result<u16> {
     let l = std::net::TcpListener::bind((host, 0)).with_context(|| format!("cannot bind {host}:0 to find a free port"))?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::listens_in_group;
+
+    #[test]
+    fn the_listener_of_a_port_is_found_in_its_process_group_only() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let ours = nix::unistd::getpgrp().as_raw();
+        assert_eq!(listens_in_group(ours, port), Some(true));
+        // Another group (init's) does not hold it: the "someone else answered" case.
+        assert_eq!(listens_in_group(1, port), Some(false));
+        drop(l);
+        assert_eq!(listens_in_group(ours, port), Some(false));
+    }
 }

@@ -52,14 +52,29 @@ impl Arch {
         if get("num_local_experts").or(get("num_experts")).is_some() {
             not_modelled.push("mixture of experts: expert weights are not counted from the config".into());
         }
+        // A config.json is another party's file: a zero or absurd size would estimate nonsense
+        // (1.8e19 tokens from 0 heads) or overflow, so each is checked against what models have.
+        let sane = |k: &str, v: u64, max: u64| {
+            if (1..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(format!("config.json: `{k}` = {v} is not a model's size (1 to {max}); the estimate cannot use this file"))
+            }
+        };
+        let (layers, hidden, heads) =
+            (sane("num_hidden_layers", layers, 1_000)?, sane("hidden_size", hidden, 1 << 20)?, sane("num_attention_heads", heads, 10_000)?);
+        let kv_heads = sane("num_key_value_heads", get("num_key_value_heads").unwrap_or(heads), heads)?;
+        let head_dim = sane("head_dim", get("head_dim").unwrap_or(hidden / heads), 1 << 16)?;
+        let intermediate = sane("intermediate_size", get("intermediate_size").unwrap_or(4 * hidden), 1 << 24)?;
+        let vocab = sane("vocab_size", need("vocab_size")?, 1 << 24)?;
         Ok(Arch {
             layers,
             hidden,
             heads,
-            kv_heads: get("num_key_value_heads").unwrap_or(heads),
-            head_dim: get("head_dim").unwrap_or(hidden / heads.max(1)),
-            intermediate: get("intermediate_size").unwrap_or(4 * hidden),
-            vocab: need("vocab_size")?,
+            kv_heads,
+            head_dim,
+            intermediate,
+            vocab,
             tied_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
             dtype_bytes: dtype_bytes(v.get("torch_dtype").or_else(|| v.get("dtype")).and_then(Value::as_str)),
             max_position_embeddings: get("max_position_embeddings"),
@@ -134,6 +149,18 @@ mod tests {
     use super::*;
 
     pub const QWEN_1_5B: &str = include_str!("../../tests/fixtures/models/Qwen2.5-1.5B-Instruct/config.json");
+
+    #[test]
+    fn a_config_with_zero_or_absurd_sizes_is_refused_by_name() {
+        for (key, bad) in
+            [("num_attention_heads", "0"), ("num_hidden_layers", "0"), ("num_key_value_heads", "99"), ("hidden_size", "1099511627776")]
+        {
+            let text = QWEN_1_5B.replacen(&format!("\"{key}\":"), &format!("\"{key}\": {bad}, \"was_{key}\":"), 1);
+            let e = Arch::from_config(&text).expect_err(key);
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        assert!(Arch::from_config(QWEN_1_5B).is_ok());
+    }
 
     #[test]
     fn qwen_1_5b_sizes() {

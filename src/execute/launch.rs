@@ -43,7 +43,7 @@ async fn kv_cross_check(
     facts: &crate::telemetry::facts::StartupFacts,
 ) -> Option<crate::telemetry::prom::KvCrossCheck> {
     let resp = eng.client().get(format!("{}/metrics", eng.base_url)).timeout(Duration::from_secs(5)).send().await.ok()?;
-    let labels = crate::telemetry::prom::cache_config(&resp.text().await.ok()?)?;
+    let labels = crate::telemetry::prom::cache_config(&crate::engine::bounded_text(resp).await?)?;
     Some(crate::telemetry::prom::cross_check(&labels, facts))
 }
 
@@ -253,7 +253,8 @@ async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
     }
     let url = format!("{}/v1/models", eng.base_url);
     let first = async {
-        let v: serde_json::Value = eng.client().get(&url).send().await.ok()?.json().await.ok()?;
+        let resp = eng.client().get(&url).timeout(Duration::from_secs(10)).send().await.ok()?;
+        let v = crate::engine::bounded_json(resp).await?;
         v["data"][0]["id"].as_str().map(str::to_string)
     };
     first.await.unwrap_or_else(|| "default".into())
@@ -264,10 +265,7 @@ async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
 async fn engine_version(client: &reqwest::Client, base_url: &str, paths: &[&str]) -> Option<String> {
     for path in paths {
         let Ok(resp) = client.get(format!("{base_url}{path}")).timeout(Duration::from_secs(3)).send().await else { continue };
-        if !resp.status().is_success() {
-            continue;
-        }
-        let Ok(v) = resp.json::<serde_json::Value>().await else { continue };
+        let Some(v) = crate::engine::bounded_json(resp).await else { continue };
         if let Some(s) = v.get("version").and_then(|x| x.as_str()).or_else(|| v.get("build_info").and_then(|x| x.as_str())) {
             return Some(s.to_string());
         }

@@ -106,13 +106,19 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunOutcome> {
     let probe = Arc::new(tokio::task::spawn_blocking(MemoryProbe::new).await?);
-    let (store, mut manifest, done) = match target {
+    // Held until the run returns: no second runner writes this folder meanwhile.
+    let (store, mut manifest, done, _lock) = match target {
         RunTarget::New { dir, run_id } => {
             let store = RunStore::create(dir)?;
+            let lock = store::lock::RunLock::acquire(&store.dir)?;
             let manifest = new_manifest(loaded, plan, &run_id, &probe);
-            (store, manifest, Vec::new())
+            (store, manifest, Vec::new(), lock)
         }
-        RunTarget::Resume { dir } => resume::open(loaded, plan, &dir)?,
+        RunTarget::Resume { dir } => {
+            let lock = store::lock::RunLock::acquire(&dir)?;
+            let (store, manifest, done) = resume::open(loaded, plan, &dir)?;
+            (store, manifest, done, lock)
+        }
     };
     manifest.status = RunStatus::Running;
     store::write_json(&store.manifest_path(), &manifest)?;

@@ -1,5 +1,7 @@
 //! Resuming a run: the scenario must be byte-for-byte the one the run started with (same SHA-256);
-//! cells with a complete result are kept, interrupted or missing ones are run again.
+//! cells with a complete result are kept; interrupted or missing ones, and those of a launch that
+//! failed for a reason of the machine or the moment (`FailureReason::is_environmental`: port in
+//! use, engine or key missing, spawn failed, ready timeout, GPU still held), are run again.
 
 use crate::plan::Plan;
 use crate::scenario::Loaded;
@@ -32,8 +34,14 @@ pub(super) fn open(loaded: &Loaded, plan: &Plan, dir: &std::path::Path) -> Resul
             now.map_or("unsharded".to_string(), |s| format!("shard {s}"))
         );
     }
-    let done: Vec<CellResult> =
-        stored.cells.into_iter().filter(|c| c.status != CellStatus::Interrupted).filter(|c| plan.knows(&c.cell)).collect();
+    let retry = crate::store::read::environmental_launches(&stored.launches);
+    let done: Vec<CellResult> = stored
+        .cells
+        .into_iter()
+        .filter(|c| c.status != CellStatus::Interrupted)
+        .filter(|c| !(c.status == CellStatus::Infeasible && retry.contains(&c.launch_id)))
+        .filter(|c| plan.knows(&c.cell))
+        .collect();
     manifest.resumed_at.push(super::now());
     manifest.finished_at = None;
     Ok((RunStore::open(dir.to_path_buf()), manifest, done))

@@ -28,7 +28,7 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
         "containers": [{
             "name": "runner",
             "image": o.image.clone().unwrap_or_default(),
-            "command": ["sh", "-c", shard_command(o, gpu, "${JOB_COMPLETION_INDEX}", &o.shards.to_string(), &format!("/scenario/{file_name}"), "/results")],
+            "command": ["sh", "-c", shard_command(o, gpu, "JOB_COMPLETION_INDEX", &o.shards.to_string(), &format!("/scenario/{file_name}"), "/results")],
             "resources": resources,
             "volumeMounts": [
                 { "name": "scenario", "mountPath": "/scenario", "readOnly": true },
@@ -40,6 +40,15 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
             { "name": "results", "persistentVolumeClaim": { "claimName": o.pvc } }
         ],
     });
+    let keys = super::key_vars(s);
+    if !keys.is_empty() {
+        // Each key from the Secret `runner-api-keys`, under the variable's own name.
+        let env: Vec<serde_json::Value> = keys
+            .iter()
+            .map(|v| json!({ "name": v, "valueFrom": { "secretKeyRef": { "name": super::K8S_KEY_SECRET, "key": v } } }))
+            .collect();
+        pod["containers"][0]["env"] = json!(env);
+    }
     if let Some(a) = gpu.accelerator.as_ref().filter(|_| !is_cpu_label(&gpu.label)) {
         // NVIDIA's GPU feature discovery labels nodes with their product name.
         pod["nodeSelector"] = json!({ "nvidia.com/gpu.product": a });
@@ -66,7 +75,13 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
         serde_norway::to_string(&job)?
     );
     let file = format!("{}-{}.k8s.yaml", s.scenario.name, gpu.label);
-    Ok((FleetFile { name: file.clone(), text }, vec![format!("kubectl apply -f {file}")]))
+    let mut submit = Vec::new();
+    if !keys.is_empty() {
+        let from: Vec<String> = keys.iter().map(|v| format!("--from-literal={v}=\"${v}\"")).collect();
+        submit.push(format!("kubectl create secret generic {} {}   # once, from your shell", super::K8S_KEY_SECRET, from.join(" ")));
+    }
+    submit.push(format!("kubectl apply -f {file}"));
+    Ok((FleetFile { name: file.clone(), text }, submit))
 }
 
 #[cfg(test)]

@@ -36,13 +36,24 @@ impl std::str::FromStr for GpuClass {
             Some((l, a)) => (l.trim(), Some(a.trim().to_string()).filter(|a| !a.is_empty())),
             None => (s.trim(), None),
         };
-        if label.is_empty() || plan::slug(label) != label {
+        if !crate::scenario::validate::is_slug(label) {
             return Err(format!(
                 "--gpu {s:?}: give LABEL=ACCELERATOR, the label in letters, digits, `-`, `_` or `.` (e.g. a100-40gb=A100:1)"
             ));
         }
+        if let Some(a) = acc.as_deref().filter(|a| !is_accelerator(a)) {
+            return Err(format!(
+                "--gpu {s:?}: the accelerator {a:?} may hold only letters, digits, `-`, `_`, `.` and `:` (e.g. A100:1, NVIDIA-A100-SXM4-40GB)"
+            ));
+        }
         Ok(GpuClass { label: label.into(), accelerator: acc })
     }
+}
+
+/// An accelerator name as schedulers write them (`A100:1`, `a100`, `NVIDIA-A100-SXM4-40GB`): it is
+/// written into scheduler directives, so nothing else passes.
+fn is_accelerator(a: &str) -> bool {
+    a.len() <= 128 && a.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 /// What the generated files need to know.
@@ -87,15 +98,42 @@ pub(crate) fn run_dir_name(o: &Options, gpu: &str, k: &str) -> String {
     format!("{}-{gpu}-shard-{k}", o.fleet_id)
 }
 
-/// The shell command one shard runs; `k` is the scheduler's variable for the shard index.
-/// `n` is the shard count as the script writes it (a number, or a variable).
+/// The shell command one shard runs; `k` is the scheduler's variable for the shard index (a name
+/// like `SLURM_ARRAY_TASK_ID`), `n` the shard count (a number, or a variable's name). Every value is
+/// quoted: a scenario path or results folder with spaces, quotes, `$` or newlines arrives as one
+/// argument, and only the two variables are expanded.
 pub(crate) fn shard_command(o: &Options, gpu: &GpuClass, k: &str, n: &str, scenario_path: &str, results: &str) -> String {
+    let var = |v: &str| if v.chars().all(|c| c.is_ascii_digit()) { v.to_string() } else { format!("\"${{{v}}}\"") };
     format!(
-        "\"${{RUNNER:-runner}}\" run {scenario_path} --shard {k}/{n} --gpu {label} --output {results} --run-id {run_id}",
-        label = gpu.label,
-        run_id = run_dir_name(o, &gpu.label, k)
+        "\"${{RUNNER:-runner}}\" run {scenario} --shard {k}/{n} --gpu {label} --output {results} --run-id {run_id}{k}",
+        scenario = quote(scenario_path),
+        k = var(k),
+        n = var(n),
+        label = quote(&gpu.label),
+        results = quote(results),
+        run_id = quote(&run_dir_name(o, &gpu.label, "")),
     )
 }
+
+/// A value as one shell word.
+pub(crate) fn quote(s: &str) -> String {
+    shell_words::quote(s).into_owned()
+}
+
+/// The environment variables the scenario's servers read their API key from (`api_key_env`), in
+/// order, once each: each scheduler's file passes them its own way, never their values.
+pub(crate) fn key_vars(s: &Scenario) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in s.servers.iter().filter_map(|x| x.api_key_env.clone()) {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The Kubernetes Secret holding the API keys (`kubectl create secret generic ...`).
+pub const K8S_KEY_SECRET: &str = "runner-api-keys";
 
 /// Fits `text` to the naming rules of Kubernetes and of cloud buckets: characters `keep` refuses
 /// become '-', the ends are letters or digits, and a text longer than `max` keeps its start and ends
@@ -124,6 +162,9 @@ pub fn generate(s: &Scenario, o: &Options) -> Result<Fleet> {
     if o.shards == 0 {
         bail!("--shards must be at least 1");
     }
+    if !crate::scenario::validate::is_slug(&o.fleet_id) {
+        bail!("--fleet-id {:?}: it names run folders; use letters, digits, `_`, `-` or `.`, at most 64 characters", o.fleet_id);
+    }
     let plan = plan::expand(s);
     if o.shards > plan.launches.len() {
         bail!(
@@ -149,10 +190,10 @@ pub fn generate(s: &Scenario, o: &Options) -> Result<Fleet> {
         files.push(f);
         submit.extend(cmds);
     }
-    let inputs: Vec<String> =
-        o.gpus.iter().map(|g| format!("{}/{}/{}", o.results, s.scenario.name, run_dir_name(o, &g.label, "*"))).collect();
+    let folder = format!("{}/{}", o.results, s.scenario.name);
+    let inputs: Vec<String> = o.gpus.iter().map(|g| format!("{}/{}*", quote(&folder), quote(&run_dir_name(o, &g.label, "")))).collect();
     let allow = if o.gpus.len() > 1 { " --allow gpu" } else { "" };
-    let mut merge = format!("runner merge {} --out {}/{}/{}{allow}", inputs.join(" "), o.results, s.scenario.name, o.fleet_id);
+    let mut merge = format!("runner merge {} --out {}{allow}", inputs.join(" "), quote(&format!("{folder}/{}", o.fleet_id)));
     if o.scheduler == Scheduler::Skypilot {
         merge = format!("(copy the bucket `{}` into {}/ first, e.g. with your cloud's CLI)\n  {merge}", skypilot::bucket(o), o.results);
     }
@@ -168,5 +209,8 @@ mod tests {
         assert_eq!("a100-40gb=A100:1".parse::<GpuClass>(), Ok(GpuClass { label: "a100-40gb".into(), accelerator: Some("A100:1".into()) }));
         assert_eq!("cpu".parse::<GpuClass>().unwrap().accelerator, None);
         assert!("a b=A100".parse::<GpuClass>().is_err());
+        assert!("a100=A100\n touch x".parse::<GpuClass>().is_err());
+        assert!("a100=A100;id".parse::<GpuClass>().is_err());
+        assert!("..=A100".parse::<GpuClass>().is_err());
     }
 }

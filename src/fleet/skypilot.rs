@@ -6,16 +6,22 @@ use crate::scenario::schema::{EngineKind, Scenario};
 use anyhow::Result;
 use serde_json::json;
 
+/// The engine versions a fleet installs: the ones this project's tests and fixtures are from (vLLM
+/// 0.32 ran here as its CPU build; SGLang 0.5.23 is the version its constructed fixtures follow). A
+/// shard never installs whatever is newest that day: shards of one fleet must run one version.
+pub const VLLM_VERSION: &str = "0.32.0";
+pub const SGLANG_VERSION: &str = "0.5.23";
+
 /// Set-up commands for the engines the scenario launches (llama.cpp is built from source by the
-/// repository's own script).
+/// repository's own script, at its pinned version).
 fn engine_setup(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
     let kinds: Vec<EngineKind> = s.servers.iter().map(|x| x.engine).collect();
     if kinds.contains(&EngineKind::Vllm) {
-        out.push("pip install --quiet vllm".to_string());
+        out.push(format!("pip install --quiet 'vllm=={VLLM_VERSION}'"));
     }
     if kinds.contains(&EngineKind::Sglang) {
-        out.push("pip install --quiet 'sglang[all]'".to_string());
+        out.push(format!("pip install --quiet 'sglang[all]=={SGLANG_VERSION}'"));
     }
     if kinds.contains(&EngineKind::Llamacpp) {
         out.push("scripts/setup-cpu-engine.sh".to_string());
@@ -46,17 +52,24 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
         "cargo install --locked --path .".to_string(),
     ];
     setup.extend(engine_setup(s));
-    let task = json!({
+    let keys = super::key_vars(s);
+    let mut task = json!({
         "name": format!("runner-{}-{}", s.scenario.name, gpu.label).replace('_', "-"),
         "resources": resources,
         "num_nodes": 1,
         "workdir": ".",
         "envs": { "SHARD_INDEX": 0, "SHARD_COUNT": o.shards },
         "setup": setup.join("\n") + "\n",
-        "run": format!("set -e\n. \"$HOME/.cargo/env\"\n{}\n", shard_command(o, gpu, "${SHARD_INDEX}", "${SHARD_COUNT}", &o.scenario_path, MOUNT)),
+        "run": format!("set -e\n. \"$HOME/.cargo/env\"\n{}\n", shard_command(o, gpu, "SHARD_INDEX", "SHARD_COUNT", &o.scenario_path, MOUNT)),
         // Every shard of every GPU class writes into one bucket; `runner merge` reads a copy of it.
         "file_mounts": { MOUNT: { "name": bucket(o), "mode": "MOUNT" } },
     });
+    if !keys.is_empty() {
+        // Declared as required secrets (null): `sky jobs launch --secret VAR` passes each from the
+        // launching shell, and SkyPilot keeps its value out of logs and the dashboard.
+        task["secrets"] = serde_json::Value::Object(keys.iter().map(|v| (v.clone(), serde_json::Value::Null)).collect());
+    }
+    let secrets: String = keys.iter().map(|v| format!(" --secret {v}")).collect();
     let file = format!("{}-{}.sky.yaml", s.scenario.name, gpu.label);
     let text = format!(
         "# {} on {} (written by `runner fleet`): launch once per shard, SHARD_INDEX from 0 to {}.\n# Run from the runner repository (workdir \".\" is synced to the VM).\n{}",
@@ -67,7 +80,11 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> Result<(FleetFi
     );
     let submit = (0..o.shards)
         .map(|k| {
-            format!("sky jobs launch --yes -n runner-{}-{}-{k} --env SHARD_INDEX={k} {file}", s.scenario.name.replace('_', "-"), gpu.label)
+            format!(
+                "sky jobs launch --yes -n runner-{}-{}-{k} --env SHARD_INDEX={k}{secrets} {file}",
+                s.scenario.name.replace('_', "-"),
+                gpu.label
+            )
         })
         .collect();
     Ok((FleetFile { name: file, text }, submit))

@@ -11,6 +11,12 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> (FleetFile, Vec
         (Some(a), false) => format!("#SBATCH --gres=gpu:{a}:1\n"),
         (None, false) => "#SBATCH --gres=gpu:1\n".into(),
     };
+    // sbatch exports the submitting shell's environment (--export=ALL, SLURM's default, written out):
+    // the key is set there, never in the script; the task checks that it arrived.
+    let keys: String = super::key_vars(s)
+        .iter()
+        .map(|v| format!(": \"${{{v}:?set {v} in the shell that runs sbatch (the API key of api_key_env; sbatch exports it)}}\"\n"))
+        .collect();
     let text = format!(
         "#!/bin/bash\n\
          # {scenario} on {label}: shard $SLURM_ARRAY_TASK_ID of {n} (written by `runner fleet`).\n\
@@ -20,13 +26,15 @@ pub(super) fn file(s: &Scenario, o: &Options, gpu: &GpuClass) -> (FleetFile, Vec
          #SBATCH --ntasks=1\n\
          {gres}\
          #SBATCH --output=logs/%x-%a.out\n\
+         #SBATCH --export=ALL\n\
          set -euo pipefail\n\
+         {keys}\
          exec {cmd}\n",
         scenario = s.scenario.name,
         label = gpu.label,
         n = o.shards,
         last = o.shards - 1,
-        cmd = shard_command(o, gpu, "${SLURM_ARRAY_TASK_ID}", &o.shards.to_string(), &o.scenario_path, &o.results),
+        cmd = shard_command(o, gpu, "SLURM_ARRAY_TASK_ID", &o.shards.to_string(), &o.scenario_path, &o.results),
     );
     (FleetFile { name: name.clone(), text }, vec![format!("mkdir -p logs && sbatch {name}")])
 }

@@ -13,6 +13,15 @@ use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The most bytes of an error response kept (its first 300 characters go into the record).
+pub const MAX_ERROR_BODY: usize = 64 << 10;
+/// The largest non-streamed response read: a completion of a million tokens is a few MB.
+pub const MAX_BODY: usize = 64 << 20;
+/// The longest line of an event stream (one SSE `data:` line is one chunk of a few tokens).
+pub const MAX_SSE_LINE: usize = 1 << 20;
+/// The most generated text kept per request (for a conversation's history; never stored).
+pub const MAX_KEPT_TEXT: usize = 256 << 10;
+
 /// Everything needed to send one request.
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
@@ -247,7 +256,7 @@ async fn exchange(
     // TTFT, and recorded apart.
     rec.connect_ms = clock.connected().filter(|c| *c >= sent).map(|c| c.duration_since(sent).as_secs_f64() * 1000.0);
     if !status.is_success() {
-        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         rec.error = Some(if status.is_server_error() { ErrorClass::Http5xx } else { ErrorClass::Http4xx });
         rec.error_detail = Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>()));
         return;
@@ -255,7 +264,11 @@ async fn exchange(
     if spec.stream {
         *rest = stream_body(resp.into_body(), &clock, t0, sent, rec).await;
     } else {
-        match resp.into_body().collect().await {
+        match http_body_util::Limited::new(resp.into_body(), MAX_BODY).collect().await {
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                rec.error = Some(ErrorClass::ResponseTooLarge);
+                rec.error_detail = Some(format!("the response is larger than {} MiB; not read further", MAX_BODY >> 20));
+            }
             Ok(b) => match serde_json::from_slice::<Value>(&b.to_bytes()) {
                 Ok(v) => {
                     let now = clock.arrival(sent);
@@ -271,7 +284,7 @@ async fn exchange(
             },
             Err(e) => {
                 rec.error = Some(ErrorClass::ConnectionReset);
-                rec.error_detail = Some(format!("the body broke off: {}", chain(&e)));
+                rec.error_detail = Some(format!("the body broke off: {}", chain(e.as_ref())));
             }
         }
     }
@@ -298,7 +311,7 @@ fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut Requ
             rec.first_token_ms.get_or_insert(ms(t0, now));
             rec.chunk_offsets_ms.push(ms(sent, now));
         }
-        rec.text.push_str(text);
+        keep_text(&mut rec.text, text, &mut rec.text_capped);
     }
     if let Some(u) = &chunk.usage {
         rec.output_tokens = u.completion_tokens.or(rec.output_tokens);
@@ -310,10 +323,60 @@ fn apply(chunk: &Chunk, now: Instant, t0: Instant, sent: Instant, rec: &mut Requ
     }
 }
 
+/// Appends generated text up to [`MAX_KEPT_TEXT`] bytes (cut at a character boundary); past that
+/// `capped` says the kept text is incomplete.
+fn keep_text(kept: &mut String, text: &str, capped: &mut bool) {
+    let room = MAX_KEPT_TEXT.saturating_sub(kept.len());
+    if text.len() <= room {
+        kept.push_str(text);
+        return;
+    }
+    let mut cut = room;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    kept.push_str(&text[..cut]);
+    *capped = true;
+}
+
+/// An event stream's bytes, refused once a line runs past [`MAX_SSE_LINE`] bytes without a line
+/// end (a server that never ends its line would otherwise grow the parser's buffer without bound).
+fn bounded_lines<S, E>(body: S) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>>,
+    E: Into<BodyError>,
+{
+    let mut run = 0usize;
+    body.map(move |chunk| {
+        let chunk = chunk.map_err(Into::into)?;
+        run = match chunk.iter().rposition(|b| *b == b'\n') {
+            Some(p) => chunk.len() - p - 1,
+            None => run + chunk.len(),
+        };
+        if run > MAX_SSE_LINE {
+            return Err(BodyError::from(LineTooLong));
+        }
+        Ok(chunk)
+    })
+}
+
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug)]
+struct LineTooLong;
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an event-stream line longer than {} MiB", MAX_SSE_LINE >> 20)
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
 /// Reads the event stream into `rec`; on `[DONE]`, hands back the rest of the body (see `finish_body`).
 /// Each event is timed by when its bytes reached this machine (`clock`), not when it is parsed.
 async fn stream_body(body: hyper::body::Incoming, clock: &WireClock, t0: Instant, sent: Instant, rec: &mut RequestRecord) -> Option<Rest> {
-    let mut events = body.into_data_stream().eventsource();
+    let mut events = bounded_lines(body.into_data_stream()).eventsource();
     let mut last = sent;
     while let Some(ev) = events.next().await {
         // Never before the previous event: two reads of one arrival may convert a hair apart.
@@ -329,9 +392,14 @@ async fn stream_body(body: hyper::body::Incoming, clock: &WireClock, t0: Instant
                     return None;
                 }
             },
+            Err(EventStreamError::Transport(e)) if e.is::<LineTooLong>() => {
+                rec.error = Some(ErrorClass::ResponseTooLarge);
+                rec.error_detail = Some(format!("the stream sent {e}; not read further"));
+                return None;
+            }
             Err(EventStreamError::Transport(e)) => {
                 rec.error = Some(ErrorClass::ConnectionReset);
-                rec.error_detail = Some(format!("stream broke off: {}", chain(&e)));
+                rec.error_detail = Some(format!("stream broke off: {}", chain(e.as_ref())));
                 return None;
             }
             Err(e) => {

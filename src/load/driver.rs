@@ -115,7 +115,11 @@ pub async fn drive(
         if let Some(uri) = endpoint.and_then(|e| target.url(e).ok()) {
             // A slot that cannot connect now connects with its first request, which then fails or
             // records the set-up as its own.
-            futures_util::future::join_all(slots.iter_mut().map(|s| s.connect(uri))).await;
+            // Each connect ends within the connector's timeout; Ctrl-C ends them all at once.
+            tokio::select! {
+                _ = futures_util::future::join_all(slots.iter_mut().map(|s| s.connect(uri))) => {}
+                _ = cancel.cancelled() => {}
+            }
         }
     }
     let start = Instant::now();

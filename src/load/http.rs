@@ -30,7 +30,51 @@ use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-pub(super) type Https = hyper_rustls::HttpsConnector<StampingConnector>;
+pub(super) type Https = Bounded<hyper_rustls::HttpsConnector<StampingConnector>>;
+
+/// How long a connection may take, TCP and TLS handshakes together: an endpoint that accepts TCP
+/// and never answers the TLS handshake fails the request after this, never hangs the run.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A connector whose every connection (TCP, then TLS) ends within [`CONNECT_TIMEOUT`].
+#[derive(Clone)]
+pub struct Bounded<C>(C);
+
+#[derive(Debug)]
+struct ConnectTimedOut;
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no connection (TCP and TLS handshakes) within {} s", CONNECT_TIMEOUT.as_secs())
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+impl<C> Service<Uri> for Bounded<C>
+where
+    C: Service<Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                Ok(r) => r.map_err(Into::into),
+                Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
+            }
+        })
+    }
+}
 pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request got no response: no connection (`is_connect`), or the exchange broke first.
@@ -97,12 +141,15 @@ impl LoadClient {
         }
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
         tcp.enforce_http(false); // https URIs go through it too (below TLS)
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(StampingConnector { tcp, kernel_times });
+        let https = Bounded(
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls_config())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(StampingConnector { tcp, kernel_times }),
+        );
         // The pool's timer expires idle connections (after 90 s, as reqwest's).
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())

@@ -1,33 +1,12 @@
 //! Prompt sources: the built-in chat set or a JSONL file (`{"prompt": "..."}` or
 //! `{"messages": [{"role": "...", "content": "..."}]}` per line), and the seeded choice per request.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-/// One prompt as a list of chat messages (a plain prompt is one user message).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Prompt {
-    pub messages: Vec<Message>,
-}
-
-impl Prompt {
-    pub fn user(text: &str) -> Self {
-        Prompt { messages: vec![Message { role: "user".into(), content: text.into() }] }
-    }
-    /// The prompt as plain text, for the completions endpoint.
-    pub fn as_text(&self) -> String {
-        self.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")
-    }
-}
+pub use crate::scenario::prompt_file::{Message, Prompt};
 
 const BUILTIN_CHAT: &[&str] = &[
     "What is the KV cache in a transformer, in two sentences?",
@@ -56,37 +35,13 @@ const BUILTIN_CHAT: &[&str] = &[
     "Write a limerick about a benchmark that lied.",
 ];
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Line {
-    Messages { messages: Vec<Message> },
-    Prompt { prompt: String },
-}
-
 /// Loads a prompt set named by a workload's `prompts` key.
 pub fn load(spec: &str, base: &Path) -> Result<Vec<Prompt>> {
     if spec == "builtin:chat" {
         return Ok(BUILTIN_CHAT.iter().map(|p| Prompt::user(p)).collect());
     }
     let path = base.join(spec);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read prompt file {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Line = serde_json::from_str(line).with_context(|| {
-            format!("{}:{}: each line must be {{\"prompt\": \"...\"}} or {{\"messages\": [...]}}", path.display(), i + 1)
-        })?;
-        out.push(match parsed {
-            Line::Messages { messages } => Prompt { messages },
-            Line::Prompt { prompt } => Prompt::user(&prompt),
-        });
-    }
-    if out.is_empty() {
-        bail!("prompt file {} holds no prompt", path.display());
-    }
-    Ok(out)
+    crate::scenario::prompt_file::read(&path).map_err(anyhow::Error::msg)
 }
 
 /// `n` prompts for one cell, drawn by a seeded shuffle (cycled when `n` exceeds the set).

@@ -66,10 +66,7 @@ impl Calibrator {
 
     async fn post(&self, path: &str, body: Value) -> Option<Value> {
         let r = self.client.post(format!("{}{path}", self.base_url)).json(&body).timeout(Duration::from_secs(30)).send().await.ok()?;
-        if !r.status().is_success() {
-            return None;
-        }
-        r.json().await.ok()
+        crate::engine::bounded_json(r).await
     }
 
     pub async fn tokenize(&self, text: &str) -> Option<Vec<u64>> {

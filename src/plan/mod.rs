@@ -233,6 +233,23 @@ pub fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
+/// The longest launch id (a folder name): longer ones keep their start and end with 8 hex digits of
+/// their SHA-256, so that long axis values stay apart and within a file system's 255 bytes.
+pub const MAX_LAUNCH_ID: usize = 120;
+
+fn bounded_id(id: String) -> String {
+    if id.len() <= MAX_LAUNCH_ID {
+        return id;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(id.as_bytes())[..4]);
+    let mut cut = MAX_LAUNCH_ID - 9;
+    while !id.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{hash}", &id[..cut])
+}
+
 pub fn expand(s: &Scenario) -> Plan {
     let mut launches = Vec::new();
     let mut cells = Vec::new();
@@ -280,7 +297,7 @@ pub fn expand(s: &Scenario) -> Plan {
                     }
                 }
             }
-            launches.push(Launch { index, id, server, axes });
+            launches.push(Launch { index, id: bounded_id(id), server, axes });
         }
     }
     Plan { launches, cells, searches, shard: None }

@@ -46,6 +46,15 @@ fn palette(i: usize) -> RGBColor {
 
 type Series = Vec<(String, Vec<(f64, f64)>)>;
 
+/// The largest magnitude a chart draws. Measured figures are far below it (tokens/s, ms, bytes of
+/// a GPU); a stored figure beyond it (a crafted or corrupt summary: 1e308 overflows the axis range
+/// to infinity and plotters never returns) means the chart is not drawn; the tables still show it.
+const PLOT_MAX: f64 = 1e15;
+
+fn plottable(x: f64, y: f64) -> bool {
+    x.is_finite() && y.is_finite() && x.abs() <= PLOT_MAX && y.abs() <= PLOT_MAX
+}
+
 /// Draws the chart's legend (the series' labels) in a white box at `pos`.
 fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
@@ -56,7 +65,7 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 
 fn line_chart(title: &str, x_desc: &str, y_desc: &str, series: &Series, hline: Option<(f64, &str)>) -> Option<String> {
     let pts: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    if pts.is_empty() {
+    if pts.is_empty() || !pts.iter().all(|p| plottable(p.0, p.1)) || hline.is_some_and(|(h, _)| !plottable(0.0, h)) {
         return None;
     }
     let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
@@ -194,7 +203,7 @@ pub fn surface(s: &Surface) -> Option<String> {
         (v.len() == 2 && r.axes.len() == 2).then(|| (v[0], v[1]))
     };
     let pts: Vec<((f64, f64), Outcome)> = s.rows.iter().filter_map(|r| numbers(r).map(|p| (p, r.outcome))).collect();
-    if pts.len() < 2 {
+    if pts.len() < 2 || !pts.iter().all(|((x, y), _)| plottable(*x, *y)) {
         return None;
     }
     let names: Vec<String> = s.rows[0].axes.keys().cloned().collect();
@@ -235,7 +244,8 @@ pub fn surface(s: &Surface) -> Option<String> {
 /// one colour per config; feasible probes filled, failing ones hollow; the frontier of the feasible
 /// ones as a line; the per-user speed a TPOT threshold demands shaded as the SLO-feasible side.
 pub fn pareto(p: &Pareto) -> Option<String> {
-    if p.points.is_empty() {
+    let plottable_points = p.points.iter().all(|q| plottable(q.user_tok_s, q.system_tok_s));
+    if p.points.is_empty() || !plottable_points || !plottable(p.min_user_tok_s.unwrap_or(0.0), 0.0) {
         return None;
     }
     let x1 = p.points.iter().fold(p.min_user_tok_s.unwrap_or(0.0), |a, q| a.max(q.user_tok_s)) * 1.1 + 1e-9;
@@ -339,5 +349,19 @@ mod tests {
         assert!(svg.contains("Pareto frontier") && svg.contains("<polyline"), "{svg}");
         // No feasible probe: no frontier claimed.
         assert!(!chart(&[(100.0, 60.0, false)]).contains("Pareto frontier"));
+    }
+
+    #[test]
+    fn a_value_no_run_can_measure_is_not_drawn_and_never_hangs() {
+        let series: Series = vec![("a".into(), vec![(1.0, 2.0), (2.0, 1.4e308)])];
+        assert!(line_chart("t", "x", "y", &series, None).is_none());
+        let series: Series = vec![("a".into(), vec![(1.0, 2.0), (2.0, f64::INFINITY)])];
+        assert!(line_chart("t", "x", "y", &series, None).is_none());
+        let series: Series = vec![("a".into(), vec![(1.0, 2.0), (2.0, 3.0)])];
+        assert!(line_chart("t", "x", "y", &series, Some((1e300, "slo"))).is_none());
+        assert!(line_chart("t", "x", "y", &series, None).is_some());
+        let points =
+            vec![ParetoPoint { config: "c".into(), load: 1.0, system_tok_s: 5.0, user_tok_s: 1e308, feasible: true, on_frontier: true }];
+        assert!(pareto(&Pareto { gpu: "g".into(), workload: "w".into(), points, min_user_tok_s: None, svg_file: "p.svg".into() }).is_none());
     }
 }

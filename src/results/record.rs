@@ -29,6 +29,9 @@ pub enum ErrorClass {
     EmptyResponse,
     /// In flight when the run was interrupted.
     Interrupted,
+    /// A response past the client's bounds (a body over 64 MiB, an event-stream line over 1 MiB):
+    /// not read further.
+    ResponseTooLarge,
 }
 
 impl ErrorClass {
@@ -46,6 +49,7 @@ impl ErrorClass {
             ErrorClass::TruncatedStream => "truncated_stream",
             ErrorClass::EmptyResponse => "empty_response",
             ErrorClass::Interrupted => "interrupted",
+            ErrorClass::ResponseTooLarge => "response_too_large",
         }
     }
 }
@@ -108,6 +112,10 @@ pub struct RequestRecord {
     /// Generated text, kept in memory to carry conversation history; never stored.
     #[serde(skip)]
     pub text: String,
+    /// The kept text stopped at 256 KiB (the figures count every chunk; a later turn's history
+    /// carries the kept part only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text_capped: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

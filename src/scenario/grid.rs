@@ -23,9 +23,10 @@ pub fn max_tokens_values(s: &Scenario, w: &Workload) -> Vec<u32> {
     s.grid.max_tokens.as_ref().map_or_else(|| vec![w.max_tokens], |v| v.iter().map(|&x| u32::try_from(x).unwrap_or(u32::MAX)).collect())
 }
 
-/// Number of server-flag combinations (launches per server).
+/// Number of server-flag combinations (launches per server), saturating: 64 axes of 2 values are
+/// "too many", never a product that wrapped to 0.
 pub fn server_combinations(s: &Scenario) -> usize {
-    s.grid.server.values().map(Vec::len).product()
+    s.grid.server.values().map(Vec::len).fold(1usize, usize::saturating_mul)
 }
 
 /// Number of cells the grid expands to, without building them (validation caps absurd grids cheaply).

@@ -44,6 +44,17 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 
 /// Parses and validates scenario text. `file` is only used in messages; `base` resolves relative paths.
 pub fn parse(file: &str, text: &str, base: &Path) -> Result<Scenario, ScenarioErrors> {
+    parse_with(file, text, Some(base))
+}
+
+/// Parses a scenario stored in a results folder (another machine's data): every check of `runner
+/// validate` (grid size, ranges, names, secrets) except the files it names, which stayed on the
+/// machine that ran it. Nothing is expanded from a stored scenario before this passes.
+pub fn parse_stored(file: &str, text: &str) -> Result<Scenario, ScenarioErrors> {
+    parse_with(file, text, None)
+}
+
+fn parse_with(file: &str, text: &str, base: Option<&Path>) -> Result<Scenario, ScenarioErrors> {
     let fail = |diagnostics| ScenarioErrors { file: file.to_string(), diagnostics };
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,

@@ -5,8 +5,10 @@ pub mod gpus;
 pub mod grid;
 pub mod load;
 pub mod prices;
+pub mod prompt_file;
 pub mod schema;
 pub mod search;
+pub mod secrets;
 pub mod validate;
 
 pub use load::{load, parse, LoadError, Loaded};

@@ -91,6 +91,17 @@ fn pick(d: &Option<Dist>, f: fn(&Dist) -> f64) -> Option<f64> {
     d.as_ref().map(f)
 }
 
+/// A field a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return (a formula, in Excel, LibreOffice and Sheets) gets a leading `'`; numbers stay numbers.
+fn inert(field: String) -> String {
+    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && field.parse::<f64>().is_err() {
+        format!("'{field}")
+    } else {
+        field
+    }
+}
+
 /// Renders the CSV. `server_axes` are the grid's server-flag keys (one column each); with a `price`,
 /// `cost_per_mtok` is the cost of a million output tokens at the cell's throughput.
 pub fn capacity_csv(
@@ -189,7 +200,7 @@ pub fn capacity_csv(
         }
         row.push(num(price.zip(s).and_then(|(p, s)| crate::scenario::prices::cost_per_mtok(p.per_hour, s.throughput_tok_s))));
         row.push(r.cell.id.clone());
-        w.write_record(&row)?;
+        w.write_record(row.into_iter().map(inert))?;
     }
     w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
 }

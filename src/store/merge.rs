@@ -34,10 +34,81 @@ fn provenance(run: &StoredRun) -> Provenance {
     }
 }
 
-/// The scenario a run was made from.
+/// The scenario a run was made from, validated with the limits `runner validate` applies (a stored
+/// scenario is data from another machine: it is not expanded before its grid is known to be sane).
 fn scenario_of(run: &StoredRun) -> Result<Scenario> {
-    toml::from_str(&run.manifest.scenario_text)
-        .with_context(|| format!("the scenario stored in {} does not parse with this runner", run.dir.display()))
+    let file = format!("{} (scenario_text)", run.dir.join("manifest.json").display());
+    crate::scenario::load::parse_stored(&file, &run.manifest.scenario_text).map_err(anyhow::Error::from)
+}
+
+/// Refuses shards made by different runner versions or engine versions (their numbers are not one
+/// measurement) unless `--allow versions`.
+fn same_versions(runs: &[StoredRun]) -> Result<()> {
+    let runners: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.manifest.runner_version.as_str()).collect();
+    if runners.len() > 1 {
+        bail!(
+            "the folders were written by different runner versions ({}); pass --allow versions to merge them anyway",
+            runners.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut engines: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for e in runs.iter().flat_map(|r| &r.manifest.engines) {
+        if let Some(v) = &e.version {
+            engines.entry(e.engine.as_str()).or_default().insert(v.as_str());
+        }
+    }
+    for (engine, versions) in engines {
+        if versions.len() > 1 {
+            bail!(
+                "the folders ran different {engine} versions ({}); pass --allow versions to merge them anyway",
+                versions.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A merge's output may be neither inside a source folder nor hold one: a copy must never land on
+/// what it copies.
+fn apart(out: &Path, runs: &[StoredRun]) -> Result<()> {
+    let abs = absolute(out)?;
+    for r in runs {
+        let src = r.dir.canonicalize().with_context(|| format!("resolving {}", r.dir.display()))?;
+        if abs.starts_with(&src) || src.starts_with(&abs) {
+            bail!("--out {} overlaps the source folder {}; write the merge to a folder of its own", out.display(), r.dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// `p` made absolute with its existing ancestors resolved (links included); the rest as given.
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let p = std::path::absolute(p)?;
+    let mut rest = Vec::new();
+    let mut base = p.as_path();
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            return Ok(rest.iter().rev().fold(c, |acc: PathBuf, n| acc.join(n)));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return Ok(p),
+        }
+    }
+}
+
+/// Removes the merge's temporary folder unless the merge finished: a failed merge leaves nothing.
+struct TmpDir(Option<PathBuf>);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 /// The scenario of a run as a JSON value with the GPU label cleared (when it may differ).
@@ -95,14 +166,24 @@ fn tagged(id: &str, gpu: &str, multi: bool) -> String {
     }
 }
 
+/// Copies a folder of a source run; a symbolic link (which may point anywhere on this machine: a
+/// key file, a loop) is refused, never followed, and so is anything but plain files and folders.
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(from).with_context(|| format!("reading {}", from.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a plain folder (a symbolic link or a special file); a merge copies only files runner wrote", from.display());
+    }
     std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?.flatten() {
+    for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let e = e.with_context(|| format!("reading {}", from.display()))?;
         let p = e.path();
-        if p.is_dir() {
+        let t = e.file_type()?;
+        if t.is_dir() {
             copy_dir(&p, &to.join(e.file_name()))?;
-        } else {
+        } else if t.is_file() {
             std::fs::copy(&p, to.join(e.file_name())).with_context(|| format!("copying {}", p.display()))?;
+        } else {
+            bail!("{} is a symbolic link or a special file; a merge copies only plain files and refuses to follow it", p.display());
         }
     }
     Ok(())
@@ -141,8 +222,10 @@ fn missing(
 
 pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     for a in allow {
-        if a != "gpu" {
-            bail!("--allow {a}: the only difference a merge can allow is `gpu` (the GPU label, for a cross-GPU frontier)");
+        if a != "gpu" && a != "versions" {
+            bail!(
+                "--allow {a}: a merge can allow `gpu` (different GPU labels, for a cross-GPU frontier) or `versions` (different runner or engine versions)"
+            );
         }
     }
     let allow_gpu = allow.iter().any(|a| a == "gpu");
@@ -159,7 +242,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     if runs.is_empty() {
         bail!("no run folder to merge in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     }
+    apart(out, &runs)?;
     same_scenario(&runs, allow_gpu)?;
+    if !allow.iter().any(|a| a == "versions") {
+        same_versions(&runs)?;
+    }
     let mut gpus: Vec<String> = runs.iter().map(|r| r.manifest.gpu_label.clone()).collect();
     gpus.sort();
     gpus.dedup();
@@ -168,7 +255,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     let mut kept: BTreeMap<(String, String), (usize, CellResult)> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for (i, r) in runs.iter().enumerate() {
-        for c in r.cells.iter().filter(|c| c.status != CellStatus::Interrupted) {
+        // A launch that failed for a reason of the machine (port in use, engine missing, GPU still
+        // held) measured nothing about its config: its cells are missing until a re-run.
+        let retry = super::read::environmental_launches(&r.launches);
+        let measured =
+            |c: &&CellResult| c.status != CellStatus::Interrupted && !(c.status == CellStatus::Infeasible && retry.contains(&c.launch_id));
+        for c in r.cells.iter().filter(measured) {
             let key = (r.manifest.gpu_label.clone(), c.cell.id.clone());
             match kept.get(&key) {
                 Some((j, _)) => {
@@ -192,6 +284,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     let tmp = out.with_file_name(format!(".{}.merging", out.file_name().and_then(|n| n.to_str()).unwrap_or("merged")));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut guard = TmpDir(Some(tmp.clone()));
     let mut launches_written = std::collections::BTreeSet::new();
     for ((gpu, id), (i, cell)) in &kept {
         let r = &runs[*i];
@@ -264,11 +357,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     if out.exists() {
         let earlier = read_json::<super::manifest::Manifest>(&out.join("manifest.json")).ok();
         if earlier.is_none_or(|e| e.merged_from.is_empty()) {
-            let _ = std::fs::remove_dir_all(&tmp);
             bail!("{} exists and is not the output of an earlier merge; choose another --out", out.display());
         }
         std::fs::remove_dir_all(out).with_context(|| format!("replacing the earlier merge {}", out.display()))?;
     }
     std::fs::rename(&tmp, out).with_context(|| format!("moving the merge into {}", out.display()))?;
+    guard.0 = None;
     Ok(Merged { out: out.to_path_buf(), cells: kept.len(), gpus, missing, sources })
 }

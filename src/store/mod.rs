@@ -3,6 +3,7 @@
 //! and `capacity.csv`. Every file is written atomically (temp file + rename in the same folder).
 
 pub mod csv_export;
+pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod read;
@@ -36,9 +37,48 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     atomic_write(path, &bytes)
 }
 
+/// The largest JSON record a run folder holds (a manifest with its scenario text, a cell summary
+/// with its histograms): far above what a run writes, far below what would exhaust memory.
+pub const MAX_JSON_BYTES: u64 = 64 << 20;
+
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = read_bounded(path, MAX_JSON_BYTES)?;
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Reads at most `max` bytes of `path`; a larger file is an error naming it and the limit (files
+/// from other machines are read whole only when they are of a size a run writes).
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        bail!("{} is larger than {} MiB, more than a run writes; it is not read", path.display(), max >> 20);
+    }
+    Ok(bytes)
+}
+
+/// The longest id that becomes a folder name.
+pub const MAX_ID_LEN: usize = 200;
+
+/// Checks that an id read from a file (a cell, launch, search or run id) is one plain path component:
+/// letters, digits and `_ - . = @ +`, not starting with `.`, at most [`MAX_ID_LEN`] bytes. Ids
+/// become folder names only after this check, so a crafted `/abs/path` or `../x` cannot reach
+/// outside the folder it names.
+pub fn safe_id<'a>(what: &str, id: &'a str) -> Result<&'a str> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | '@' | '+'));
+    if !ok {
+        bail!(
+            "{what} {:?} is not a plain folder name (letters, digits, `_-.=@+`, not starting with `.`, at most {MAX_ID_LEN} bytes); \
+             the folder was not written by runner or was altered",
+            id.chars().take(80).collect::<String>()
+        );
+    }
+    Ok(id)
 }
 
 /// One run's folder.
@@ -51,10 +91,16 @@ impl RunStore {
     /// Creates a new, empty run folder; fails if it exists or cannot be written (checked before any
     /// server starts).
     pub fn create(dir: PathBuf) -> Result<Self> {
-        if dir.exists() {
-            bail!("run folder {} already exists; choose another --run-id", dir.display());
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create results folder {}", parent.display()))?;
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
+        // One step, so that of two runners creating the same folder exactly one succeeds.
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("run folder {} already exists; choose another --run-id", dir.display())
+            }
+            r => r.with_context(|| format!("cannot create results folder {}", dir.display()))?,
+        }
         let probe = dir.join(".write-test");
         std::fs::write(&probe, b"ok").with_context(|| format!("results folder {} is not writable", dir.display()))?;
         std::fs::remove_file(&probe)?;

@@ -17,11 +17,46 @@ pub struct StoredRun {
     pub searches: Vec<super::search::SearchRecord>,
 }
 
+/// The sub-folders of `dir`, sorted; a symbolic link is not followed (a folder from another machine
+/// may point anywhere on this one).
 fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect())
+        .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The last component of a folder path as text.
+fn folder_name(d: &Path) -> &str {
+    d.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+}
+
+/// Refuses names a runner never writes (a line break, a control character, `<` `>` backtick `|`):
+/// reports print them into Markdown and HTML as they are.
+fn plain<'a>(file: &Path, fields: impl Iterator<Item = (&'a str, &'a str)>) -> Result<()> {
+    for (key, v) in fields {
+        if !crate::scenario::validate::is_plain_text(v) {
+            bail!(
+                "{}: `{key}` = {:?} holds a line break, a control character or one of < > ` |, which runner never writes; the file was altered",
+                file.display(),
+                v.chars().take(80).collect::<String>()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a record whose id is not a plain folder name or is not the name of the folder it was read
+/// from (in a merge of several GPUs, `<id>@<gpu>`): every later use of the id as a path then stays
+/// inside that folder.
+fn check_id(what: &str, id: &str, dir: &Path, file: &str) -> Result<()> {
+    super::safe_id(what, id).with_context(|| format!("in {}", dir.join(file).display()))?;
+    let name = folder_name(dir);
+    if id != name && !name.strip_prefix(id).is_some_and(|rest| rest.starts_with('@')) {
+        bail!("{}: {what} {id:?} is not the name of its folder; the folder was altered or not written by runner", dir.display());
+    }
+    Ok(())
 }
 
 pub fn read_run(dir: &Path) -> Result<StoredRun> {
@@ -30,8 +65,19 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
         bail!("{} is not a run folder (no manifest.json); pass results/<scenario>/<run-id>", dir.display());
     }
     let manifest: Manifest = read_json(&store.manifest_path())?;
+    let m = &manifest;
+    let texts =
+        [("gpu_label", &m.gpu_label), ("run_id", &m.run_id), ("scenario_name", &m.scenario_name), ("host.hostname", &m.host.hostname)];
+    plain(&store.manifest_path(), texts.iter().map(|(k, v)| (*k, v.as_str())))?;
     let launches = read_launches(dir)?;
-    let mut cells: Vec<CellResult> = read_each(&dir.join("cells"), "summary.json")?;
+    let mut cells = Vec::new();
+    for (d, c) in read_each::<CellResult>(&dir.join("cells"), "summary.json")? {
+        check_id("cell id", &c.cell.id, &d, "summary.json")?;
+        let texts = [("server", c.server.as_str()), ("engine", c.engine.as_str()), ("model", c.model.as_deref().unwrap_or_default())];
+        plain(&d.join("summary.json"), texts.into_iter())?;
+        super::safe_id("launch id", &c.launch_id).with_context(|| format!("in {}", d.join("summary.json").display()))?;
+        cells.push(c);
+    }
     cells.sort_by_key(|c| c.cell.index);
     let searches = read_searches(dir)?;
     Ok(StoredRun { dir: dir.to_path_buf(), manifest, launches, cells, searches })
@@ -39,12 +85,13 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
 
 /// The `file` of every sub-folder of `dir` that has one, in folder-name order (none when `dir` is
 /// missing).
-fn read_each<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<Vec<T>> {
+fn read_each<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<Vec<(PathBuf, T)>> {
     let mut out = Vec::new();
     for d in sorted_dirs(dir) {
         let p = d.join(file);
-        if p.is_file() {
-            out.push(read_json(&p).with_context(|| format!("reading {}", p.display()))?);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+            let v = read_json(&p).with_context(|| format!("reading {}", p.display()))?;
+            out.push((d, v));
         }
     }
     Ok(out)
@@ -52,7 +99,11 @@ fn read_each<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<V
 
 /// The search records of a run folder (none for a grid run).
 pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
-    let mut out: Vec<super::search::SearchRecord> = read_each(&dir.join("searches"), "search.json")?;
+    let mut out = Vec::new();
+    for (d, s) in read_each::<super::search::SearchRecord>(&dir.join("searches"), "search.json")? {
+        check_id("search id", &s.target.id, &d, "search.json")?;
+        out.push(s);
+    }
     out.sort_by_key(|s| s.target.index);
     Ok(out)
 }
@@ -60,7 +111,20 @@ pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
 /// The launch records of a run folder. (Reports rebuild the portable `vllm serve --config` recipe
 /// from the scenario; the run's own `vllm-config.yaml` carries this machine's port.)
 pub fn read_launches(dir: &Path) -> Result<Vec<LaunchRecord>> {
-    read_each(&dir.join("launches"), "launch.json")
+    let mut out = Vec::new();
+    for (d, l) in read_each::<LaunchRecord>(&dir.join("launches"), "launch.json")? {
+        check_id("launch id", &l.id, &d, "launch.json")?;
+        let texts = [("server", l.server.as_str()), ("engine", l.engine.as_str()), ("model", l.model.as_deref().unwrap_or_default())];
+        plain(&d.join("launch.json"), texts.into_iter())?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// The ids of launches that failed for an environmental reason (their cells are run again by a
+/// resume, and a merge counts them missing, not measured).
+pub fn environmental_launches(launches: &[LaunchRecord]) -> std::collections::BTreeSet<String> {
+    launches.iter().filter(|l| l.failure.as_ref().is_some_and(|f| f.reason.is_environmental())).map(|l| l.id.clone()).collect()
 }
 
 /// Expands arguments into run folders: a run folder itself, or a folder holding run folders

@@ -30,9 +30,11 @@ pub fn apply_config(facts: &mut StartupFacts, config: &str) -> bool {
     let v = v.get("text_config").cloned().unwrap_or(v);
     let get = |k: &str| v.get(k).and_then(Value::as_u64);
     let layers = get("num_hidden_layers");
+    // Zero or absurd sizes (another party's file) fill nothing.
+    let get = |k: &str| get(k).filter(|v| (1..=1 << 20).contains(v));
     let heads = get("num_attention_heads");
     let kv = get("num_key_value_heads").or(heads);
-    let head_dim = get("head_dim").or_else(|| Some(get("hidden_size")? / heads?));
+    let head_dim = get("head_dim").or_else(|| Some(get("hidden_size")? / heads?)).filter(|d| *d > 0);
     if layers.is_none() || kv.is_none() || head_dim.is_none() {
         return false;
     }

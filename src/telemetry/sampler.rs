@@ -98,10 +98,7 @@ type Histograms = std::collections::BTreeMap<String, super::histogram::Histogram
 /// The text of one `/metrics` scrape.
 async fn fetch(client: &reqwest::Client, url: &str) -> Option<String> {
     let resp = client.get(url).timeout(Duration::from_secs(2)).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    resp.text().await.ok()
+    crate::engine::bounded_text(resp).await
 }
 
 /// The engine's histograms alone, for the before/after pair around a measured phase (the periodic

@@ -125,7 +125,7 @@ fn slurm_array_of_three_shards_merges_into_the_cells_of_an_unsharded_run() {
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{printed}{}", String::from_utf8_lossy(&o.stderr));
     let script = std::fs::read_to_string(dir.join("fleet/fleet-cpu.sbatch")).unwrap();
-    assert!(script.contains("#SBATCH --array=0-2") && script.contains("--shard ${SLURM_ARRAY_TASK_ID}/3"), "{script}");
+    assert!(script.contains("#SBATCH --array=0-2") && script.contains("--shard \"${SLURM_ARRAY_TASK_ID}\"/3"), "{script}");
     std::fs::create_dir_all(dir.join("fleet/logs")).unwrap();
     // Submitted as printed; the tasks run in the submitting environment (engine paths, RUNNER).
     let t0 = Instant::now();

@@ -283,8 +283,11 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Facts { engine, log } => {
             let kind: crate::scenario::schema::EngineKind = serde_json::from_value(serde_json::Value::String(engine.clone()))
                 .map_err(|_| anyhow::anyhow!("unknown engine `{engine}`; use vllm, sglang or llamacpp"))?;
-            let bytes = std::fs::read(&log).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", log.display()))?;
-            let text = String::from_utf8_lossy(&bytes);
+            if let Err(e) = std::fs::metadata(&log) {
+                anyhow::bail!("cannot read {}: {e}", log.display());
+            }
+            // The log's last 32 MiB (a bound for logs from other machines).
+            let text = process::read_log(&log);
             let out = serde_json::json!({
                 "engine": kind.as_str(),
                 "log": log.display().to_string(),

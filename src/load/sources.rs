@@ -6,6 +6,20 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 
+/// The largest documents or dataset file read (a corpus for a benchmark, not a data lake).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut text = String::new();
+    f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).with_context(|| format!("cannot read {}", path.display()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        bail!("{} is larger than {} MiB; give a smaller file", path.display(), MAX_FILE_BYTES >> 20);
+    }
+    Ok(text)
+}
+
 /// Documents from a folder (every .txt/.md file, sorted by name) or a JSONL of {"text": "..."}.
 pub fn documents(spec: &str, base: &Path) -> Result<Vec<String>> {
     let path = base.join(spec);
@@ -19,14 +33,14 @@ pub fn documents(spec: &str, base: &Path) -> Result<Vec<String>> {
             .collect();
         files.sort();
         for f in files {
-            out.push(std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?);
+            out.push(read_text(&f)?);
         }
     } else {
         #[derive(Deserialize)]
         struct Doc {
             text: String,
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_text(&path)?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let d: Doc =
                 serde_json::from_str(line).with_context(|| format!("{}:{}: expected {{\"text\": \"...\"}}", path.display(), i + 1))?;
@@ -68,7 +82,7 @@ enum JsonlEntry {
 /// as output length) or JSONL of {"prompt"|"messages", "output_tokens"}.
 pub fn dataset(spec: &str, base: &Path) -> Result<Vec<Entry>> {
     let path = base.join(spec);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read dataset {}", path.display()))?;
+    let text = read_text(&path).with_context(|| format!("cannot read dataset {}", path.display()))?;
     let mut out = Vec::new();
     if text.trim_start().starts_with('[') {
         let items: Vec<ShareGptItem> =

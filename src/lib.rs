@@ -10,6 +10,7 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub mod analysis;
+pub mod bounded;
 pub mod cli;
 pub mod engine;
 pub mod estimate;

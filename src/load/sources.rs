@@ -10,14 +10,7 @@ use std::path::Path;
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 fn read_text(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut text = String::new();
-    f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).with_context(|| format!("cannot read {}", path.display()))?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        bail!("{} is larger than {} MiB; give a smaller file", path.display(), MAX_FILE_BYTES >> 20);
-    }
-    Ok(text)
+    crate::bounded::read_text(path, MAX_FILE_BYTES).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Documents from a folder (every .txt/.md file, sorted by name) or a JSONL of {"text": "..."}.

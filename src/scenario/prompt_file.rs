@@ -64,13 +64,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Prompt>, String> {
 
 /// Reads and parses a prompts file, at most [`MAX_BYTES`].
 pub fn read(path: &Path) -> Result<Vec<Prompt>, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot read prompt file {}: {e}", path.display()))?;
-    let mut text = String::new();
-    f.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(|e| format!("cannot read prompt file {}: {e}", path.display()))?;
-    if text.len() as u64 > MAX_BYTES {
-        return Err(format!("prompt file {} is larger than {} MiB", path.display(), MAX_BYTES >> 20));
-    }
+    let text = crate::bounded::read_text(path, MAX_BYTES).map_err(|e| format!("cannot read prompt file {}: {e}", path.display()))?;
     parse(&path.display().to_string(), &text)
 }
 

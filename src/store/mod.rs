@@ -49,14 +49,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// Reads at most `max` bytes of `path`; a larger file is an error naming it and the limit (files
 /// from other machines are read whole only when they are of a size a run writes).
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut bytes = Vec::new();
-    f.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() as u64 > max {
-        bail!("{} is larger than {} MiB, more than a run writes; it is not read", path.display(), max >> 20);
-    }
-    Ok(bytes)
+    crate::bounded::read(path, max).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The longest id that becomes a folder name.

@@ -626,3 +626,61 @@ fn oversized_responses_are_recorded_as_such_not_read_whole() {
     assert_eq!(rec.error, Some(ErrorClass::Http5xx));
     assert!(rec.error_detail.unwrap().len() < 400);
 }
+
+/// A launch that failed for a reason of the moment (the endpoint not ready in time) is launched
+/// again by `--resume`; its cells are then measured, and the run is complete.
+#[test]
+fn resume_runs_again_the_cells_of_a_launch_that_failed_for_the_machine() {
+    use axum::routing::{get, post};
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let h = healthy.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/models",
+            get(move || {
+                let up = h.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if up {
+                        (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"data": [{"id": "mock-model"}]})))
+                    } else {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({})))
+                    }
+                }
+            }),
+        )
+        .route("/v1/chat/completions", post(common::completions))
+        .with_state(std::sync::Arc::new(common::Mock::default()));
+    let url = common::serve_on_own_thread(app);
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[scenario]\nname = \"later\"\n[[servers]]\nname = \"api\"\nengine = \"external\"\nurl = \"{url}\"\nready_timeout_s = 1\n\
+         [[workloads]]\nname = \"chat\"\nrequests = 4\nwarmup = 0\n[grid]\nconcurrency = [1, 2]\nmax_tokens = [4]\n"
+    );
+    let scenario = common::write_scenario(tmp.path(), "later.toml", &text);
+    let out = tmp.path().join("res");
+    let run = |extra: &[&str]| {
+        runner().args(["run", scenario.to_str().unwrap(), "--output", out.to_str().unwrap(), "--run-id", "r"]).args(extra).output().unwrap()
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = out.join("later/r");
+    let status = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("cells"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                serde_json::from_slice::<serde_json::Value>(&std::fs::read(e.path().join("summary.json")).unwrap()).unwrap()["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(status(&dir), ["infeasible", "infeasible"]);
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let o = runner().args(["run", scenario.to_str().unwrap(), "--resume", dir.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(status(&dir), ["ok", "ok"], "the ready timeout was the moment's, not the config's");
+}

@@ -415,3 +415,21 @@ async fn stream_body(body: hyper::body::Incoming, clock: &WireClock, t0: Instant
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{keep_text, MAX_KEPT_TEXT};
+
+    #[test]
+    fn kept_text_stops_at_its_cap_on_a_character_boundary_and_says_so() {
+        let (mut kept, mut capped) = (String::new(), false);
+        keep_text(&mut kept, &"a".repeat(MAX_KEPT_TEXT - 1), &mut capped);
+        assert!(!capped);
+        keep_text(&mut kept, "éé", &mut capped);
+        assert!(capped && kept.len() == MAX_KEPT_TEXT - 1, "{}", kept.len());
+        // The last byte of room takes a one-byte character; nothing past the cap is ever kept.
+        keep_text(&mut kept, "more", &mut capped);
+        assert_eq!(kept.len(), MAX_KEPT_TEXT);
+        assert!(kept.ends_with("am"));
+    }
+}

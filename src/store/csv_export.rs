@@ -204,3 +204,19 @@ pub fn capacity_csv(
     }
     w.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    #[test]
+    fn a_field_a_spreadsheet_would_run_is_made_text_and_numbers_stay_numbers() {
+        assert_eq!(inert("=HYPERLINK(\"http://x\")".into()), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(inert("+cmd|' /C calc'!A0".into()), "'+cmd|' /C calc'!A0");
+        assert_eq!(inert("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(inert("-2+3".into()), "'-2+3");
+        assert_eq!(inert("-1.500".into()), "-1.500");
+        assert_eq!(inert("chat".into()), "chat");
+        assert_eq!(inert(String::new()), "");
+    }
+}

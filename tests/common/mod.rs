@@ -109,7 +109,7 @@ fn chunk(content: Option<&str>, role: bool) -> String {
     format!("data: {v}\n\n")
 }
 
-async fn completions(State(m): State<Arc<Mock>>) -> Response {
+pub async fn completions(State(m): State<Arc<Mock>>) -> Response {
     if let Some(code) = m.status {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "injected failure").into_response();

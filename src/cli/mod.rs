@@ -413,7 +413,7 @@ async fn run(
         None => eprintln!("runner: {} cells on {} launches -> {}", p.cells.len(), p.launches.len(), dir.display()),
     }
     let mut reporter = Terminal::new();
-    let outcome = execute::run(&l, &p, target, &mut reporter, &cancel).await?;
+    let outcome = execute::run(&l, &p, target, &execute::Processes, &mut reporter, &cancel).await?;
     println!("{}", table::grid_table(&outcome.results, l.scenario.scenario.disturbed_above_pct));
     let searched = crate::store::read::read_run(&outcome.store.dir)
         .map(|run| crate::analysis::search::rows(&run, &l.scenario.grid.server.keys().cloned().collect::<Vec<_>>()))

@@ -1,14 +1,16 @@
 //! One cell: build its requests, warm up, drive the measured load while sampling memory and engine
 //! metrics, then store `requests.jsonl`, `telemetry.json` and the summary.
 
+use super::launcher::Served;
+use super::status::{cell_status, Ended};
 use super::{now, Ctx};
-use crate::engine::RunningEngine;
 use crate::load::driver::{self, Schedule, Stop};
 use crate::load::http::LoadClient;
 use crate::load::workload::{self, Inputs};
 use crate::plan::{self, Cell, Launch, Load};
 use crate::progress::{Event, Reporter};
 use crate::results::quality::{self, Quality, RepeatFigures};
+use crate::results::record::ErrorClass;
 use crate::results::{slo, summary};
 use crate::store;
 use crate::store::records::{CellResult, CellStatus, StartupSnapshot, TelemetrySummary};
@@ -16,11 +18,11 @@ use crate::telemetry::sampler::{self, Target};
 use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 
-fn target(ctx: &Ctx<'_>, eng: &RunningEngine) -> Target {
+fn target(ctx: &Ctx<'_>, eng: &dyn Served) -> Target {
     Target {
         probe: ctx.probe.clone(),
         pgid: eng.pgid(),
-        metrics_url: Some(format!("{}/metrics", eng.base_url)),
+        metrics_url: Some(format!("{}/metrics", eng.base_url())),
         interval: Duration::from_millis(500),
         client: eng.client(),
     }
@@ -29,7 +31,7 @@ fn target(ctx: &Ctx<'_>, eng: &RunningEngine) -> Target {
 /// What the cells of one launch share: the ready engine, the load client (with the server's API key),
 /// the `model` sent in requests, and the launch's startup snapshot.
 pub(super) struct Serving<'a> {
-    pub eng: &'a RunningEngine,
+    pub eng: &'a dyn Served,
     pub load: LoadClient,
     pub model: String,
     pub startup: &'a StartupSnapshot,
@@ -97,7 +99,7 @@ pub(super) async fn run(
         model: &on.model,
         client: &client,
         load: &load,
-        base_url: &eng.base_url,
+        base_url: eng.base_url(),
     };
     let (jobs, note) = workload::build(&inputs).await?;
     let (warm, measured): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.specs.first().is_some_and(|r| r.warmup));
@@ -116,7 +118,7 @@ pub(super) async fn run(
     if !warm.is_empty() {
         // Warm-up runs with the cell's own load (same concurrency, or same arrivals and cap), outside
         // the measurement.
-        let p = driver::drive(&load, &eng.base_url, warm, schedule, &Stop::default(), t0, ctx.cancel, |n| {
+        let p = driver::drive(&load, eng.base_url(), warm, schedule, &Stop::default(), t0, ctx.cancel, |n| {
             reporter.event(Event::RequestsDone(n))
         })
         .await;
@@ -137,7 +139,7 @@ pub(super) async fn run(
         let (phase, tel) = sampler::during(
             &target(ctx, eng),
             t0,
-            driver::drive(&load, &eng.base_url, measured.clone(), schedule, &until, t0, ctx.cancel, |n| {
+            driver::drive(&load, eng.base_url(), measured.clone(), schedule, &until, t0, ctx.cancel, |n| {
                 reporter.event(Event::RequestsDone(n))
             }),
         )
@@ -146,7 +148,7 @@ pub(super) async fn run(
         mark_cooldown(&mut recs, w.cooldown as usize);
         recs.iter_mut().for_each(|r| r.repeat = repeat);
         // Requests the early stop cancelled are kept on disk, not counted as the server's failures.
-        let counted: Vec<_> = recs.iter().filter(|r| r.error_detail.as_deref() != Some(driver::STOPPED_EARLY)).cloned().collect();
+        let counted: Vec<_> = recs.iter().filter(|r| r.error != Some(ErrorClass::StoppedEarly)).cloned().collect();
         let summary = summary::summarize(&counted, summary::counted_wall_s(&counted, phase.start_ms, phase.wall_s), slo_cfg);
         let cancelled = recs.len() - counted.len();
         let verdict = slo::judge(&summary, slo_cfg);
@@ -181,18 +183,14 @@ pub(super) async fn run(
     let mut summary = quality::median_summary(&summaries).unwrap_or_else(|| summary::summarize(&[], 0.0, slo_cfg));
     summary.prompt_build = Some(note);
     let verdict = slo::judge(&summary, slo_cfg);
-    let (status, reason) = if interrupted || ctx.cancel.is_cancelled() {
-        (CellStatus::Interrupted, Some("interrupted by the user (Ctrl-C/SIGTERM)".to_string()))
-    } else if summary.ok == 0 {
-        let reasons: Vec<String> = summary.errors_by_reason.iter().map(|(k, v)| format!("{} x{v}", k.as_str())).collect();
-        (CellStatus::Failed, Some(format!("every request failed: {}", reasons.join(", "))))
+    let ended = if interrupted || ctx.cancel.is_cancelled() {
+        Ended::Interrupted
     } else if let Some(why) = stopped_early.clone() {
-        (CellStatus::SloFail, Some([why].into_iter().chain(verdict.violations.iter().cloned()).collect::<Vec<_>>().join("; ")))
-    } else if verdict.pass {
-        (CellStatus::Ok, None)
+        Ended::StoppedEarly(why)
     } else {
-        (CellStatus::SloFail, Some(verdict.violations.join("; ")))
+        Ended::Completed
     };
+    let (status, reason) = cell_status(&summary, &verdict, &ended);
     result.status = status;
     result.reason = reason;
     result.stopped_early = stopped_early.filter(|_| status == CellStatus::SloFail);

@@ -1,9 +1,10 @@
 //! One launch: write its recipes, start the engine, record its startup facts and memory, run its cells,
 //! stop it. A launch that does not start becomes a recorded failure and infeasible cells.
 
+use super::launcher::Served;
 use super::{cell, unmeasured, Ctx};
 use crate::engine::process::read_log;
-use crate::engine::{self, argv, resolve, RunningEngine, StartFailure};
+use crate::engine::{self, argv, resolve, StartFailure};
 use crate::load::http::LoadClient;
 use crate::plan::{Cell, Launch};
 use crate::progress::{Event, Reporter};
@@ -38,11 +39,8 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
 }
 
 /// vLLM states its KV configuration on /metrics too: the log's figures are checked against it.
-async fn kv_cross_check(
-    eng: &RunningEngine,
-    facts: &crate::telemetry::facts::StartupFacts,
-) -> Option<crate::telemetry::prom::KvCrossCheck> {
-    let resp = eng.client().get(format!("{}/metrics", eng.base_url)).timeout(Duration::from_secs(5)).send().await.ok()?;
+async fn kv_cross_check(eng: &dyn Served, facts: &crate::telemetry::facts::StartupFacts) -> Option<crate::telemetry::prom::KvCrossCheck> {
+    let resp = eng.client().get(format!("{}/metrics", eng.base_url())).timeout(Duration::from_secs(5)).send().await.ok()?;
     let labels = crate::telemetry::prom::cache_config(&crate::engine::bounded_text(resp).await?)?;
     Some(crate::telemetry::prom::cross_check(&labels, facts))
 }
@@ -95,15 +93,15 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     let what = if searches > 0 { format!("{searches} boundary search(es)") } else { format!("{} cells", cells.len()) };
     reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), what });
     let gpu_before = ctx.probe.gpu_used_bytes();
-    let mut eng = match engine::start(&launch.server, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
+    let mut eng = match ctx.launcher.start(&launch.server, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {
         Ok(e) => e,
         Err(failure) => return failed(ctx, launch, &cells, rec, failure, results, reporter),
     };
-    rec.argv = eng.argv.clone();
-    rec.command = eng.argv.as_ref().map(|a| argv::display(a));
-    rec.base_url = Some(eng.base_url.clone());
-    rec.ready_s = Some(eng.ready_s);
-    rec.engine_version = engine_version(&eng.client(), &eng.base_url, engine::spec(launch.server.engine).version_paths()).await;
+    rec.argv = eng.argv().map(<[String]>::to_vec);
+    rec.command = eng.argv().map(argv::display);
+    rec.base_url = Some(eng.base_url().to_string());
+    rec.ready_s = Some(eng.ready_s());
+    rec.engine_version = engine_version(&eng.client(), eng.base_url(), engine::spec(launch.server.engine).version_paths()).await;
     rec.facts = facts::parse(launch.server.engine, &read_log(&log_path));
     if rec.facts.n_layer.is_none() {
         if let Some(m) = &launch.server.model {
@@ -111,7 +109,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         }
     }
     if launch.server.engine == crate::scenario::schema::EngineKind::Vllm {
-        rec.kv_cross_check = kv_cross_check(&eng, &rec.facts).await;
+        rec.kv_cross_check = kv_cross_check(eng.as_ref(), &rec.facts).await;
     }
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
     rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
@@ -119,7 +117,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
     }
     store::write_json(&dir.join("launch.json"), &rec)?;
-    reporter.event(Event::LaunchReady { launch, ready_s: eng.ready_s });
+    reporter.event(Event::LaunchReady { launch, ready_s: eng.ready_s() });
     let startup = StartupSnapshot {
         ready_s: rec.ready_s,
         facts: rec.facts.clone(),
@@ -127,8 +125,12 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         memory_source: rec.memory_source,
     };
     let key = crate::engine::api_key(&launch.server).ok().flatten();
-    let on =
-        cell::Serving { eng: &eng, load: LoadClient::new(key.as_deref()), model: request_model(launch, &eng).await, startup: &startup };
+    let on = cell::Serving {
+        eng: eng.as_ref(),
+        load: LoadClient::new(key.as_deref()),
+        model: request_model(launch, eng.as_ref()).await,
+        startup: &startup,
+    };
     let outcome = if ctx.plan.searches_of(launch.index).next().is_some() {
         super::search::run(ctx, launch, &on, results, reporter).await
     } else {
@@ -137,7 +139,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     drop(on);
     rec.stop = tokio::task::block_in_place(|| eng.stop());
     // The next launch needs the GPU memory back, not only the port.
-    if eng.process.is_some() {
+    if eng.launched() {
         let probe = ctx.probe.clone();
         rec.gpu_memory_released_s = tokio::task::block_in_place(|| probe.wait_gpu_released(gpu_before, std::time::Duration::from_secs(60)));
     }
@@ -218,7 +220,7 @@ async fn run_cells(
 pub(super) fn settle(
     ctx: &Ctx<'_>,
     launch: &Launch,
-    eng: &RunningEngine,
+    eng: &dyn Served,
     mut r: CellResult,
     dead: &mut Option<String>,
     results: &mut Vec<CellResult>,
@@ -243,7 +245,7 @@ pub(super) fn settle(
 }
 
 /// The `model` field sent with requests: served name, model id, or (external) the server's first model.
-async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
+async fn request_model(launch: &Launch, eng: &dyn Served) -> String {
     let srv = &launch.server;
     if let Some(n) = &srv.served_model_name {
         return n.clone();
@@ -251,7 +253,7 @@ async fn request_model(launch: &Launch, eng: &RunningEngine) -> String {
     if let Some(m) = srv.model.as_ref().filter(|m| !m.is_empty()) {
         return m.clone();
     }
-    let url = format!("{}/v1/models", eng.base_url);
+    let url = format!("{}/v1/models", eng.base_url());
     let first = async {
         let resp = eng.client().get(&url).timeout(Duration::from_secs(10)).send().await.ok()?;
         let v = crate::engine::bounded_json(resp).await?;

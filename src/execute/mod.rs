@@ -3,9 +3,12 @@
 
 mod cell;
 mod launch;
+pub mod launcher;
 pub use launch::effective as effective_launch;
+pub use launcher::{Launcher, Processes, Served};
 mod resume;
 mod search;
+pub mod status;
 
 use crate::plan::{Cell, Launch, Plan};
 use crate::progress::Reporter;
@@ -43,6 +46,8 @@ pub(crate) struct Ctx<'a> {
     pub plan: &'a Plan,
     pub store: &'a RunStore,
     pub probe: Arc<MemoryProbe>,
+    /// Starts each launch's engine (the real processes, or a test's fake).
+    pub launcher: &'a dyn Launcher,
     pub cancel: &'a CancellationToken,
     /// Cells that already have a complete result (resume): not run again.
     pub skip: std::collections::HashSet<String>,
@@ -102,6 +107,7 @@ pub async fn run(
     loaded: &Loaded,
     plan: &Plan,
     target: RunTarget,
+    launcher: &dyn Launcher,
     reporter: &mut dyn Reporter,
     cancel: &CancellationToken,
 ) -> Result<RunOutcome> {
@@ -123,7 +129,7 @@ pub async fn run(
     manifest.status = RunStatus::Running;
     store::write_json(&store.manifest_path(), &manifest)?;
     let skip: std::collections::HashSet<String> = done.iter().map(|r: &CellResult| r.cell.id.clone()).collect();
-    let ctx = Ctx { loaded, plan, store: &store, probe, cancel, skip, price: manifest.price.clone() };
+    let ctx = Ctx { loaded, plan, store: &store, probe, launcher, cancel, skip, price: manifest.price.clone() };
     let mut results = done;
     for l in &plan.launches {
         if cancel.is_cancelled() {

@@ -196,7 +196,7 @@ fn push(ctx: &Ctx<'_>, rec: &mut SearchRecord, probes: &mut Vec<Probe>, r: &Cell
     let p = probe_of(ctx, r);
     probes.push(p);
     let stopped_early = r.stopped_early.clone();
-    rec.probes.push(ProbeRecord { cell_id: r.cell.id.clone(), probe: p, status: r.status.as_str().into(), why, stopped_early });
+    rec.probes.push(ProbeRecord { cell_id: r.cell.id.clone(), probe: p, status: r.status, why, stopped_early });
 }
 
 /// The search's end: boundary, first failing load, kind and the figures at the boundary.

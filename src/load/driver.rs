@@ -53,7 +53,7 @@ pub struct PhaseResult {
     pub start_ms: f64,
     pub wall_s: f64,
     pub interrupted: bool,
-    /// Why the phase was stopped early (its in-flight requests carry `ErrorClass::Interrupted`).
+    /// Why the phase was stopped early (its in-flight requests carry `ErrorClass::StoppedEarly`).
     pub stopped_early: Option<String>,
 }
 
@@ -214,6 +214,7 @@ pub async fn drive(
     let stopped_early = why_early.lock().expect("not poisoned").take().filter(|_| !interrupted);
     if stopped_early.is_some() {
         for r in records.iter_mut().filter(|r| r.error == Some(crate::results::record::ErrorClass::Interrupted)) {
+            r.error = Some(crate::results::record::ErrorClass::StoppedEarly);
             r.error_detail = Some(STOPPED_EARLY.into());
         }
     }

@@ -29,6 +29,9 @@ pub enum ErrorClass {
     EmptyResponse,
     /// In flight when the run was interrupted.
     Interrupted,
+    /// In flight when a search probe's early check stopped the probe (clearly failing): cancelled by
+    /// the runner, not the server's failure, and not counted.
+    StoppedEarly,
     /// A response past the client's bounds (a body over 64 MiB, an event-stream line over 1 MiB):
     /// not read further.
     ResponseTooLarge,
@@ -49,6 +52,7 @@ impl ErrorClass {
             ErrorClass::TruncatedStream => "truncated_stream",
             ErrorClass::EmptyResponse => "empty_response",
             ErrorClass::Interrupted => "interrupted",
+            ErrorClass::StoppedEarly => "stopped_early",
             ErrorClass::ResponseTooLarge => "response_too_large",
         }
     }

@@ -50,7 +50,7 @@ pub struct ProbeRecord {
     pub cell_id: String,
     #[serde(flatten)]
     pub probe: Probe,
-    pub status: String,
+    pub status: crate::store::records::CellStatus,
     /// Why this probe was taken (the search's decision).
     pub why: String,
     #[serde(default)]

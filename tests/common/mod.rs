@@ -2,6 +2,7 @@
 //! location, and process-table checks.
 #![allow(dead_code)]
 
+pub mod fake_engine;
 pub mod raw_http;
 
 use axum::body::Body;
@@ -46,6 +47,14 @@ pub struct Mock {
     pub law: Option<Law>,
     /// Requests being served now (with `law`).
     pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Once set (an engine that died, or was stopped), every request's connection is broken off.
+    pub dead: Arc<std::sync::atomic::AtomicBool>,
+    /// The server dies when this many requests have arrived (the next one finds it dead).
+    pub die_after: Option<usize>,
+    /// Cancels this token (Ctrl-C) as the n-th request arrives (that request is served on).
+    pub cancel_after: Option<(usize, tokio_util::sync::CancellationToken)>,
+    /// Requests that arrived (dead or not).
+    pub arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +105,10 @@ impl Default for Mock {
             served: Arc::default(),
             law: None,
             in_flight: Arc::default(),
+            dead: Arc::default(),
+            die_after: None,
+            cancel_after: None,
+            arrived: Arc::default(),
         }
     }
 }
@@ -110,6 +123,23 @@ fn chunk(content: Option<&str>, role: bool) -> String {
 }
 
 pub async fn completions(State(m): State<Arc<Mock>>) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let arrived = m.arrived.fetch_add(1, SeqCst) + 1;
+    if m.die_after.is_some_and(|k| arrived > k) {
+        m.dead.store(true, SeqCst);
+    }
+    if let Some((k, token)) = &m.cancel_after {
+        if arrived >= *k {
+            token.cancel();
+        }
+    }
+    if m.dead.load(SeqCst) {
+        let broken = futures_util::stream::once(async { Err::<String, _>(std::io::Error::other("the engine is gone")) });
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::from_stream(broken))
+            .expect("valid response");
+    }
     if let Some(code) = m.status {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "injected failure").into_response();

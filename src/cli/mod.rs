@@ -293,7 +293,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 "log": log.display().to_string(),
                 "facts": crate::telemetry::facts::parse(kind, &text),
                 "theoretical_kv_bytes_per_token": crate::telemetry::facts::theoretical_kv_bytes_per_token(&crate::telemetry::facts::parse(kind, &text)),
-                "failure": crate::telemetry::failure::detect(&text),
+                "failure": crate::telemetry::failure::detect(kind, &text),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)

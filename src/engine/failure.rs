@@ -2,6 +2,7 @@
 //! (a weights OOM also prints "CUDA out of memory"); the decisive lines are quoted.
 
 use super::facts::clean_lines;
+use crate::scenario::schema::EngineKind;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -152,10 +153,9 @@ const PRIORITY: [FailureReason; 8] = [
     FailureReason::ModelNotFound,
 ];
 
-/// Every engine's signatures and the generic ones, by reason in `PRIORITY` order.
-fn rules_by_reason() -> Vec<(FailureReason, Vec<&'static Rule>)> {
-    let all: Vec<&'static Rule> =
-        crate::engine::spec::ALL.iter().flat_map(|k| crate::engine::spec(*k).failure_rules().iter()).chain(GENERIC.iter()).collect();
+/// The engine's own signatures, then the generic ones, by reason in `PRIORITY` order.
+fn rules_by_reason(engine: EngineKind) -> Vec<(FailureReason, Vec<&'static Rule>)> {
+    let all: Vec<&'static Rule> = crate::engine::spec(engine).failure_rules().iter().chain(GENERIC.iter()).collect();
     PRIORITY.iter().map(|r| (*r, all.iter().copied().filter(|x| x.reason == *r).collect())).collect()
 }
 
@@ -163,8 +163,8 @@ static EST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"estimated maximum mo
 
 /// A failure found in a log that may be healthy (`runner facts`): a known signature, or `crashed` when
 /// the log shows an error or traceback but no known signature; None for a clean log.
-pub fn detect(log: &str) -> Option<Classified> {
-    let c = classify(log);
+pub fn detect(engine: EngineKind, log: &str) -> Option<Classified> {
+    let c = classify(engine, log);
     if c.reason != FailureReason::Crashed {
         return Some(c);
     }
@@ -172,14 +172,15 @@ pub fn detect(log: &str) -> Option<Classified> {
     clean_lines(log).iter().any(|l| markers.iter().any(|m| l.contains(m))).then_some(c)
 }
 
-/// Classifies a failed start from the engine's log; `crashed` when no signature matched.
-pub fn classify(log: &str) -> Classified {
+/// Classifies a failed start of `engine` from its log, by that engine's signatures and the generic
+/// ones; `crashed` when no signature matched. The hint is the one of the rule that matched first.
+pub fn classify(engine: EngineKind, log: &str) -> Classified {
     let lines = clean_lines(log);
-    for (reason, rules) in rules_by_reason() {
-        let Some(first) = rules.first() else { continue };
-        let hits: Vec<String> =
-            lines.iter().filter(|l| rules.iter().any(|r| r.needles.iter().any(|n| l.contains(n)))).map(|l| l.trim().to_string()).collect();
-        if !hits.is_empty() {
+    for (reason, rules) in rules_by_reason(engine) {
+        let matches = |l: &str, r: &Rule| r.needles.iter().any(|n| l.contains(n));
+        let hits: Vec<String> = lines.iter().filter(|l| rules.iter().any(|r| matches(l, r))).map(|l| l.trim().to_string()).collect();
+        if let Some(first_hit) = hits.first() {
+            let rule = rules.iter().find(|r| matches(first_hit, r)).expect("a hit matched a rule");
             let estimated_max_model_len = lines.iter().find_map(|l| EST.captures(l)).and_then(|c| c[1].replace(',', "").parse().ok());
             let mut decisive: Vec<String> = Vec::new();
             for h in hits {
@@ -187,7 +188,7 @@ pub fn classify(log: &str) -> Classified {
                     decisive.push(h);
                 }
             }
-            return Classified { reason, decisive_lines: decisive, estimated_max_model_len, hint: first.hint.into() };
+            return Classified { reason, decisive_lines: decisive, estimated_max_model_len, hint: rule.hint.into() };
         }
     }
     let last_error: Vec<String> = lines

@@ -72,9 +72,9 @@ fn failure(reason: FailureReason, message: impl Into<String>, log: Option<&Path>
 }
 
 /// Refines a `crashed`/`ready_timeout` failure with the signature found in the engine's log.
-fn classify_from_log(mut f: StartFailure, log_path: &Path) -> StartFailure {
+fn classify_from_log(mut f: StartFailure, engine: EngineKind, log_path: &Path) -> StartFailure {
     let log = process::read_log(log_path);
-    let c = failure::classify(&log);
+    let c = failure::classify(engine, &log);
     if c.reason != FailureReason::Crashed {
         f.message = format!("{} ({})", f.message, c.reason);
         f.reason = c.reason;
@@ -268,7 +268,7 @@ async fn launch_once(
             if f.reason == FailureReason::Interrupted {
                 return Err(f);
             }
-            Err(classify_from_log(f, log_path))
+            Err(classify_from_log(f, srv.engine, log_path))
         }
     }
 }

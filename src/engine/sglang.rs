@@ -64,7 +64,7 @@ impl EngineSpec for Sglang {
         &[Rule {
             reason: FailureReason::NoKvMemory,
             needles: &["Not enough memory. Please try to increase --mem-fraction-static"],
-            hint: "raise gpu-memory-utilization / mem-fraction-static, or use a smaller model",
+            hint: "raise mem-fraction-static, or use a smaller model",
         }]
     }
     fn metrics(&self) -> MetricNames {

@@ -162,7 +162,7 @@ const RULES: &[Rule] = &[
     Rule {
         reason: FailureReason::NoKvMemory,
         needles: &["No available memory for the cache blocks"],
-        hint: "raise gpu-memory-utilization / mem-fraction-static, or use a smaller model",
+        hint: "raise gpu-memory-utilization (or, on CPU, VLLM_CPU_KVCACHE_SPACE), or use a smaller model",
     },
     Rule {
         reason: FailureReason::InsufficientFreeMemory,

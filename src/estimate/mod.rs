@@ -99,7 +99,7 @@ pub fn predict_launch(s: &Scenario, launch: &Launch, base: &Path, host_memory_gi
 
 /// This machine's memory in GiB (the CPU build of vLLM sizes its KV cache from it).
 pub fn host_memory_gib() -> Option<f64> {
-    crate::store::manifest::host().memory_total_bytes.map(|b| b as f64 / 1073741824.0)
+    crate::telemetry::host::memory_total_bytes().map(|b| b as f64 / 1073741824.0)
 }
 
 /// A launch's prediction.

@@ -228,7 +228,7 @@ pub(super) fn settle(
 ) -> Result<Option<CellResult>> {
     if !eng.alive() {
         let log = read_log(&ctx.store.launch_dir(&launch.id).join("server.log"));
-        let c = crate::telemetry::failure::classify(&log);
+        let c = crate::engine::failure::classify(launch.server.engine, &log);
         let why = format!("{} {}", c.reason, c.decisive_lines.first().cloned().unwrap_or_default());
         if r.status != CellStatus::Interrupted {
             r.status = CellStatus::Failed;

@@ -123,21 +123,14 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn read_first(path: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
-}
-
 pub fn host() -> Host {
     Host {
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
         os: std::env::consts::OS.to_string(),
         arch: std::env::consts::ARCH.to_string(),
-        cpu_model: read_first("/proc/cpuinfo", "model name"),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_total_bytes: read_first("/proc/meminfo", "MemTotal")
-            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-            .map(|kib| kib * 1024),
+        cpu_model: crate::telemetry::host::cpu_model(),
+        cpus: crate::telemetry::host::cpus(),
+        memory_total_bytes: crate::telemetry::host::memory_total_bytes(),
     }
 }
 

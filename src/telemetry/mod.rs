@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod histogram;
+pub mod host;
 pub mod host_cpu;
 pub mod memory;
 pub mod prom;

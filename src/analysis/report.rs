@@ -113,6 +113,9 @@ pub struct Group {
     pub gpu: String,
     pub server: String,
     pub engine: String,
+    /// Whether the engine serves request-phase histograms on `/metrics` (its module names them).
+    #[serde(default)]
+    pub engine_histograms: bool,
     pub model: String,
     pub workload: String,
     pub workload_kind: String,
@@ -484,7 +487,8 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
         data.groups.push(Group {
             gpu: run.manifest.gpu_label.clone(),
             server: server.clone(),
-            engine: first.map_or(String::new(), |r| r.engine.clone()),
+            engine: first.map_or(String::new(), |r| r.engine.as_str().to_string()),
+            engine_histograms: first.is_some_and(|r| !crate::engine::spec(r.engine).metrics().phase_e2e.is_empty()),
             model: first.and_then(|r| r.model.clone()).unwrap_or_default(),
             workload: workload.clone(),
             workload_kind: kind,

@@ -37,9 +37,9 @@ pub enum Command {
     },
     /// Print, as JSON, the startup facts and failure classification of an engine log you already have.
     Facts {
-        /// vllm, sglang or llamacpp
-        #[arg(long)]
-        engine: String,
+        /// The engine that wrote the log
+        #[arg(long, value_enum)]
+        engine: crate::scenario::schema::EngineKind,
         log: PathBuf,
     },
     /// Run a scenario: launch each server config, drive the load, store results, print the grid.
@@ -280,9 +280,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Facts { engine, log } => {
-            let kind: crate::scenario::schema::EngineKind = serde_json::from_value(serde_json::Value::String(engine.clone()))
-                .map_err(|_| anyhow::anyhow!("unknown engine `{engine}`; use vllm, sglang or llamacpp"))?;
+        Command::Facts { engine: kind, log } => {
             if let Err(e) = std::fs::metadata(&log) {
                 anyhow::bail!("cannot read {}: {e}", log.display());
             }

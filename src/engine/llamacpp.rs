@@ -12,6 +12,10 @@ use std::sync::LazyLock;
 pub struct Llamacpp;
 
 impl EngineSpec for Llamacpp {
+    /// Built from source by the repository's own script, at its pinned version.
+    fn install_command(&self) -> Option<String> {
+        Some("scripts/setup-cpu-engine.sh".to_string())
+    }
     fn concurrency_limit(&self, _srv: &Server, facts: &StartupFacts) -> Option<(u32, String)> {
         let n = u32::try_from(facts.slots?).ok()?;
         Some((n, format!("llama-server runs {n} slot(s) (n_parallel, from its log)")))
@@ -106,6 +110,7 @@ impl EngineSpec for Llamacpp {
     }
     fn metrics(&self) -> MetricNames {
         MetricNames {
+            prefix: "llamacpp:",
             kv_usage: &["llamacpp:kv_cache_usage_ratio"],
             running: &["llamacpp:requests_processing"],
             waiting: &["llamacpp:requests_deferred"],

@@ -13,7 +13,13 @@ pub struct Sglang;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// The SGLang version a fleet installs (the version its constructed fixtures follow).
+pub const PINNED_VERSION: &str = "0.5.23";
+
 impl EngineSpec for Sglang {
+    fn install_command(&self) -> Option<String> {
+        Some(format!("pip install --quiet 'sglang[all]=={PINNED_VERSION}'"))
+    }
     fn concurrency_limit(&self, _srv: &Server, facts: &StartupFacts) -> Option<(u32, String)> {
         let n = u32::try_from(facts.max_running_requests?).ok()?;
         Some((n, format!("SGLang runs at most {n} requests (max_running_requests, from its log)")))
@@ -69,6 +75,7 @@ impl EngineSpec for Sglang {
     }
     fn metrics(&self) -> MetricNames {
         MetricNames {
+            prefix: "sglang:",
             kv_usage: &["sglang:token_usage"],
             running: &["sglang:num_running_reqs"],
             waiting: &["sglang:num_queue_reqs"],

@@ -15,6 +15,9 @@ use std::path::Path;
 /// `telemetry::histogram` read every registered engine's).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricNames {
+    /// The prefix of every family of this engine (`vllm:`): gauges, counters and histograms under it
+    /// are kept from a scrape.
+    pub prefix: &'static str,
     /// KV-cache usage gauge, 0..1.
     pub kv_usage: &'static [&'static str],
     pub running: &'static [&'static str],
@@ -38,6 +41,10 @@ pub struct MetricNames {
     pub phase_ttft: &'static [&'static str],
     pub phase_itl: &'static [&'static str],
     pub phase_e2e: &'static [&'static str],
+    /// A gauge of waiting requests labelled by `reason` (kept per reason).
+    pub waiting_by_reason: &'static [&'static str],
+    /// An info gauge whose labels state the KV-cache configuration (checked against the startup log).
+    pub cache_config: &'static [&'static str],
 }
 
 pub trait EngineSpec: Sync {
@@ -69,6 +76,15 @@ pub trait EngineSpec: Sync {
     /// Defaults the runner adds to a launch on this machine; returns whether it changed anything.
     fn apply_defaults(&self, _srv: &mut Server, _gpu_label: Option<&str>) -> bool {
         false
+    }
+    /// The shell command that installs this engine, pinned, on a fresh VM (a fleet's set-up); None
+    /// when nothing is installed (an endpoint the runner does not start).
+    fn install_command(&self) -> Option<String> {
+        None
+    }
+    /// The file name of the recipe in the launch folder.
+    fn recipe_file(&self) -> &'static str {
+        "recipe.yaml"
     }
     /// A reusable recipe file for a client (vLLM: the `vllm serve --config` YAML).
     fn recipe_yaml(&self, _srv: &Server, _target: &LaunchTarget) -> Option<String> {
@@ -107,6 +123,11 @@ pub fn spec(kind: EngineKind) -> &'static dyn EngineSpec {
 
 /// Picks one list out of an engine's `MetricNames`.
 pub type Pick = fn(&MetricNames) -> &'static [&'static str];
+
+/// The metric-family prefixes of every registered engine that has any.
+pub fn metric_prefixes() -> Vec<&'static str> {
+    ALL.iter().map(|k| spec(*k).metrics().prefix).filter(|p| !p.is_empty()).collect()
+}
 
 /// One metric-name list over every registered engine (e.g. all KV-usage gauges), in `ALL` order.
 pub fn all_names(pick: Pick) -> Vec<&'static str> {

@@ -24,7 +24,14 @@ pub const CPU_KV_DEFAULT_GIB: u32 = 1;
 /// longer than 107 characters"), which a results folder a few levels deep easily is.
 pub const MAX_TMPDIR_LEN: usize = 107 - 37;
 
+/// The vLLM version a fleet installs (0.32 ran here as its CPU build). A shard never installs
+/// whatever is newest that day: shards of one fleet must run one version.
+pub const PINNED_VERSION: &str = "0.32.0";
+
 impl EngineSpec for Vllm {
+    fn install_command(&self) -> Option<String> {
+        Some(format!("pip install --quiet 'vllm=={PINNED_VERSION}'"))
+    }
     /// `max_num_seqs` when the config sets it. The log's "maximum concurrency" is for requests of
     /// max_model_len tokens: shorter requests run more at once, so it is no limit here.
     fn concurrency_limit(&self, srv: &Server, _facts: &StartupFacts) -> Option<(u32, String)> {
@@ -96,6 +103,9 @@ impl EngineSpec for Vllm {
 
     /// `vllm serve --config recipe.yaml`. Values are JSON scalars and flow sequences, which YAML
     /// reads as the same values.
+    fn recipe_file(&self) -> &'static str {
+        "vllm-config.yaml"
+    }
     fn recipe_yaml(&self, server: &Server, target: &LaunchTarget) -> Option<String> {
         let mut out = String::new();
         out.push_str(&format!("# vLLM recipe for server `{}`, written by runner.\n", server.name));
@@ -123,6 +133,9 @@ impl EngineSpec for Vllm {
 
     fn metrics(&self) -> MetricNames {
         MetricNames {
+            prefix: "vllm:",
+            waiting_by_reason: &["vllm:num_requests_waiting_by_reason"],
+            cache_config: &["vllm:cache_config_info"],
             kv_usage: &["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"],
             running: &["vllm:num_requests_running"],
             waiting: &["vllm:num_requests_waiting"],

@@ -53,7 +53,7 @@ pub(super) async fn run(
         cell: cell.clone(),
         launch_id: launch.id.clone(),
         server: launch.server.name.clone(),
-        engine: launch.server.engine.as_str().into(),
+        engine: launch.server.engine,
         model: launch.server.model.clone(),
         status: CellStatus::Ok,
         reason: None,

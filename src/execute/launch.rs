@@ -19,7 +19,7 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
         id: launch.id.clone(),
         index: launch.index,
         server: launch.server.name.clone(),
-        engine: launch.server.engine.as_str().into(),
+        engine: launch.server.engine,
         model: launch.server.model.clone(),
         command: None,
         argv: None,
@@ -38,7 +38,8 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
     }
 }
 
-/// vLLM states its KV configuration on /metrics too: the log's figures are checked against it.
+/// An engine that states its KV configuration on /metrics too (vLLM): the log's figures are checked
+/// against it.
 async fn kv_cross_check(eng: &dyn Served, facts: &crate::telemetry::facts::StartupFacts) -> Option<crate::telemetry::prom::KvCrossCheck> {
     let resp = eng.client().get(format!("{}/metrics", eng.base_url())).timeout(Duration::from_secs(5)).send().await.ok()?;
     let labels = crate::telemetry::prom::cache_config(&crate::engine::bounded_text(resp).await?)?;
@@ -69,8 +70,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     if let Some(cmd) = &preview {
         store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
     }
-    if let Some(yaml) = engine::spec(launch.server.engine).recipe_yaml(&launch.server, &target) {
-        store::atomic_write(&dir.join("vllm-config.yaml"), yaml.as_bytes())?;
+    let spec = engine::spec(launch.server.engine);
+    if let Some(yaml) = spec.recipe_yaml(&launch.server, &target) {
+        store::atomic_write(&dir.join(spec.recipe_file()), yaml.as_bytes())?;
     }
     let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
     if let Some(p) = rec.prediction.as_ref().filter(|p| p.budget.refusal.is_some() && ctx.scenario().scenario.skip_predicted_infeasible) {
@@ -108,7 +110,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
             crate::telemetry::arch::fill_from_local_config(&mut rec.facts, m, &ctx.loaded.base_dir());
         }
     }
-    if launch.server.engine == crate::scenario::schema::EngineKind::Vllm {
+    if !spec.metrics().cache_config.is_empty() {
         rec.kv_cross_check = kv_cross_check(eng.as_ref(), &rec.facts).await;
     }
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());

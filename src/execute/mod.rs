@@ -79,7 +79,7 @@ pub(crate) fn unmeasured(cell: &Cell, launch: &Launch, status: CellStatus, reaso
         cell: cell.clone(),
         launch_id: launch.id.clone(),
         server: launch.server.name.clone(),
-        engine: launch.server.engine.as_str().into(),
+        engine: launch.server.engine,
         model: launch.server.model.clone(),
         status,
         reason: Some(reason.into()),
@@ -147,7 +147,7 @@ pub async fn run(
             .iter()
             .map(|l| crate::store::manifest::EngineInfo {
                 launch_id: l.id.clone(),
-                engine: l.engine.clone(),
+                engine: l.engine,
                 command: l.command.clone(),
                 version: l.engine_version.clone().or_else(|| l.facts.engine_version.clone()),
                 ready_s: l.ready_s,

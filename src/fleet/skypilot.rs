@@ -6,27 +6,12 @@ use crate::scenario::schema::{EngineKind, Scenario};
 use anyhow::Result;
 use serde_json::json;
 
-/// The engine versions a fleet installs: the ones this project's tests and fixtures are from (vLLM
-/// 0.32 ran here as its CPU build; SGLang 0.5.23 is the version its constructed fixtures follow). A
-/// shard never installs whatever is newest that day: shards of one fleet must run one version.
-pub const VLLM_VERSION: &str = "0.32.0";
-pub const SGLANG_VERSION: &str = "0.5.23";
-
-/// Set-up commands for the engines the scenario launches (llama.cpp is built from source by the
-/// repository's own script, at its pinned version).
+/// Set-up commands for the engines the scenario launches, each engine's own (`EngineSpec::install_command`).
 fn engine_setup(s: &Scenario) -> Vec<String> {
-    let mut out = Vec::new();
-    let kinds: Vec<EngineKind> = s.servers.iter().map(|x| x.engine).collect();
-    if kinds.contains(&EngineKind::Vllm) {
-        out.push(format!("pip install --quiet 'vllm=={VLLM_VERSION}'"));
-    }
-    if kinds.contains(&EngineKind::Sglang) {
-        out.push(format!("pip install --quiet 'sglang[all]=={SGLANG_VERSION}'"));
-    }
-    if kinds.contains(&EngineKind::Llamacpp) {
-        out.push("scripts/setup-cpu-engine.sh".to_string());
-    }
-    out
+    let mut kinds: Vec<EngineKind> = s.servers.iter().map(|x| x.engine).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.iter().filter_map(|k| crate::engine::spec(*k).install_command()).collect()
 }
 
 /// Where the results bucket is mounted on the VM.

@@ -136,7 +136,7 @@ pub fn capacity_csv(
         row.extend([
             r.status.as_str().to_string(),
             r.server.clone(),
-            r.engine.clone(),
+            r.engine.as_str().to_string(),
             r.model.clone().unwrap_or_default(),
             s.map_or(String::new(), |s| s.requests.to_string()),
             s.map_or(String::new(), |s| s.errors.to_string()),

@@ -111,7 +111,7 @@ pub enum RunStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineInfo {
     pub launch_id: String,
-    pub engine: String,
+    pub engine: crate::scenario::schema::EngineKind,
     pub command: Option<String>,
     pub version: Option<String>,
     pub ready_s: Option<f64>,

@@ -45,7 +45,7 @@ pub struct LaunchRecord {
     pub id: String,
     pub index: usize,
     pub server: String,
-    pub engine: String,
+    pub engine: crate::scenario::schema::EngineKind,
     pub model: Option<String>,
     /// The exact command, shell-quoted (never run through a shell).
     pub command: Option<String>,
@@ -102,7 +102,7 @@ pub struct CellResult {
     pub cell: Cell,
     pub launch_id: String,
     pub server: String,
-    pub engine: String,
+    pub engine: crate::scenario::schema::EngineKind,
     pub model: Option<String>,
     pub status: CellStatus,
     /// Why the cell is infeasible/failed/interrupted.

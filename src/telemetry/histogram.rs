@@ -18,12 +18,13 @@ pub struct Histogram {
     pub count: f64,
 }
 
-/// Every histogram of the engines' own families (`vllm:`, `sglang:`) in a scrape, by name.
+/// Every histogram of the registered engines' own families (`MetricNames::prefix`) in a scrape, by name.
 pub fn parse(scrape: &prom_text_format_parser::Scrape) -> BTreeMap<String, Histogram> {
     use prom_text_format_parser::{Type, ValueType};
     let mut out = BTreeMap::new();
+    let prefixes = crate::engine::spec::metric_prefixes();
     for m in &scrape.metrics {
-        if m.kind != Type::Histogram || !(m.name.starts_with("vllm:") || m.name.starts_with("sglang:")) {
+        if m.kind != Type::Histogram || !prefixes.iter().any(|p| m.name.starts_with(p)) {
             continue;
         }
         let mut buckets: BTreeMap<String, (f64, f64)> = BTreeMap::new();

@@ -5,8 +5,6 @@ use crate::engine::spec::Pick;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-const PREFIXES: &[&str] = &["vllm:", "sglang:", "llamacpp:"];
-
 /// The scrape, parsed. Families announced by `# HELP`/`# TYPE` without a single sample are dropped
 /// first: the parser rejects a whole scrape for one of them, and real vLLM serves several until its
 /// first request (`http_requests_total`, `http_request_size_bytes`, ...), which would lose the
@@ -42,8 +40,10 @@ pub fn histograms(text: &str) -> BTreeMap<String, super::histogram::Histogram> {
 fn values(scrape: &prom_text_format_parser::Scrape) -> BTreeMap<String, f64> {
     use prom_text_format_parser::{Type, ValueType};
     let mut out = BTreeMap::new();
+    let prefixes = crate::engine::spec::metric_prefixes();
+    let by_reason = crate::engine::spec::all_names(|m| m.waiting_by_reason);
     for m in &scrape.metrics {
-        if !PREFIXES.iter().any(|p| m.name.starts_with(p)) || matches!(m.kind, Type::Histogram | Type::Summary) {
+        if !prefixes.iter().any(|p| m.name.starts_with(p)) || matches!(m.kind, Type::Histogram | Type::Summary) {
             continue;
         }
         for s in &m.samples {
@@ -55,7 +55,7 @@ fn values(scrape: &prom_text_format_parser::Scrape) -> BTreeMap<String, f64> {
                     *out.entry(m.name.clone()).or_insert(0.0) += v;
                     // Why requests wait (capacity: no room in the batch or the KV cache; deferred:
                     // transient constraints), kept apart per reason.
-                    if m.name == "vllm:num_requests_waiting_by_reason" {
+                    if by_reason.contains(&m.name.as_str()) {
                         if let Some(r) = s.labels.iter().find(|l| l.key == "reason") {
                             *out.entry(format!("{}{{{}}}", m.name, r.value)).or_insert(0.0) += v;
                         }
@@ -160,13 +160,15 @@ pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
     }
 }
 
-/// The largest count per waiting reason over the samples (keys `reason` of
-/// `vllm:num_requests_waiting_by_reason`, kept by `values` as `vllm:num_requests_waiting_by_reason{reason}`).
+/// The largest count per waiting reason over the samples (the `reason` label of an engine's
+/// `MetricNames::waiting_by_reason` gauge, kept by `values` as `<name>{reason}`).
 fn waiting_by_reason(samples: &[MetricsSample]) -> BTreeMap<String, f64> {
+    let names = crate::engine::spec::all_names(|m| m.waiting_by_reason);
     let mut out: BTreeMap<String, f64> = BTreeMap::new();
     for s in samples {
         for (k, v) in &s.values {
-            if let Some(reason) = k.strip_prefix("vllm:num_requests_waiting_by_reason{").and_then(|r| r.strip_suffix('}')) {
+            let labelled = names.iter().find_map(|n| k.strip_prefix(n).and_then(|r| r.strip_prefix('{')));
+            if let Some(reason) = labelled.and_then(|r| r.strip_suffix('}')) {
                 let e = out.entry(reason.to_string()).or_insert(0.0);
                 *e = e.max(*v);
             }
@@ -175,10 +177,12 @@ fn waiting_by_reason(samples: &[MetricsSample]) -> BTreeMap<String, f64> {
     out
 }
 
-/// The labels of vLLM's `vllm:cache_config_info` gauge: its KV-cache configuration as the server
-/// states it on `/metrics` (block size, KV size in tokens and bytes, ...). Pure.
+/// The labels of an engine's cache-config info gauge (`MetricNames::cache_config`, vLLM's
+/// `vllm:cache_config_info`): its KV-cache configuration as the server states it on `/metrics` (block
+/// size, KV size in tokens and bytes, ...). Pure.
 pub fn cache_config(text: &str) -> Option<BTreeMap<String, String>> {
-    let m = scrape(text)?.metrics.into_iter().find(|m| m.name == "vllm:cache_config_info")?;
+    let names = crate::engine::spec::all_names(|m| m.cache_config);
+    let m = scrape(text)?.metrics.into_iter().find(|m| names.contains(&m.name.as_str()))?;
     let s = m.samples.into_iter().next()?;
     Some(s.labels.iter().map(|l| (l.key.clone(), l.value.clone())).collect())
 }

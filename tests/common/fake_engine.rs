@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Debug)]
 pub enum Behaviour {
     /// Ready at once; serves as the mock says (latency law, death, Ctrl-C after n requests).
-    Serve(Mock),
+    Serve(Box<Mock>),
     /// Never answers ready: the launch ends at its `ready_timeout_s`.
     NeverReady,
     /// Refuses to start with this reason (the engine's own log signature).
@@ -66,7 +66,7 @@ impl Launcher for FakeEngines {
         Box::pin(async move {
             self.push(format!("start {}", srv.name));
             let _ = std::fs::write(log_path, format!("fake engine for {}\n", srv.name));
-            match self.behaviour.get(&srv.name).cloned().unwrap_or(Behaviour::Serve(Mock::default())) {
+            match self.behaviour.get(&srv.name).cloned().unwrap_or_else(|| Behaviour::Serve(Box::default())) {
                 Behaviour::Refuses(reason) => {
                     self.push(format!("refused {}", srv.name));
                     Err(failure(reason, "the fake engine refused to start"))

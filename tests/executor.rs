@@ -138,7 +138,7 @@ async fn an_engine_that_dies_mid_cell_fails_that_cell_and_the_rest_without_sendi
     let dir = tempfile::tempdir().unwrap();
     let l = scenario(dir.path(), &["fragile"], GRID);
     // Four requests per cell; the server dies after serving two, inside the first cell.
-    let fake = FakeEngines::default().with("fragile", Behaviour::Serve(Mock { die_after: Some(2), ..Mock::default() }));
+    let fake = FakeEngines::default().with("fragile", Behaviour::Serve(Box::new(Mock { die_after: Some(2), ..Mock::default() })));
     let out = run(&l, new_run(dir.path()), &fake, &CancellationToken::new()).await;
     let rows = csv_rows(&out.store.dir);
     assert_eq!(rows.iter().map(|r| r["status"].as_str()).collect::<Vec<_>>(), ["failed", "failed"]);
@@ -160,7 +160,8 @@ async fn ctrl_c_stops_the_engine_keeps_what_finished_and_resume_measures_only_th
     let ids = cell_ids(&l);
     let cancel = CancellationToken::new();
     // The 6th request (the second cell of `a`) is Ctrl-C.
-    let fake = FakeEngines::default().with("a", Behaviour::Serve(Mock { cancel_after: Some((6, cancel.clone())), ..Mock::default() }));
+    let fake =
+        FakeEngines::default().with("a", Behaviour::Serve(Box::new(Mock { cancel_after: Some((6, cancel.clone())), ..Mock::default() })));
     let out = run(&l, new_run(dir.path()), &fake, &cancel).await;
     assert!(out.interrupted);
     let log = fake.entries();
@@ -226,8 +227,10 @@ max = 8
 resolution = 1
 "#;
     let l = scenario(dir.path(), &["law"], tail);
-    let fake = FakeEngines::default()
-        .with("law", Behaviour::Serve(Mock { law: Some(law), chunks: 2, chunk_delay: Duration::from_millis(1), ..Mock::default() }));
+    let fake = FakeEngines::default().with(
+        "law",
+        Behaviour::Serve(Box::new(Mock { law: Some(law), chunks: 2, chunk_delay: Duration::from_millis(1), ..Mock::default() })),
+    );
     let out = run(&l, new_run(dir.path()), &fake, &CancellationToken::new()).await;
     let plan = runner::plan::expand(&l.scenario);
     let target = &plan.searches[0];

@@ -83,7 +83,7 @@ impl Launcher for FakeEngines {
                 Behaviour::Serve(mock) => {
                     // A fresh server per launch (counters and death of its own), like a new process.
                     let mock =
-                        Mock { served: Arc::default(), arrived: Arc::default(), dead: Arc::default(), in_flight: Arc::default(), ..mock };
+                        Mock { served: Arc::default(), arrived: Arc::default(), dead: Arc::default(), in_flight: Arc::default(), ..*mock };
                     let base_url = start_mock(mock.clone()).await;
                     self.mocks.lock().unwrap().insert(srv.name.clone(), mock.clone());
                     self.push(format!("ready {}", srv.name));

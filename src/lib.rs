@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod bounded;
 pub mod cli;
 pub mod engine;
+pub mod engines;
 pub mod estimate;
 pub mod execute;
 pub mod fleet;

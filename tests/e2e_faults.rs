@@ -29,16 +29,15 @@ concurrency = [2]
 max_tokens = [8]
 "#;
 
+/// The fake engine (`engine = "fake"`) runs the script `binary` names: no engine or model is needed.
 #[test]
-#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn engine_that_never_becomes_ready_hits_its_deadline_and_is_stopped() {
-    common::engine();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("never-ready-engine.sh");
     std::fs::write(&script, "#!/bin/sh\n# accepts any flags, never listens\nexec sleep 600\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let text = format!(
-        "[scenario]\nname = \"never\"\n\n[[servers]]\nname = \"stuck\"\nengine = \"llamacpp\"\nmodel = \"builtin:tiny-qwen2\"\nbinary = \"{}\"\nready_timeout_s = 2\nstop_grace_s = 1\n{TAIL}",
+        "[scenario]\nname = \"never\"\n\n[[servers]]\nname = \"stuck\"\nengine = \"fake\"\nbinary = \"{}\"\nready_timeout_s = 2\nstop_grace_s = 1\n{TAIL}",
         script.display()
     );
     let (run, out) = run(dir.path(), &text, &[]);

@@ -101,8 +101,12 @@ fn no_llama_server_left(dir: &Path) {
 }
 
 #[test]
-#[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
-#[cfg_attr(runner_no_slurm, ignore = "needs slurm-wlm and munge: run scripts/slurm-cluster.sh install (scripts/test.sh does)")]
+// One attribute for both needs: two `ignore`s on one test are an unused-attribute error where both
+// are missing.
+#[cfg_attr(
+    any(runner_no_engine, runner_no_slurm),
+    ignore = "needs llama-server and the tiny model, and slurm-wlm and munge: scripts/test.sh sets them up"
+)]
 fn slurm_array_of_three_shards_merges_into_the_cells_of_an_unsharded_run() {
     common::engine();
     let tmp = tempfile::tempdir().unwrap();

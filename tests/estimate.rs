@@ -26,7 +26,7 @@ fn estimate(gpu: &str, model: &str, flags: &str, env: &str, host_gib: Option<f64
         "[scenario]\nname = \"est\"\ngpu = \"{gpu}\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{model}\"\n[servers.flags]\n{flags}\n[servers.env]\n{env}\n\n\
          [[workloads]]\nname = \"chat\"\nprompt_tokens = 256\nmax_tokens = 128\n\n[grid]\nconcurrency = [1, 2, 4, 8]\n"
     );
-    let s = runner::scenario::parse("est.toml", &text, Path::new(".")).unwrap();
+    let s = runner::engine::checks::parse("est.toml", &text, Path::new(".")).unwrap();
     let p = runner::plan::expand(&s);
     let files = locate(model, Path::new("."));
     predict(&s, &p.launches[0], files.as_ref(), host_gib).unwrap()

@@ -9,6 +9,7 @@ use std::path::Path;
 /// Lowest first. A module may use the modules before it, never one after it.
 const LAYERS: &[&str] = &[
     "bounded",   // bounded reads: a leaf
+    "engines",   // the registry of engines: a leaf macro that scenario and engine expand
     "scenario",  // the scenario file: schema, parse, validate
     "plan",      // expansion into launches, cells, searches, shards
     "results",   // per-request records and the statistics over them (pure)

@@ -8,7 +8,7 @@ use crate::execute;
 use crate::plan;
 use crate::progress::Terminal;
 use crate::report::table;
-use crate::scenario::{self, LoadError, Loaded};
+use crate::scenario::{LoadError, Loaded};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -198,7 +198,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn load(file: &std::path::Path) -> anyhow::Result<Loaded> {
-    let l = scenario::load(file)?;
+    let l = crate::engine::checks::load(file)?;
     for w in crate::scenario::validate::warnings(&l.scenario) {
         eprintln!("{w}");
     }
@@ -333,7 +333,8 @@ fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
         .iter()
         .map(|launch| match crate::estimate::predict_launch(&l.scenario, launch, &base, host) {
             Ok(x) => Some(x.summary()),
-            Err(why) if launch.server.engine == crate::scenario::schema::EngineKind::Vllm => Some(format!("not estimated: {why}")),
+            // Said where the engine has a memory model (`EngineSpec::memory_model`) that could not run.
+            Err(why) if crate::engine::spec(launch.server.engine).memory_model().is_some() => Some(format!("not estimated: {why}")),
             Err(_) => None,
         })
         .collect()

@@ -38,12 +38,13 @@ fn port_text(port: Option<u16>) -> String {
     port.map_or_else(|| "AUTO".to_string(), |p| p.to_string())
 }
 
-/// The full argv of a launched engine (`None` for `external`): the engine's own command, then
-/// `--host` and `--port`.
+/// The full argv of a launched engine (`None` for `external`): the engine's own command, then its
+/// host and port arguments (`EngineSpec::bind_args`).
 pub fn argv(server: &Server, target: &LaunchTarget) -> Option<Vec<String>> {
     let flags = render_flags(server.engine, &server.flags);
-    let mut v = spec(server.engine).argv(server, target, flags)?;
-    v.extend(["--host".into(), server.host.clone(), "--port".into(), port_text(target.port)]);
+    let e = spec(server.engine);
+    let mut v = e.argv(server, target, flags)?;
+    v.extend(e.bind_args(&server.host, &port_text(target.port)));
     Some(v)
 }
 
@@ -52,9 +53,7 @@ pub fn argv(server: &Server, target: &LaunchTarget) -> Option<Vec<String>> {
 /// the scenario's port or the engine's default. Never this machine's paths or a run's random port.
 pub fn portable_target(server: &Server) -> LaunchTarget {
     let model = match server.model.as_deref() {
-        Some("builtin:tiny-qwen2") => "tiny-qwen2.gguf".to_string(),
-        Some("builtin:tiny-qwen2-hf") => "tiny-qwen2-hf".to_string(),
-        Some(m) => m.to_string(),
+        Some(m) => super::checks::builtin(m).map_or_else(|| m.to_string(), |(_, b)| b.portable.to_string()),
         None => String::new(),
     };
     let e = spec(server.engine);
@@ -70,7 +69,7 @@ pub fn display(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse;
+    use crate::engine::checks::parse;
     use std::path::Path;
 
     fn server(engine: &str, extra: &str) -> Server {

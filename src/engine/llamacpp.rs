@@ -4,12 +4,38 @@
 use super::argv::LaunchTarget;
 use super::facts::{int, num, StartupFacts};
 use super::failure::{FailureReason, Rule};
-use super::spec::{EngineSpec, MetricNames};
-use crate::scenario::schema::Server;
+use super::resolve::{cache_dir, set_up_path, set_up_program};
+use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames};
+use crate::kp;
+use crate::scenario::diag::Issue;
+use crate::scenario::schema::{Scenario, Server};
 use regex::Regex;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub struct Llamacpp;
+
+const SETUP: &str = "scripts/setup-cpu-engine.sh";
+
+/// llama-server: `RUNNER_LLAMA_SERVER`, then the cache (`scripts/setup-cpu-engine.sh`), then PATH.
+pub fn llama_server_path() -> Option<PathBuf> {
+    set_up_program("RUNNER_LLAMA_SERVER", cache_dir().join("bin").join("llama-server"), "llama-server")
+}
+
+/// The tiny random-weight Qwen2 GGUF (`builtin:tiny-qwen2`): `RUNNER_TINY_MODEL`, else the cache's.
+pub fn tiny_model_path() -> PathBuf {
+    set_up_path("RUNNER_TINY_MODEL", cache_dir().join("models").join("tiny-qwen2.gguf"))
+}
+
+const BUILTIN: &[BuiltinModel] = &[BuiltinModel {
+    name: "builtin:tiny-qwen2",
+    what: "a GGUF file",
+    format: "GGUF",
+    portable: "tiny-qwen2.gguf",
+    path: tiny_model_path,
+    marker: "",
+    setup: SETUP,
+}];
 
 impl EngineSpec for Llamacpp {
     /// Built from source by the repository's own script, at its pinned version.
@@ -25,6 +51,46 @@ impl EngineSpec for Llamacpp {
     }
     fn default_port(&self) -> Option<u16> {
         Some(8080)
+    }
+    fn find_program(&self, _srv: &Server) -> Option<PathBuf> {
+        llama_server_path()
+    }
+    fn missing_program(&self) -> String {
+        format!(
+            "llama-server not found (looked at $RUNNER_LLAMA_SERVER, {}, and PATH); run `{SETUP}` (builds llama-server and the tiny model into the cache)",
+            cache_dir().join("bin").display()
+        )
+    }
+    fn builtin_models(&self) -> &'static [BuiltinModel] {
+        BUILTIN
+    }
+    fn model_hint(&self) -> &'static str {
+        "the path of a .gguf file"
+    }
+    fn memory_model(&self) -> Option<MemoryModel> {
+        Some(MemoryModel::GgufContext)
+    }
+    /// A GGUF file, relative to the scenario's folder.
+    fn model_arg(&self, model: &str, base: &Path) -> String {
+        base.join(model).display().to_string()
+    }
+    fn check_target(&self, _srv: &Server, target: &LaunchTarget) -> Result<(), String> {
+        if Path::new(&target.model).is_file() {
+            Ok(())
+        } else {
+            Err(format!("model file {} not found; run `{SETUP}` for the built-in model, or give the path of a .gguf file", target.model))
+        }
+    }
+    /// Its model is a file: it must exist where the scenario says (stored scenarios are not checked).
+    fn check(&self, s: &Scenario, i: usize, base: Option<&Path>, out: &mut Vec<Issue>) {
+        super::checks::launched(s, i, out);
+        let Some(m) = s.servers[i].model.as_deref().filter(|m| !m.starts_with("builtin:") && !m.trim().is_empty()) else { return };
+        if let Some(p) = base.map(|b| b.join(m)).filter(|p| !p.is_file()) {
+            out.push(
+                Issue::new(kp!["servers", i, "model"], format!("model file {} does not exist", p.display()))
+                    .help("give the path of a .gguf file (relative to the scenario file) or `builtin:tiny-qwen2`"),
+            );
+        }
     }
     /// llama-server answers `/v1/models` while loading; only `/health` == 200 means ready.
     fn health_path(&self) -> &'static str {

@@ -1,9 +1,11 @@
 //! Engine lifecycle: resolve, spawn, wait for readiness, stop. `argv` is pure; `process` owns spawning.
 
 pub mod argv;
+pub mod checks;
 pub mod external;
 pub mod facts;
 pub mod failure;
+pub mod fake;
 pub mod llamacpp;
 pub mod process;
 pub mod resolve;
@@ -159,7 +161,7 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
     let key = api_key(srv).map_err(|m| failure(FailureReason::ApiKeyMissing, m, None))?;
     let client = client_with_key(key.as_deref());
     let deadline = Duration::from_secs_f64(srv.ready_timeout_s);
-    if srv.engine == EngineKind::External {
+    if !spec(srv.engine).launched() {
         let base_url = srv.url.clone().unwrap_or_default().trim_end_matches('/').to_string();
         let t0 = Instant::now();
         let url = format!("{base_url}{}", spec(srv.engine).health_path());

@@ -5,8 +5,11 @@ use super::argv::LaunchTarget;
 use super::facts::{int, num, StartupFacts};
 use super::failure::{FailureReason, Rule};
 use super::spec::{EngineSpec, MetricNames};
-use crate::scenario::schema::Server;
+use crate::kp;
+use crate::scenario::diag::Issue;
+use crate::scenario::schema::{Scenario, Server};
 use regex::Regex;
+use std::path::Path;
 use std::sync::LazyLock;
 
 pub struct Sglang;
@@ -29,6 +32,22 @@ impl EngineSpec for Sglang {
     }
     fn default_port(&self) -> Option<u16> {
         Some(30000)
+    }
+    fn model_hint(&self) -> &'static str {
+        "a Hugging Face model id"
+    }
+    /// SGLang takes its key only as `--api-key`, and the runner never puts a key on a command line.
+    fn check(&self, s: &Scenario, i: usize, _base: Option<&Path>, out: &mut Vec<Issue>) {
+        super::checks::launched(s, i, out);
+        if s.servers[i].api_key_env.is_some() {
+            out.push(
+                Issue::new(
+                    kp!["servers", i, "api_key_env"],
+                    "SGLang takes its API key only on the command line, where it would be exposed",
+                )
+                .help("launch SGLang yourself and use engine = \"external\" with api_key_env"),
+            );
+        }
     }
     fn argv(&self, server: &Server, target: &LaunchTarget, flags: Vec<String>) -> Option<Vec<String>> {
         let mut v = vec![target.program.clone(), "-m".into(), "sglang.launch_server".into()];

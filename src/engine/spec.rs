@@ -1,15 +1,16 @@
 //! The one interface every engine implements, and its registration: everything engine-specific (argv
 //! rules, readiness and version endpoints, API-key variable, launch environment and defaults, recipe
 //! file, startup-log facts, failure signatures, `/metrics` names) lives in that engine's own module
-//! (`vllm.rs`, `llamacpp.rs`, `sglang.rs`, `external.rs`). Adding an engine is one module plus one
-//! line in `spec` and `ALL`.
+//! (`vllm.rs`, `llamacpp.rs`, `sglang.rs`, `external.rs`, `fake.rs`). Adding an engine is one module
+//! plus one line in the registry (`crate::engines`).
 
 use super::argv::LaunchTarget;
 use super::facts::StartupFacts;
 use super::failure::Rule;
-use crate::scenario::schema::{EngineKind, Server};
+use crate::scenario::diag::Issue;
+use crate::scenario::schema::{EngineKind, Scenario, Server};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// An engine's `/metrics` names, newest first within each list (pure data; `telemetry::prom` and
 /// `telemetry::histogram` read every registered engine's).
@@ -47,9 +48,97 @@ pub struct MetricNames {
     pub cache_config: &'static [&'static str],
 }
 
+/// A model the repository's set-up scripts provide (`builtin:...` in a scenario).
+#[derive(Debug)]
+pub struct BuiltinModel {
+    /// As a scenario names it: `builtin:tiny-qwen2`.
+    pub name: &'static str,
+    /// What it is, for messages: "a GGUF file".
+    pub what: &'static str,
+    /// Its format, in the list of built-in models: "GGUF".
+    pub format: &'static str,
+    /// Its name in a recipe handed to a client (never a path of this machine).
+    pub portable: &'static str,
+    /// Where it is on this machine (a variable, else the cache).
+    pub path: fn() -> PathBuf,
+    /// A file that must exist inside it for a launch ("": the path itself is the file).
+    pub marker: &'static str,
+    /// The script that makes it.
+    pub setup: &'static str,
+}
+
+impl BuiltinModel {
+    /// True when it is on this machine.
+    pub fn present(&self) -> bool {
+        let p = (self.path)();
+        if self.marker.is_empty() {
+            p.is_file()
+        } else {
+            p.join(self.marker).is_file()
+        }
+    }
+}
+
+/// How `estimate` predicts an engine's memory before a launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryModel {
+    /// Profile, then give the rest of the memory budget to paged KV blocks, from a Hugging Face
+    /// config.json (vLLM; `estimate::vllm`).
+    PagedKv,
+    /// A context of n_ctx cells allocated at start from GGUF metadata (llama.cpp; `estimate::gguf`).
+    GgufContext,
+}
+
 pub trait EngineSpec: Sync {
     /// Executable name when the scenario sets no `binary` (as a client would install it).
     fn default_program(&self) -> &'static str;
+    /// Whether the runner launches it (`false`: an endpoint it only measures, reached by `url`).
+    fn launched(&self) -> bool {
+        true
+    }
+    /// The program on this machine when the scenario sets no `binary` (default: its default
+    /// program on PATH).
+    fn find_program(&self, _srv: &Server) -> Option<PathBuf> {
+        super::resolve::find_on_path(self.default_program())
+    }
+    /// Why a launch found no program, and the fix.
+    fn missing_program(&self) -> String {
+        format!("`{}` not found on PATH: install it, or set `binary`", self.default_program())
+    }
+    /// The models the repository's set-up provides for it.
+    fn builtin_models(&self) -> &'static [BuiltinModel] {
+        &[]
+    }
+    /// The memory model `estimate` predicts it with (None: not estimated).
+    fn memory_model(&self) -> Option<MemoryModel> {
+        None
+    }
+    /// Whether a server config must name a model.
+    fn needs_model(&self) -> bool {
+        true
+    }
+    /// What else a scenario may name as its model, for messages ("a Hugging Face model id").
+    fn model_hint(&self) -> &'static str {
+        "a model it serves"
+    }
+    /// The model argument of a launch for a model the scenario names that is not built in
+    /// (llama.cpp: a file, relative to the scenario's folder).
+    fn model_arg(&self, model: &str, _base: &Path) -> String {
+        model.to_string()
+    }
+    /// Checks a resolved launch target before the launch (a model file that must exist).
+    fn check_target(&self, _srv: &Server, _target: &LaunchTarget) -> Result<(), String> {
+        Ok(())
+    }
+    /// The arguments that bind it to `host` and `port`.
+    fn bind_args(&self, host: &str, port: &str) -> Vec<String> {
+        vec!["--host".into(), host.into(), "--port".into(), port.into()]
+    }
+    /// Its checks of server config `servers[i]` (what only this engine knows), each issue located by
+    /// key path. The default: what every launched engine shares (`checks::launched`).
+    fn check(&self, s: &Scenario, i: usize, _base: Option<&Path>, out: &mut Vec<Issue>) {
+        super::checks::launched(s, i, out);
+    }
     /// The port it listens on by default (the recipe's port when the scenario picks none).
     fn default_port(&self) -> Option<u16>;
     /// Polled for readiness: ready when it answers 200.
@@ -108,18 +197,21 @@ pub trait EngineSpec: Sync {
     }
 }
 
-/// Every registered engine.
-pub const ALL: [EngineKind; 4] = [EngineKind::Vllm, EngineKind::Sglang, EngineKind::Llamacpp, EngineKind::External];
-
-/// The registration: each engine's module.
-pub fn spec(kind: EngineKind) -> &'static dyn EngineSpec {
-    match kind {
-        EngineKind::Vllm => &super::vllm::Vllm,
-        EngineKind::Sglang => &super::sglang::Sglang,
-        EngineKind::Llamacpp => &super::llamacpp::Llamacpp,
-        EngineKind::External => &super::external::External,
-    }
+/// Makes `spec` from the registry (`crate::engines`).
+macro_rules! spec_of {
+    ($($variant:ident $name:literal $module:ident :: $spec:ident,)*) => {
+        /// The registration: each engine's module.
+        pub fn spec(kind: EngineKind) -> &'static dyn EngineSpec {
+            match kind {
+                $(EngineKind::$variant => &super::$module::$spec,)*
+            }
+        }
+    };
 }
+crate::engines::registry!(spec_of);
+
+/// Every registered engine.
+pub const ALL: &[EngineKind] = EngineKind::ALL;
 
 /// Picks one list out of an engine's `MetricNames`.
 pub type Pick = fn(&MetricNames) -> &'static [&'static str];

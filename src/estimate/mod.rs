@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod gguf;
 pub mod vllm;
 
+use crate::engine::spec::{spec, MemoryModel};
 use crate::plan::Launch;
 use crate::scenario::schema::{EngineKind, FlagValue, Scenario};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ pub fn locate(model: &str, base: &Path) -> Option<ModelFiles> {
 /// The GGUF file a llama.cpp server would load (the built-in tiny model, or a path relative to
 /// `base`), when it exists.
 pub fn gguf_path(model: &str, base: &Path) -> Option<PathBuf> {
-    let p = if model == "builtin:tiny-qwen2" { crate::engine::resolve::tiny_model_path() } else { base.join(model) };
+    let p = crate::engine::resolve::builtin_model_path(model).unwrap_or_else(|| base.join(model));
     p.is_file().then_some(p)
 }
 
@@ -76,7 +77,7 @@ pub fn predict_llamacpp(s: &Scenario, launch: &Launch, gguf: &Path) -> Result<Pr
         gpu: s.scenario.gpu.clone().unwrap_or_default(),
         request,
         budget,
-        weights_from: "gguf".into(),
+        weights_from: WeightsFrom::Gguf,
         config: gguf.display().to_string(),
         roofline: Vec::new(),
         roofline_context: None,
@@ -87,8 +88,8 @@ pub fn predict_llamacpp(s: &Scenario, launch: &Launch, gguf: &Path) -> Result<Pr
 /// The prediction of any launch: GGUF metadata for llama.cpp, the config.json for vLLM.
 pub fn predict_launch(s: &Scenario, launch: &Launch, base: &Path, host_memory_gib: Option<f64>) -> Result<Prediction, String> {
     let model = launch.server.model.as_deref().unwrap_or_default();
-    match launch.server.engine {
-        EngineKind::Llamacpp => predict_llamacpp(
+    match spec(launch.server.engine).memory_model() {
+        Some(MemoryModel::GgufContext) => predict_llamacpp(
             s,
             launch,
             &gguf_path(model, base).ok_or_else(|| format!("the GGUF file of `{model}` is not on this machine"))?,
@@ -102,14 +103,35 @@ pub fn host_memory_gib() -> Option<f64> {
     crate::telemetry::host::memory_total_bytes().map(|b| b as f64 / 1073741824.0)
 }
 
+/// Where a prediction's weight size comes from (serde names as stored in `launch.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightsFrom {
+    /// The checkpoint's safetensors headers.
+    Safetensors,
+    /// Counted from the architecture in config.json.
+    Config,
+    /// The GGUF file's size (llama.cpp).
+    Gguf,
+}
+
+impl WeightsFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightsFrom::Safetensors => "safetensors",
+            WeightsFrom::Config => "config",
+            WeightsFrom::Gguf => "gguf",
+        }
+    }
+}
+
 /// A launch's prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub gpu: String,
     pub request: Request,
     pub budget: Budget,
-    /// `safetensors` (the checkpoint's headers) or `config` (counted from the architecture).
-    pub weights_from: String,
+    pub weights_from: WeightsFrom,
     pub config: String,
     /// (concurrency, upper bound of output tok/s) at `roofline_context` tokens per sequence.
     pub roofline: Vec<(u32, f64)>,
@@ -137,8 +159,9 @@ pub fn predict_with(
     host_memory_gib: Option<f64>,
 ) -> Result<Prediction, String> {
     let srv = &launch.server;
-    if srv.engine != EngineKind::Vllm {
-        return Err(format!("{} launches are not estimated (vLLM and llama.cpp only)", srv.engine.as_str()));
+    if spec(srv.engine).memory_model() != Some(MemoryModel::PagedKv) {
+        let modelled: Vec<&str> = EngineKind::ALL.iter().filter(|e| spec(**e).memory_model().is_some()).map(|e| e.as_str()).collect();
+        return Err(format!("{} launches are not estimated (only {} state a memory model)", srv.engine.as_str(), modelled.join(" and ")));
     }
     let model = srv.model.as_deref().unwrap_or_default();
     let files = files.ok_or_else(|| format!("no config.json for `{model}` on this machine (a local folder or the Hugging Face cache)"))?;
@@ -164,8 +187,8 @@ pub fn predict_with(
         _ => arch.dtype_bytes,
     };
     let (weights_bytes, weights_from) = match files.safetensors_bytes {
-        Some(b) => (b, "safetensors"),
-        None => (arch.weight_bytes(), "config"),
+        Some(b) => (b, WeightsFrom::Safetensors),
+        None => (arch.weight_bytes(), WeightsFrom::Config),
     };
     let request = Request {
         device,
@@ -192,7 +215,7 @@ pub fn predict_with(
         gpu: label,
         request,
         budget,
-        weights_from: weights_from.into(),
+        weights_from,
         config: files.config.display().to_string(),
         roofline,
         roofline_context: context,
@@ -216,7 +239,7 @@ impl Prediction {
     /// One line for `runner plan` and `runner estimate`.
     pub fn summary(&self) -> String {
         let b = &self.budget;
-        let mut line = if self.weights_from == "gguf" {
+        let mut line = if self.weights_from == WeightsFrom::Gguf {
             format!(
                 "predicted (llama.cpp): weights {:.3} GiB (GGUF file), KV {:.1} MiB = {} cells ({} B/token), {} slot(s) of {} tokens",
                 b.weights_gib,
@@ -229,7 +252,14 @@ impl Prediction {
         } else {
             format!(
                 "predicted on {}: weights {:.2} GiB ({}), KV {:.2} GiB = {} tokens ({} B/token), max concurrency {:.2} at max-model-len {}",
-                self.gpu, b.weights_gib, self.weights_from, b.kv_gib, b.kv_tokens, b.kv_bytes_per_token, b.max_concurrency, b.max_model_len
+                self.gpu,
+                b.weights_gib,
+                self.weights_from.as_str(),
+                b.kv_gib,
+                b.kv_tokens,
+                b.kv_bytes_per_token,
+                b.max_concurrency,
+                b.max_model_len
             )
         };
         match &b.refusal {

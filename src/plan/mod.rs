@@ -306,7 +306,7 @@ pub fn expand(s: &Scenario) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse;
+    use crate::engine::checks::parse;
     use std::path::Path;
 
     const TEXT: &str = r#"

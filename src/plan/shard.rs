@@ -77,7 +77,7 @@ pub fn part(s: &Scenario, plan: &Plan, shard: Shard) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse;
+    use crate::engine::checks::parse;
     use std::path::Path;
 
     const TEXT: &str = r#"

@@ -3,7 +3,7 @@
 
 use super::diag::{suggest, Diagnostic, Issue, ScenarioErrors, Seg};
 use super::schema::Scenario;
-use super::validate;
+use super::validate::{self, EngineCheck};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, ImDocument, Item, Table, Value};
@@ -35,26 +35,27 @@ pub enum LoadError {
     Invalid(#[from] ScenarioErrors),
 }
 
-pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+/// Reads, parses and validates a scenario file; `engine` is `engine::check` (the engines' own checks).
+pub fn load(path: &Path, engine: EngineCheck) -> Result<Loaded, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let scenario = parse(&path.display().to_string(), &text, base)?;
+    let scenario = parse(&path.display().to_string(), &text, base, engine)?;
     Ok(Loaded { scenario, path: path.to_path_buf(), text })
 }
 
 /// Parses and validates scenario text. `file` is only used in messages; `base` resolves relative paths.
-pub fn parse(file: &str, text: &str, base: &Path) -> Result<Scenario, ScenarioErrors> {
-    parse_with(file, text, Some(base))
+pub fn parse(file: &str, text: &str, base: &Path, engine: EngineCheck) -> Result<Scenario, ScenarioErrors> {
+    parse_with(file, text, Some(base), engine)
 }
 
 /// Parses a scenario stored in a results folder (another machine's data): every check of `runner
 /// validate` (grid size, ranges, names, secrets) except the files it names, which stayed on the
 /// machine that ran it. Nothing is expanded from a stored scenario before this passes.
-pub fn parse_stored(file: &str, text: &str) -> Result<Scenario, ScenarioErrors> {
-    parse_with(file, text, None)
+pub fn parse_stored(file: &str, text: &str, engine: EngineCheck) -> Result<Scenario, ScenarioErrors> {
+    parse_with(file, text, None, engine)
 }
 
-fn parse_with(file: &str, text: &str, base: Option<&Path>) -> Result<Scenario, ScenarioErrors> {
+fn parse_with(file: &str, text: &str, base: Option<&Path>, engine: EngineCheck) -> Result<Scenario, ScenarioErrors> {
     let fail = |diagnostics| ScenarioErrors { file: file.to_string(), diagnostics };
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,
@@ -68,7 +69,7 @@ fn parse_with(file: &str, text: &str, base: Option<&Path>) -> Result<Scenario, S
     let mut diagnostics: Vec<Diagnostic> = issues.into_iter().map(|i| Diagnostic::locate(file, text, span_of(&doc, &i.path), i)).collect();
     if let Some(scenario) = scenario {
         if diagnostics.is_empty() {
-            let issues = validate::validate(&scenario, base);
+            let issues = validate::validate(&scenario, base, engine);
             diagnostics.extend(issues.into_iter().map(|i| Diagnostic::locate(file, text, span_of(&doc, &i.path), i)));
             if diagnostics.is_empty() {
                 return Ok(scenario);

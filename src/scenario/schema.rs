@@ -214,26 +214,33 @@ fn default_output_dir() -> String {
     "results".into()
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-#[value(rename_all = "lowercase")]
-pub enum EngineKind {
-    Vllm,
-    Sglang,
-    Llamacpp,
-    External,
-}
-
-impl EngineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineKind::Vllm => "vllm",
-            EngineKind::Sglang => "sglang",
-            EngineKind::Llamacpp => "llamacpp",
-            EngineKind::External => "external",
+/// Makes `EngineKind` from the registry (`crate::engines`): one variant per engine, its serde and
+/// command-line name the registry's.
+macro_rules! engine_kind {
+    ($($variant:ident $name:literal $module:ident :: $spec:ident,)*) => {
+        /// Which engine serves a server config (the registry's names: `crate::engines`).
+        #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+        pub enum EngineKind {
+            $(
+                #[serde(rename = $name)]
+                #[value(name = $name)]
+                $variant,
+            )*
         }
-    }
+
+        impl EngineKind {
+            /// Every registered engine, in the registry's order.
+            pub const ALL: &'static [EngineKind] = &[$(EngineKind::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EngineKind::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
+crate::engines::registry!(engine_kind);
 
 /// A scalar engine-flag value: `true` renders as a bare flag, strings and numbers as `--flag value`,
 /// arrays as `--flag v1 v2`.

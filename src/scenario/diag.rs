@@ -81,23 +81,29 @@ impl Issue {
 pub struct Diagnostic {
     pub file: String,
     pub line: usize,
+    /// 1-based, in characters (a tab or a wide character counts one, as editors' "column" does).
     pub column: usize,
     pub key: String,
     pub message: String,
     pub help: Option<String>,
-    pub source_line: Option<String>,
+    /// The line the problem is on, and the byte range of the problem within it.
+    pub source_line: String,
     pub underline: Range<usize>,
 }
 
 impl Diagnostic {
     pub fn locate(file: &str, text: &str, span: Option<Range<usize>>, issue: Issue) -> Self {
         let span = span.unwrap_or(0..0);
-        let (line, column) = line_col(text, span.start);
-        let source_line = text.lines().nth(line - 1).map(str::to_string);
-        let line_len = source_line.as_ref().map_or(0, |l| l.chars().count());
-        let start = column - 1;
-        let width = text.get(span.clone()).map(|s| s.lines().next().unwrap_or("").chars().count()).unwrap_or(0).max(1);
-        let end = (start + width).min(line_len.max(start + 1));
+        let start = floor_char_boundary(text, span.start.min(text.len()));
+        let (line, column) = line_col(text, start);
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+        let source_line = text[line_start..line_end].trim_end_matches('\r');
+        // The problem's first line, at least one character wide (a span at the end of a line, or an
+        // empty one, marks the character under it).
+        let from = start - line_start;
+        let to = floor_char_boundary(source_line, span.end.saturating_sub(line_start).min(source_line.len()));
+        let to = if to > from { to } else { source_line[from..].chars().next().map_or(from, |c| from + c.len_utf8()) };
         Diagnostic {
             file: file.to_string(),
             line,
@@ -105,15 +111,23 @@ impl Diagnostic {
             key: path_to_string(&issue.path),
             message: issue.message,
             help: issue.help,
-            source_line,
-            underline: start..end,
+            source_line: source_line.to_string(),
+            underline: from..to,
         }
     }
 }
 
+/// The largest char boundary of `text` at or before `i`.
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
+    let offset = floor_char_boundary(text, offset.min(text.len()));
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -122,24 +136,23 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl fmt::Display for Diagnostic {
+    /// Drawn by `annotate-snippets` (rustc's renderer): it expands tabs and measures wide characters,
+    /// so the carets sit under the key however the line is indented.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
-        writeln!(f, "  --> {}:{}:{}", self.file, self.line, self.column)?;
-        if let Some(src) = &self.source_line {
-            let num = self.line.to_string();
-            let pad = " ".repeat(num.len());
-            writeln!(f, "{pad} |")?;
-            writeln!(f, "{num} | {src}")?;
-            let marks = "^".repeat(self.underline.len().max(1));
-            writeln!(f, "{pad} | {}{marks}", " ".repeat(self.underline.start))?;
-        }
+        use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+        let mut group = Level::ERROR.primary_title(self.message.as_str()).element(
+            Snippet::source(self.source_line.as_str())
+                .line_start(self.line)
+                .path(self.file.as_str())
+                .annotation(AnnotationKind::Primary.span(self.underline.clone())),
+        );
         if !self.key.is_empty() {
-            writeln!(f, "  = key: {}", self.key)?;
+            group = group.element(Level::NOTE.with_name(Some("key")).message(self.key.as_str()));
         }
         if let Some(help) = &self.help {
-            writeln!(f, "  = help: {help}")?;
+            group = group.element(Level::HELP.message(help.as_str()));
         }
-        Ok(())
+        writeln!(f, "{}", Renderer::plain().render(&[group]))
     }
 }
 
@@ -180,6 +193,25 @@ mod tests {
         assert_eq!(line_col(text, 0), (1, 1));
         assert_eq!(line_col(text, 6), (2, 1));
         assert_eq!(line_col(text, 8), (2, 3));
+    }
+
+    /// The carets sit under the key on a tab-indented line and after wide characters (the old
+    /// hand-drawn carets counted a tab and a CJK character as one column each).
+    #[test]
+    fn carets_line_up_after_tabs_and_wide_characters() {
+        for (text, key) in [("a = 1\n\t\tconcurency = 2\n", "concurency"), ("name = \"模型\" ; wrong = 1\n", "wrong")] {
+            let start = text.find(key).unwrap();
+            let d = Diagnostic::locate("s.toml", text, Some(start..start + key.len()), Issue::new(kp!["x"], "bad"));
+            let out = d.to_string();
+            let lines: Vec<&str> = out.lines().collect();
+            let src = lines.iter().position(|l| l.contains(key)).unwrap();
+            let display_col = |l: &str, i: usize| unicode_width::UnicodeWidthStr::width(&l[..i]);
+            let key_at = display_col(lines[src], lines[src].find(key).unwrap());
+            let caret_at = display_col(lines[src + 1], lines[src + 1].find('^').unwrap());
+            assert_eq!(caret_at, key_at, "{out}");
+            assert_eq!(lines[src + 1].matches('^').count(), key.len(), "{out}");
+            assert!(out.contains(&format!("s.toml:{}:{}", d.line, text[..start].rsplit('\n').next().unwrap().chars().count() + 1)));
+        }
     }
 
     #[test]

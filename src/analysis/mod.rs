@@ -1,5 +1,7 @@
-//! Pure analysis of stored results: per-cell statistics, SLO verdicts, capacity (sweet spot, knee,
-//! jitter), KV scaling, comparisons, and the report model.
+//! Pure analysis of stored runs (the per-request statistics and SLO verdicts themselves are in
+//! `results/`): capacity per group (sweet spot, knee, jitter), KV scaling, sequential vs concurrent,
+//! boundary searches and the frontier, predicted vs measured, what a campaign will take, and the
+//! report model that the templates render.
 
 pub mod campaign;
 pub mod capacity;

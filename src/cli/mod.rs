@@ -1,5 +1,7 @@
-//! Command-line interface: `runner validate|plan|run`. Exit codes: 0 success, 1 error,
-//! 2 invalid scenario (nothing started), 130 interrupted.
+//! Command-line interface: `runner validate`, `plan`, `estimate`, `facts`, `run`, `merge`, `fleet`
+//! and `report` (`fleet.rs`: the fleet subcommands). Each command loads what it needs, calls down the
+//! flow and prints; no logic of its own lives here. Exit codes: 0 success, 1 error, 2 invalid
+//! scenario (nothing started), 3 a merge with missing cells, 130 interrupted, 141 output closed.
 
 mod fleet;
 

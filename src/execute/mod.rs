@@ -189,10 +189,9 @@ fn new_manifest(loaded: &Loaded, plan: &Plan, run_id: &str, probe: &MemoryProbe)
         resumed_at: Vec::new(),
         price: crate::scenario::prices::resolve(s, &loaded.base_dir()).ok().and_then(|p| p.get(&gpu_label(s)).cloned()),
         engines: Vec::new(),
-        shard: plan.shard.map(|sh| crate::store::manifest::ShardInfo {
-            shard: sh.to_string(),
-            launches: plan.launches.iter().map(|l| l.id.clone()).collect(),
-        }),
+        shard: plan
+            .shard
+            .map(|sh| crate::store::manifest::ShardInfo { shard: sh, launches: plan.launches.iter().map(|l| l.id.clone()).collect() }),
         merged_from: Vec::new(),
     }
 }

@@ -25,7 +25,7 @@ pub(super) fn open(loaded: &Loaded, plan: &Plan, dir: &std::path::Path) -> Resul
             &manifest.scenario_sha256[..12.min(manifest.scenario_sha256.len())]
         );
     }
-    let (was, now) = (manifest.shard.as_ref().map(|s| s.shard.clone()), plan.shard.map(|s| s.to_string()));
+    let (was, now) = (manifest.shard.as_ref().map(|s| s.shard), plan.shard);
     if was != now {
         bail!(
             "cannot resume {}: it is {}, and this run is {}; resume it with the same --shard",

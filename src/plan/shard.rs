@@ -8,7 +8,10 @@ use crate::scenario::schema::Scenario;
 use serde::{Deserialize, Serialize};
 
 /// Shard `k` of `n` (0-based: SLURM array task ids and Kubernetes completion indexes count from 0).
+/// Stored as its "K/N" text (the manifest's `shard.shard`, a merged cell's origin), and checked when
+/// read back: a folder from another machine cannot hold shard 5 of 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Shard {
     pub k: usize,
     pub n: usize,
@@ -24,6 +27,19 @@ impl std::str::FromStr for Shard {
             return Err(bad());
         }
         Ok(Shard { k, n })
+    }
+}
+
+impl TryFrom<String> for Shard {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse::<Shard>().map_err(|_| format!("shard {s:?} is not K/N with 0 <= K < N"))
+    }
+}
+
+impl From<Shard> for String {
+    fn from(s: Shard) -> String {
+        s.to_string()
     }
 }
 
@@ -79,6 +95,16 @@ mod tests {
     use super::*;
     use crate::engine::checks::parse;
     use std::path::Path;
+
+    #[test]
+    fn a_shard_is_stored_as_its_text_and_checked_when_read() {
+        let sh: Shard = "1/3".parse().unwrap();
+        assert_eq!(serde_json::to_string(&sh).unwrap(), "\"1/3\"");
+        assert_eq!(serde_json::from_str::<Shard>("\"1/3\"").unwrap(), sh);
+        for bad in ["\"5/3\"", "\"1/0\"", "\"x\"", "{\"k\":0,\"n\":1}"] {
+            assert!(serde_json::from_str::<Shard>(bad).is_err(), "{bad}");
+        }
+    }
 
     const TEXT: &str = r#"
 [scenario]

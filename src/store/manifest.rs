@@ -77,8 +77,8 @@ pub struct Manifest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardInfo {
-    /// "K/N", K from 0.
-    pub shard: String,
+    /// "K/N" on disk, K from 0.
+    pub shard: crate::plan::shard::Shard,
     pub launches: Vec<String>,
 }
 
@@ -88,7 +88,7 @@ pub struct MergeSource {
     pub dir: String,
     pub run_id: String,
     pub host: String,
-    pub shard: Option<String>,
+    pub shard: Option<crate::plan::shard::Shard>,
     pub gpu_label: String,
     pub cells: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,7 +29,7 @@ fn provenance(run: &StoredRun) -> Provenance {
     Provenance {
         run_id: m.run_id.clone(),
         host: m.host.hostname.clone(),
-        shard: m.shard.as_ref().map(|s| s.shard.clone()),
+        shard: m.shard.as_ref().map(|s| s.shard),
         gpu: m.gpu_label.clone(),
     }
 }
@@ -197,7 +197,7 @@ fn missing(
     gpus: &[String],
 ) -> Vec<String> {
     let plan = crate::plan::expand(scenario);
-    let n = runs.iter().find_map(|r| r.manifest.shard.as_ref()).and_then(|s| s.shard.split_once('/')).and_then(|(_, n)| n.parse().ok());
+    let n = runs.iter().find_map(|r| r.manifest.shard.as_ref()).map(|s| s.shard.n);
     let of = n.map(|n| crate::plan::shard::assign(scenario, &plan, n));
     let owner = |launch: usize| match (&of, n) {
         (Some(of), Some(n)) => format!(" (shard {}/{n})", of[launch]),
@@ -334,7 +334,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             dir: r.dir.display().to_string(),
             run_id: r.manifest.run_id.clone(),
             host: r.manifest.host.hostname.clone(),
-            shard: r.manifest.shard.as_ref().map(|s| s.shard.clone()),
+            shard: r.manifest.shard.as_ref().map(|s| s.shard),
             gpu_label: r.manifest.gpu_label.clone(),
             cells: kept.values().filter(|(i, _)| runs[*i].dir == r.dir).count(),
             price: r.manifest.price.clone(),

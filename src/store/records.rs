@@ -133,6 +133,6 @@ pub struct Provenance {
     pub run_id: String,
     pub host: String,
     /// "K/N" when the run was a shard.
-    pub shard: Option<String>,
+    pub shard: Option<crate::plan::shard::Shard>,
     pub gpu: String,
 }

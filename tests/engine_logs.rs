@@ -2,6 +2,7 @@
 //! format facts (ANSI colour, `\r`, one- vs two-line KV size, thousands separators, `GiB memory` vs
 //! `GiB`, device words, process-name prefixes), and the `runner facts` command.
 
+use runner::engine::facts::KvBudget;
 use runner::scenario::schema::EngineKind;
 use runner::telemetry::facts::{parse, theoretical_kv_bytes_per_token};
 use runner::telemetry::failure::{classify, FailureReason};
@@ -214,12 +215,12 @@ fn prometheus_metrics_fixtures() {
 fn vllm_cpu_build_startup_facts() {
     let f = parse(EngineKind::Vllm, &fixture("vllm-cpu-0.32-startup.log"));
     assert_eq!(f.engine_version.as_deref(), Some("vllm 0.32.0"));
-    assert_eq!((f.kv_budget.as_deref(), f.kv_cache_gib, f.kv_node_memory_gib), (Some("explicit"), Some(1.0), Some(15.46)));
+    assert_eq!((f.kv_budget, f.kv_cache_gib, f.kv_node_memory_gib), (Some(KvBudget::Explicit), Some(1.0), Some(15.46)));
     assert_eq!((f.kv_cache_device.as_deref(), f.kv_cache_tokens, f.max_concurrency), (Some("CPU"), Some(1_048_576), Some(512.0)));
     assert_eq!(f.checkpoint_gib, Some(0.07));
     assert_eq!(f.serving_url.as_deref(), Some("http://127.0.0.1:53881"));
     let auto = parse(EngineKind::Vllm, &fixture("vllm-cpu-0.32-startup-auto-kv-util0.25.log"));
-    assert_eq!((auto.kv_budget.as_deref(), auto.kv_cache_gib, auto.kv_node_memory_gib), (Some("auto"), Some(4.75), Some(23.54)));
+    assert_eq!((auto.kv_budget, auto.kv_cache_gib, auto.kv_node_memory_gib), (Some(KvBudget::Auto), Some(4.75), Some(23.54)));
     assert_eq!((auto.worker_requested_gib, auto.non_kv_gib), (Some(5.89), Some(1.13)));
     assert_eq!(auto.kv_cache_tokens, Some(4_981_760));
     // KV bytes from the budget line agree with the tokens at 1,024 B a token (2 x 2 x 2 x 64 x 2).

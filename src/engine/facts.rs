@@ -10,6 +10,16 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
+/// How vLLM's CPU build set its KV budget (serde names as stored in `launch.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvBudget {
+    /// VLLM_CPU_KVCACHE_SPACE or --kv-cache-memory-bytes.
+    Explicit,
+    /// From --gpu-memory-utilization of the host's memory.
+    Auto,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StartupFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +87,7 @@ pub struct StartupFacts {
     /// --kv-cache-memory-bytes; `auto`: from --gpu-memory-utilization of host memory), and the
     /// memory of the NUMA node it sized it against, GiB ("Explicitly set (1.0/15.46) GiB").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kv_budget: Option<String>,
+    pub kv_budget: Option<KvBudget>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_node_memory_gib: Option<f64>,
     /// vLLM's CPU build, automatic budget: the worker's requested memory and its non-KV share, GiB.

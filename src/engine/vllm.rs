@@ -4,7 +4,7 @@
 //! looks for the CPU build.
 
 use super::argv::LaunchTarget;
-use super::facts::{int, num, StartupFacts};
+use super::facts::{int, num, KvBudget, StartupFacts};
 use super::failure::{FailureReason, Rule};
 use super::resolve::{cache_dir, set_up_path, set_up_program};
 use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames};
@@ -283,7 +283,7 @@ pub fn facts_line(l: &str, f: &mut StartupFacts) {
     }
     // The CPU build: its KV budget line (the GPU's "Available KV cache memory" wins where both are).
     if let Some(c) = p.cpu_kv.captures(l) {
-        f.kv_budget = Some(if &c[1] == "Explicitly" { "explicit" } else { "auto" }.to_string());
+        f.kv_budget = Some(if &c[1] == "Explicitly" { KvBudget::Explicit } else { KvBudget::Auto });
         f.kv_cache_gib = f.kv_cache_gib.or(num(&c[2]));
         f.kv_node_memory_gib = num(&c[3]);
     }

@@ -24,16 +24,23 @@ use tokio_util::sync::CancellationToken;
 
 /// A started, ready engine (or an external endpoint).
 pub struct RunningEngine {
-    pub process: Option<EngineProcess>,
+    /// What the runner started: None for an `external` server, which it only checked.
+    pub launched: Option<Launched>,
     pub base_url: String,
-    pub host: String,
-    pub port: u16,
-    pub argv: Option<Vec<String>>,
     pub ready_s: f64,
     /// The control-plane HTTP client of this launch (readiness, metrics, tokenizer; sending its API
     /// key, if any), so that every cell reuses its keep-alive connections. The load has its own
     /// client (`load::http::LoadClient`), made by the executor.
     client: reqwest::Client,
+}
+
+/// A server the runner started: its process, the address it binds (waited on to be free again
+/// after the stop) and its command line.
+pub struct Launched {
+    pub process: EngineProcess,
+    pub host: String,
+    pub port: u16,
+    pub argv: Vec<String>,
 }
 
 /// Why a launch did not produce a ready engine. The run records it and goes on.
@@ -166,15 +173,7 @@ pub async fn start(srv: &Server, base: &Path, log_path: &Path, cancel: &Cancella
         let t0 = Instant::now();
         let url = format!("{base_url}{}", spec(srv.engine).health_path());
         return match wait_ready(&client, &url, deadline, None, cancel).await {
-            Ok(()) => Ok(RunningEngine {
-                process: None,
-                base_url,
-                host: String::new(),
-                port: 0,
-                argv: None,
-                ready_s: t0.elapsed().as_secs_f64(),
-                client,
-            }),
+            Ok(()) => Ok(RunningEngine { launched: None, base_url, ready_s: t0.elapsed().as_secs_f64(), client }),
             Err(f) => Err(f),
         };
     }
@@ -257,11 +256,8 @@ async fn launch_once(
         }
         Ok(()) => Ok(RunningEngine {
             ready_s: proc.started.elapsed().as_secs_f64(),
-            process: Some(proc),
+            launched: Some(Launched { process: proc, host: srv.host.clone(), port, argv }),
             base_url,
-            host: srv.host.clone(),
-            port,
-            argv: Some(argv),
             client: client.clone(),
         }),
         Err(f) => {
@@ -324,9 +320,9 @@ async fn wait_ready(
 impl RunningEngine {
     /// Stops the engine and waits for its port to be free again.
     pub fn stop(&mut self) -> Option<StopOutcome> {
-        let p = self.process.as_mut()?;
-        let outcome = p.stop();
-        process::wait_port_free(&self.host, self.port, Duration::from_secs(30));
+        let l = self.launched.as_mut()?;
+        let outcome = l.process.stop();
+        process::wait_port_free(&l.host, l.port, Duration::from_secs(30));
         Some(outcome)
     }
 
@@ -336,11 +332,11 @@ impl RunningEngine {
     }
 
     pub fn pgid(&self) -> Option<i32> {
-        self.process.as_ref().map(|p| p.pgid)
+        self.launched.as_ref().map(|l| l.process.pgid)
     }
 
     /// True while the launched engine is running (always true for external endpoints).
     pub fn alive(&self) -> bool {
-        self.process.as_ref().is_none_or(|p| p.exit_status().is_none())
+        self.launched.as_ref().is_none_or(|l| l.process.exit_status().is_none())
     }
 }

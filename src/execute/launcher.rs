@@ -71,7 +71,7 @@ impl Served for RunningEngine {
         RunningEngine::alive(self)
     }
     fn argv(&self) -> Option<&[String]> {
-        self.argv.as_deref()
+        self.launched.as_ref().map(|l| l.argv.as_slice())
     }
     fn ready_s(&self) -> f64 {
         self.ready_s
@@ -80,6 +80,6 @@ impl Served for RunningEngine {
         RunningEngine::stop(self)
     }
     fn launched(&self) -> bool {
-        self.process.is_some()
+        self.launched.is_some()
     }
 }

@@ -4,7 +4,7 @@
 //! must exist, how it takes its API key, what an endpoint it does not launch needs) is asked of that
 //! engine's module through `EngineSpec::check`.
 
-use super::spec::{spec, BuiltinModel, ALL};
+use super::spec::{spec, BuiltinModel};
 use crate::kp;
 use crate::scenario::diag::{Issue, ScenarioErrors};
 use crate::scenario::load::{LoadError, Loaded};
@@ -34,7 +34,7 @@ pub fn parse_stored(file: &str, text: &str) -> Result<Scenario, ScenarioErrors> 
 
 /// Every engine's built-in models, with the engine that serves each.
 pub fn builtin_models() -> impl Iterator<Item = (EngineKind, &'static BuiltinModel)> {
-    ALL.iter().flat_map(|k| spec(*k).builtin_models().iter().map(move |m| (*k, m)))
+    EngineKind::ALL.iter().flat_map(|k| spec(*k).builtin_models().iter().map(move |m| (*k, m)))
 }
 
 /// The built-in model a scenario names (`builtin:...`), with its engine.

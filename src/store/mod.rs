@@ -126,11 +126,9 @@ mod tests {
     use super::atomic_write;
     use std::os::unix::fs::PermissionsExt;
 
-    /// The process's umask, read without changing it (Linux: /proc/self/status).
+    /// The process's umask, read without changing it (Linux >= 4.7: /proc/self/status).
     fn umask() -> u32 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let line = status.lines().find(|l| l.starts_with("Umask:")).expect("Umask line (Linux >= 4.7)");
-        u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+        procfs::process::Process::myself().unwrap().status().unwrap().umask.expect("Umask line")
     }
 
     #[test]

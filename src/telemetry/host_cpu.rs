@@ -2,7 +2,7 @@
 //! group, and everything else (other jobs, plus the hypervisor's steal). A cell where others took
 //! more than `[scenario] disturbed_above_pct` (default 25%) of the machine was measured on a
 //! disturbed machine: its latencies may be another job's doing (docs/metrics.md). Reads /proc
-//! (Linux); the arithmetic is pure.
+//! through procfs (Linux); the arithmetic is pure.
 
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -36,43 +36,27 @@ pub struct Snapshot {
     engine: u64,
 }
 
-fn ticks_per_s() -> f64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
+/// The host's busy and steal ticks from the `cpu` line of /proc/stat (parsed by procfs).
+fn busy_and_steal(t: &procfs::CpuTime) -> (u64, u64) {
+    // Busy: user nice system irq softirq (guest is inside user); idle and iowait are not.
+    (t.user + t.nice + t.system + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0), t.steal.unwrap_or(0))
 }
 
-/// The host's busy and steal ticks from the `cpu` line of /proc/stat.
-fn parse_stat(text: &str) -> Option<(u64, u64)> {
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
-    let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    // user nice system idle iowait irq softirq steal guest guest_nice
-    Some((at(0) + at(1) + at(2) + at(5) + at(6), at(7)))
+/// utime + stime + cutime + cstime of one process, from its /proc/<pid>/stat.
+fn process_ticks(stat: &procfs::process::Stat) -> u64 {
+    stat.utime + stat.stime + stat.cutime.max(0) as u64 + stat.cstime.max(0) as u64
 }
 
-/// utime + stime + cutime + cstime of one process, from /proc/<pid>/stat.
-fn process_ticks(stat: &str) -> u64 {
-    // Fields after the parenthesised command: state(3) ... utime(14) stime(15) cutime(16) cstime(17).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    rest.split_whitespace().skip(11).take(4).map(|x| x.parse::<u64>().unwrap_or(0)).sum()
+fn ticks_of(pid: i32) -> Option<u64> {
+    procfs::process::Process::new(pid).and_then(|p| p.stat()).ok().map(|s| process_ticks(&s))
 }
 
 /// Reads the counters now; `pgid` is the engine's process group (None: an external endpoint).
 pub fn snapshot(pgid: Option<i32>) -> Option<Snapshot> {
-    let (busy, steal) = parse_stat(&std::fs::read_to_string("/proc/stat").ok()?)?;
-    let runner = std::fs::read_to_string("/proc/self/stat").ok().map_or(0, |s| process_ticks(&s));
-    let engine = pgid.map_or(0, |g| {
-        super::memory::group_pids(g)
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
-            .map(|s| process_ticks(&s))
-            .sum()
-    });
+    use procfs::CurrentSI;
+    let (busy, steal) = busy_and_steal(&procfs::KernelStats::current().ok()?.total);
+    let runner = ticks_of(std::process::id() as i32).unwrap_or(0);
+    let engine = pgid.map_or(0, |g| super::memory::group_pids(g).iter().filter_map(|&p| ticks_of(p as i32)).sum());
     Some(Snapshot { at: Instant::now(), busy, steal, runner, engine })
 }
 
@@ -84,7 +68,7 @@ pub fn between(a: &Snapshot, b: &Snapshot, cores: usize) -> Option<HostCpu> {
         b.steal.saturating_sub(a.steal),
         b.runner.saturating_sub(a.runner),
         b.engine.saturating_sub(a.engine),
-        wall * ticks_per_s() * cores as f64,
+        wall * procfs::ticks_per_second() as f64 * cores as f64,
     )
 }
 
@@ -106,8 +90,10 @@ mod tests {
 
     #[test]
     fn others_are_host_busy_minus_runner_and_engine_plus_steal() {
-        let stat = "cpu  1000 10 300 5000 40 5 5 20 0 0\ncpu0 500 5 150 2500 20 3 2 10 0 0\n";
-        assert_eq!(parse_stat(stat), Some((1320, 20)));
+        use procfs::FromBufReadSI;
+        let stat = "cpu  1000 10 300 5000 40 5 5 20 0 0\ncpu0 500 5 150 2500 20 3 2 10 0 0\nctxt 1\nbtime 1\nprocesses 1\n";
+        let k = procfs::KernelStats::from_buf_read(stat.as_bytes(), procfs::current_system_info()).unwrap();
+        assert_eq!(busy_and_steal(&k.total), (1320, 20));
         // 2 cores x 1 s x 100 ticks = 200 ticks: busy 150 of which runner 20 and engine 80; steal 10.
         let h = shares(150, 10, 20, 80, 200.0).unwrap();
         assert_eq!((h.others_pct, h.steal_pct, h.engine_pct), (30.0, 5.0, 40.0));
@@ -122,7 +108,10 @@ mod tests {
     #[test]
     fn process_ticks_skip_the_command_name() {
         // pid (comm with ) and spaces) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-        let stat = "42 (my ) proc) S 1 42 42 0 -1 4194304 10 0 0 0 7 3 2 1 20 0 1 0";
-        assert_eq!(process_ticks(stat), 13);
+        // ... then the rest of a Linux 6 line (52 fields in all), as /proc/self/stat reads.
+        let stat = "42 (my ) proc) S 1 42 42 0 -1 4194304 10 0 0 0 7 3 2 1 20 0 1 0 5396183 3133440 358 \
+                    18446744073709551615 1 2 3 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 4 5 6 7 8 8 9 0";
+        use procfs::FromRead;
+        assert_eq!(process_ticks(&procfs::process::Stat::from_read(stat.as_bytes()).unwrap()), 13);
     }
 }

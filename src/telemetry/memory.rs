@@ -125,7 +125,7 @@ impl MemoryProbe {
         let mut s = MemorySample {
             t_ms,
             rss_bytes: pgid.map(|_| rss_of(&pids)),
-            runner_fds: std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as u64),
+            runner_fds: procfs::process::Process::myself().and_then(|p| p.fd_count()).ok().map(|n| n as u64),
             runner_rss_bytes: Some(rss_of(&[std::process::id()])),
             ..MemorySample::default()
         };
@@ -170,27 +170,14 @@ impl Default for MemoryProbe {
 
 /// PIDs whose process group is `pgid` (the engine and every child it did not move out).
 pub fn group_pids(pgid: i32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        // Fields after the parenthesised command: state ppid pgrp ...
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid) {
-            out.push(pid);
-        }
-    }
-    out
+    let Ok(all) = procfs::process::all_processes() else { return Vec::new() };
+    all.flatten().filter(|p| p.stat().is_ok_and(|s| s.pgrp == pgid)).map(|p| p.pid as u32).collect()
 }
 
 /// Sum of resident memory of `pids` (from /proc/<pid>/statm).
 pub fn rss_of(pids: &[u32]) -> u64 {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
     pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/statm")).ok())
-        .filter_map(|s| s.split_whitespace().nth(1).and_then(|r| r.parse::<u64>().ok()))
-        .map(|pages| pages * page)
+        .filter_map(|&p| procfs::process::Process::new(p as i32).and_then(|p| p.statm()).ok())
+        .map(|m| m.resident * procfs::page_size())
         .sum()
 }

@@ -145,8 +145,9 @@ pub struct Group {
 }
 
 /// What became of one server config on the OOM surface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     /// Started, and a cell met the SLO (or it was a probe).
     Feasible,
@@ -158,12 +159,9 @@ pub enum Outcome {
 
 impl Outcome {
     pub const ALL: [Outcome; 3] = [Outcome::Feasible, Outcome::SloFail, Outcome::Infeasible];
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Feasible => "feasible",
-            Outcome::SloFail => "slo_fail",
-            Outcome::Infeasible => "infeasible",
-        }
+        self.into()
     }
 }
 

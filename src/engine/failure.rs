@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
 /// Why a launch did not produce a ready engine (stored under these snake_case names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FailureReason {
     /// vLLM: the KV cache cannot hold one max-model-len sequence (with its estimated maximum length).
     KvCacheTooSmall,
@@ -57,24 +58,9 @@ impl FailureReason {
         )
     }
 
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::KvCacheTooSmall => "kv_cache_too_small",
-            FailureReason::NoKvMemory => "no_kv_memory",
-            FailureReason::InsufficientFreeMemory => "insufficient_free_memory",
-            FailureReason::WeightsOom => "weights_oom",
-            FailureReason::CudaOom => "cuda_oom",
-            FailureReason::PortInUse => "port_in_use",
-            FailureReason::BadArgument => "bad_argument",
-            FailureReason::ModelNotFound => "model_not_found",
-            FailureReason::Crashed => "crashed",
-            FailureReason::ReadyTimeout => "ready_timeout",
-            FailureReason::EngineMissing => "engine_missing",
-            FailureReason::SpawnFailed => "spawn_failed",
-            FailureReason::ApiKeyMissing => "api_key_missing",
-            FailureReason::Interrupted => "interrupted",
-            FailureReason::Predicted => "predicted",
-        }
+        self.into()
     }
 }
 

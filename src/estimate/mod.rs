@@ -104,8 +104,9 @@ pub fn host_memory_gib() -> Option<f64> {
 }
 
 /// Where a prediction's weight size comes from (serde names as stored in `launch.json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum WeightsFrom {
     /// The checkpoint's safetensors headers.
     Safetensors,
@@ -116,12 +117,9 @@ pub enum WeightsFrom {
 }
 
 impl WeightsFrom {
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            WeightsFrom::Safetensors => "safetensors",
-            WeightsFrom::Config => "config",
-            WeightsFrom::Gguf => "gguf",
-        }
+        self.into()
     }
 }
 

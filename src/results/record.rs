@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Why a request failed (docs/metrics.md), stored under the same names as always.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorClass {
     /// No connection to the endpoint.
     Connect,
@@ -14,8 +15,10 @@ pub enum ErrorClass {
     /// No complete response within `request_timeout_s`.
     Timeout,
     #[serde(rename = "http_5xx")]
+    #[strum(serialize = "http_5xx")]
     Http5xx,
     #[serde(rename = "http_4xx")]
+    #[strum(serialize = "http_4xx")]
     Http4xx,
     /// The server sent an error event inside the stream.
     StreamError,
@@ -38,23 +41,9 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Connect => "connect",
-            ErrorClass::RequestError => "request_error",
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::Http5xx => "http_5xx",
-            ErrorClass::Http4xx => "http_4xx",
-            ErrorClass::StreamError => "stream_error",
-            ErrorClass::MalformedSse => "malformed_sse",
-            ErrorClass::MalformedJson => "malformed_json",
-            ErrorClass::ConnectionReset => "connection_reset",
-            ErrorClass::TruncatedStream => "truncated_stream",
-            ErrorClass::EmptyResponse => "empty_response",
-            ErrorClass::Interrupted => "interrupted",
-            ErrorClass::StoppedEarly => "stopped_early",
-            ErrorClass::ResponseTooLarge => "response_too_large",
-        }
+        self.into()
     }
 }
 

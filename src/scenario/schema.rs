@@ -220,10 +220,12 @@ macro_rules! engine_kind {
     ($($variant:ident $name:literal $module:ident :: $spec:ident,)*) => {
         /// Which engine serves a server config (the registry's names: `crate::engines`).
         #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+        #[derive(strum::IntoStaticStr, strum::EnumIter)]
         pub enum EngineKind {
             $(
                 #[serde(rename = $name)]
                 #[value(name = $name)]
+                #[strum(serialize = $name)]
                 $variant,
             )*
         }
@@ -233,9 +235,7 @@ macro_rules! engine_kind {
             pub const ALL: &'static [EngineKind] = &[$(EngineKind::$variant),*];
 
             pub fn as_str(self) -> &'static str {
-                match self {
-                    $(EngineKind::$variant => $name,)*
-                }
+                self.into()
             }
         }
     };
@@ -335,8 +335,9 @@ fn default_stop_grace() -> f64 {
     15.0
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum WorkloadKind {
     /// Short interactive turns (built-in set, JSONL, or synthetic of `prompt_tokens`); `turns` > 1
     /// carries the conversation history.
@@ -350,13 +351,9 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadKind::Chat => "chat",
-            WorkloadKind::Batch => "batch",
-            WorkloadKind::Prefix => "prefix",
-            WorkloadKind::Dataset => "dataset",
-        }
+        self.into()
     }
 }
 

@@ -13,8 +13,9 @@ use crate::telemetry::sampler::MemorySummary;
 use serde::{Deserialize, Serialize};
 
 /// Outcome of a cell, as in the `status` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CellStatus {
     /// Measured and within every SLO.
     Ok,
@@ -29,14 +30,9 @@ pub enum CellStatus {
 }
 
 impl CellStatus {
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            CellStatus::Ok => "ok",
-            CellStatus::SloFail => "slo_fail",
-            CellStatus::Infeasible => "infeasible",
-            CellStatus::Failed => "failed",
-            CellStatus::Interrupted => "interrupted",
-        }
+        self.into()
     }
 }
 

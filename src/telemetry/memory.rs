@@ -5,8 +5,9 @@ use nvml_wrapper::Nvml;
 use serde::{Deserialize, Serialize};
 
 /// Where memory figures come from (stored as `nvml` / `process_rss`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum MemorySource {
     /// GPU memory through NVML.
     Nvml,
@@ -16,11 +17,9 @@ pub enum MemorySource {
 }
 
 impl MemorySource {
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
-        match self {
-            MemorySource::Nvml => "nvml",
-            MemorySource::ProcessRss => "process_rss",
-        }
+        self.into()
     }
 }
 

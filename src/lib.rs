@@ -18,6 +18,7 @@ pub mod estimate;
 pub mod execute;
 pub mod fleet;
 pub mod load;
+pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -10,6 +10,7 @@ use std::path::Path;
 const LAYERS: &[&str] = &[
     "bounded",   // bounded reads: a leaf
     "engines",   // the registry of engines: a leaf macro that scenario and engine expand
+    "model",     // a model's own files: config.json and GGUF architecture, dtype sizes (no engine)
     "scenario",  // the scenario file: schema, parse, validate
     "plan",      // expansion into launches, cells, searches, shards
     "results",   // per-request records and the statistics over them (pure)

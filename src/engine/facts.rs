@@ -135,11 +135,6 @@ pub fn parse(engine: EngineKind, log: &str) -> StartupFacts {
 
 /// Bytes of KV cache per token in theory: 2 (K and V) x layers x KV heads x head dim x element bytes.
 pub fn theoretical_kv_bytes_per_token(f: &StartupFacts) -> Option<f64> {
-    let elem = match f.type_k.as_deref().or(f.dtype.as_deref())? {
-        "f16" | "bf16" | "float16" | "bfloat16" => 2.0,
-        "f32" | "float32" => 4.0,
-        "q8_0" => 34.0 / 32.0,
-        _ => return None,
-    };
+    let elem = crate::model::dtype::element_bytes(f.type_k.as_deref().or(f.dtype.as_deref())?)?;
     Some(2.0 * f.n_layer? as f64 * f.n_head_kv? as f64 * f.head_dim? as f64 * elem)
 }

@@ -2,9 +2,7 @@
 //! budget and tokens, maximum concurrency) and a decode roofline, per launch of a plan. Pure but for
 //! `locate` (reading the model's config.json and safetensors headers).
 
-pub mod arch;
 pub mod catalog;
-pub mod gguf;
 pub mod vllm;
 
 use crate::engine::spec::{spec, MemoryModel};
@@ -25,10 +23,10 @@ pub struct ModelFiles {
 
 /// Finds `model`'s config.json (a local folder, or the local Hugging Face cache) and its weights.
 pub fn locate(model: &str, base: &Path) -> Option<ModelFiles> {
-    crate::telemetry::arch::config_candidates(model, base).into_iter().find_map(|p| {
+    crate::model::hf::config_candidates(model, base, crate::engine::resolve::builtin_model_path(model)).into_iter().find_map(|p| {
         let text = std::fs::read_to_string(&p).ok()?;
         let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-        Some(ModelFiles { config: p, config_text: text, safetensors_bytes: arch::safetensors_bytes(&dir) })
+        Some(ModelFiles { config: p, config_text: text, safetensors_bytes: crate::model::safetensors::safetensors_bytes(&dir) })
     })
 }
 
@@ -42,11 +40,11 @@ pub fn gguf_path(model: &str, base: &Path) -> Option<PathBuf> {
 /// llama.cpp: the KV cache is `ctx_size` cells of the model's KV per token, shared by `parallel`
 /// slots (each gets ctx_size / parallel); weights are the GGUF file. Compute buffers are not modelled.
 pub fn predict_llamacpp(s: &Scenario, launch: &Launch, gguf: &Path) -> Result<Prediction, String> {
-    let (arch, size) = gguf::read(gguf)?;
+    let (arch, size) = crate::model::gguf::read(gguf)?;
     let f = &launch.server.flags;
     let ctx = flag_f64(f, "ctx_size").map(|v| v as u64).or(arch.max_position_embeddings).unwrap_or(4096);
     let parallel = flag_f64(f, "parallel").map_or(1, |v| v.max(1.0) as u64);
-    let type_bytes = gguf::cache_type_bytes(match f.get("cache_type_k") {
+    let type_bytes = crate::model::gguf::cache_type_bytes(match f.get("cache_type_k") {
         Some(FlagValue::Str(t)) => Some(t.as_str()),
         _ => None,
     });
@@ -163,7 +161,7 @@ pub fn predict_with(
     }
     let model = srv.model.as_deref().unwrap_or_default();
     let files = files.ok_or_else(|| format!("no config.json for `{model}` on this machine (a local folder or the Hugging Face cache)"))?;
-    let arch = arch::Arch::from_config(&files.config_text).map_err(|e| format!("{}: {e}", files.config.display()))?;
+    let arch = crate::model::arch::Arch::from_config(&files.config_text).map_err(|e| format!("{}: {e}", files.config.display()))?;
     let label = s.scenario.gpu.clone().unwrap_or_default();
     let (device, memory_gib, bandwidth) = if crate::scenario::gpus::is_cpu_label(&label) {
         (Device::Cpu, host_memory_gib.ok_or("this machine's memory is unknown")?, None)

@@ -8,7 +8,7 @@
 //! project holds (docs/estimate.md): they are fitted, so the logs check consistency, not prediction
 //! on unseen hardware.
 
-use super::arch::Arch;
+use crate::model::arch::Arch;
 use serde::{Deserialize, Serialize};
 
 /// GPU memory vLLM keeps beyond weights and activations (CUDA context, allocator, sampler buffers):

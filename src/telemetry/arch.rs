@@ -1,55 +1,24 @@
-//! The model's architecture from a Hugging Face `config.json` (a local model folder, or the local
-//! Hugging Face cache), for the theoretical KV bytes per token when the engine log does not print it.
+//! The startup facts the log left out, from the model's `config.json` on this machine (a local model
+//! folder, or the local Hugging Face cache; `crate::model`), for the theoretical KV bytes per token.
 
 use super::facts::StartupFacts;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// Where a `config.json` for `model` may be on this machine.
-pub fn config_candidates(model: &str, base: &Path) -> Vec<PathBuf> {
-    if let Some(p) = crate::engine::resolve::builtin_model_path(model) {
-        return vec![p.join("config.json")];
-    }
-    let mut out = vec![base.join(model).join("config.json"), PathBuf::from(model).join("config.json")];
-    let hub = std::env::var_os("HF_HUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub")));
-    if let Some(hub) = hub {
-        let snapshots = hub.join(format!("models--{}", model.replace('/', "--"))).join("snapshots");
-        if let Ok(d) = std::fs::read_dir(snapshots) {
-            out.extend(d.flatten().map(|e| e.path().join("config.json")));
-        }
-    }
-    out
-}
 
 /// Fills the architecture fields the log left empty from a config.json text. Pure.
 pub fn apply_config(facts: &mut StartupFacts, config: &str) -> bool {
-    let Ok(v) = serde_json::from_str::<Value>(config) else { return false };
-    let v = v.get("text_config").cloned().unwrap_or(v);
-    let get = |k: &str| v.get(k).and_then(Value::as_u64);
-    let layers = get("num_hidden_layers");
-    // Zero or absurd sizes (another party's file) fill nothing.
-    let get = |k: &str| get(k).filter(|v| (1..=1 << 20).contains(v));
-    let heads = get("num_attention_heads");
-    let kv = get("num_key_value_heads").or(heads);
-    let head_dim = get("head_dim").or_else(|| Some(get("hidden_size")? / heads?)).filter(|d| *d > 0);
-    if layers.is_none() || kv.is_none() || head_dim.is_none() {
-        return false;
-    }
-    facts.n_layer = facts.n_layer.or(layers);
-    facts.n_head_kv = facts.n_head_kv.or(kv);
-    facts.head_dim = facts.head_dim.or(head_dim);
+    let Some(k) = crate::model::arch::kv_shape(config) else { return false };
+    facts.n_layer = facts.n_layer.or(Some(k.layers));
+    facts.n_head_kv = facts.n_head_kv.or(Some(k.kv_heads));
+    facts.head_dim = facts.head_dim.or(Some(k.head_dim));
     if facts.dtype.is_none() && facts.type_k.is_none() {
-        facts.dtype = v.get("torch_dtype").or_else(|| v.get("dtype")).and_then(Value::as_str).map(str::to_string);
+        facts.dtype = k.dtype;
     }
     true
 }
 
 /// Reads the first config.json found for `model` into `facts`; returns where it came from.
 pub fn fill_from_local_config(facts: &mut StartupFacts, model: &str, base: &Path) -> Option<PathBuf> {
-    for p in config_candidates(model, base) {
+    for p in crate::model::hf::config_candidates(model, base, crate::engine::resolve::builtin_model_path(model)) {
         if let Ok(text) = std::fs::read_to_string(&p) {
             if apply_config(facts, &text) {
                 return Some(p);

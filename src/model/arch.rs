@@ -1,9 +1,8 @@
-//! A model's architecture and sizes from its Hugging Face `config.json`, and its weight bytes from
-//! safetensors headers when the checkpoint is on this machine. Pure but for `safetensors_bytes`.
+//! A model's architecture and sizes from its Hugging Face `config.json` (GGUF metadata gives the same
+//! [`Arch`]: `super::gguf`). Pure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::path::Path;
 
 /// What the estimate needs of a decoder-only transformer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,19 +22,50 @@ pub struct Arch {
     pub not_modelled: Vec<String>,
 }
 
+/// Bytes per weight element of a config's `torch_dtype` (bf16 when it names none or an unknown one).
 fn dtype_bytes(name: Option<&str>) -> u64 {
-    match name.unwrap_or("bfloat16") {
-        "float32" | "fp32" => 4,
-        "int8" | "fp8" | "float8_e4m3fn" => 1,
-        _ => 2,
-    }
+    super::dtype::element_bytes(name.unwrap_or("bfloat16")).filter(|b| *b >= 1.0).map_or(2, |b| b as u64)
+}
+
+/// The part of a config that sets KV bytes per token, read leniently: what a startup log left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvShape {
+    pub layers: u64,
+    pub kv_heads: u64,
+    pub head_dim: u64,
+    /// `torch_dtype` (or `dtype`) as the config names it.
+    pub dtype: Option<String>,
+}
+
+/// The config's JSON, or its `text_config` for a multimodal model.
+fn text_config(text: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    Some(v.get("text_config").cloned().unwrap_or(v))
+}
+
+fn config_dtype(v: &Value) -> Option<&str> {
+    v.get("torch_dtype").or_else(|| v.get("dtype")).and_then(Value::as_str)
+}
+
+/// The KV shape of a config.json text; None when it is not JSON or lacks a size (a zero or absurd
+/// size, in another party's file, counts as lacking).
+pub fn kv_shape(text: &str) -> Option<KvShape> {
+    let v = text_config(text)?;
+    let get = |k: &str| v.get(k).and_then(Value::as_u64).filter(|v| (1..=1 << 20).contains(v));
+    let heads = get("num_attention_heads");
+    Some(KvShape {
+        layers: get("num_hidden_layers")?,
+        kv_heads: get("num_key_value_heads").or(heads)?,
+        head_dim: get("head_dim").or_else(|| Some(get("hidden_size")? / heads?)).filter(|d| *d > 0)?,
+        dtype: config_dtype(&v).map(str::to_string),
+    })
 }
 
 impl Arch {
     /// From the text of a `config.json` (multimodal configs: their `text_config`).
     pub fn from_config(text: &str) -> Result<Arch, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("config.json is not JSON: {e}"))?;
-        let v = v.get("text_config").cloned().unwrap_or(v);
+        serde_json::from_str::<Value>(text).map_err(|e| format!("config.json is not JSON: {e}"))?;
+        let v = text_config(text).unwrap_or_default();
         let get = |k: &str| v.get(k).and_then(Value::as_u64);
         let need = |k: &str| get(k).ok_or_else(|| format!("config.json has no `{k}`"));
         let (layers, hidden, heads) = (need("num_hidden_layers")?, need("hidden_size")?, need("num_attention_heads")?);
@@ -76,7 +106,7 @@ impl Arch {
             intermediate,
             vocab,
             tied_embeddings: v.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
-            dtype_bytes: dtype_bytes(v.get("torch_dtype").or_else(|| v.get("dtype")).and_then(Value::as_str)),
+            dtype_bytes: dtype_bytes(config_dtype(&v)),
             max_position_embeddings: get("max_position_embeddings"),
             not_modelled,
         })
@@ -102,46 +132,6 @@ impl Arch {
     pub fn weight_bytes(&self) -> u64 {
         self.parameters() * self.dtype_bytes
     }
-}
-
-/// Sum of the tensor bytes in the `*.safetensors` files of a local model folder, read from their
-/// headers only (8-byte length, then JSON with each tensor's `data_offsets`); None without any.
-pub fn safetensors_bytes(dir: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut total = 0u64;
-    let mut found = false;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let p = entry.path();
-        if p.extension().is_none_or(|e| e != "safetensors") {
-            continue;
-        }
-        let mut f = std::fs::File::open(&p).ok()?;
-        let mut len = [0u8; 8];
-        f.read_exact(&mut len).ok()?;
-        let n = u64::from_le_bytes(len);
-        if n > 100 << 20 {
-            return None;
-        }
-        let mut header = vec![0u8; n as usize];
-        f.read_exact(&mut header).ok()?;
-        total += header_bytes(&header)?;
-        found = true;
-    }
-    found.then_some(total)
-}
-
-/// Tensor bytes declared by one safetensors header. Pure.
-pub fn header_bytes(header: &[u8]) -> Option<u64> {
-    let v: serde_json::Map<String, Value> = serde_json::from_slice(header).ok()?;
-    Some(
-        v.iter()
-            .filter(|(k, _)| *k != "__metadata__")
-            .filter_map(|(_, t)| {
-                let o = t.get("data_offsets")?.as_array()?;
-                Some(o.get(1)?.as_u64()? - o.first()?.as_u64()?)
-            })
-            .sum(),
-    )
 }
 
 #[cfg(test)]
@@ -174,11 +164,9 @@ mod tests {
         let gib = a.weight_bytes() as f64 / (1u64 << 30) as f64;
         assert!((gib / 2.8871 - 1.0).abs() < 0.01, "{gib}");
         assert!(a.not_modelled.is_empty());
-    }
-
-    #[test]
-    fn safetensors_header_sums_tensor_spans() {
-        let h = br#"{"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[4],"data_offsets":[12,28]}}"#;
-        assert_eq!(header_bytes(h), Some(28));
+        let k = kv_shape(QWEN_1_5B).unwrap();
+        assert_eq!((k.layers, k.kv_heads, k.head_dim, k.dtype.as_deref()), (28, 2, 128, Some("bfloat16")));
+        assert_eq!(kv_shape("{}"), None);
+        assert_eq!(kv_shape(r#"{"num_hidden_layers": 0, "num_attention_heads": 4, "hidden_size": 64}"#), None);
     }
 }

@@ -113,17 +113,10 @@ pub fn read(path: &Path) -> Result<(Arch, u64), String> {
     Ok((arch(&meta)?, size))
 }
 
-/// Bytes per KV element of a llama.cpp cache type (`--cache-type-k/-v`): f16 by default.
+/// Bytes per KV element of a llama.cpp cache type (`--cache-type-k/-v`): f16 by default and for a
+/// type the table does not know.
 pub fn cache_type_bytes(t: Option<&str>) -> f64 {
-    match t.unwrap_or("f16") {
-        "f32" => 4.0,
-        "q8_0" => 34.0 / 32.0,
-        "q5_1" => 24.0 / 32.0,
-        "q5_0" => 22.0 / 32.0,
-        "q4_1" => 20.0 / 32.0,
-        "q4_0" | "iq4_nl" => 18.0 / 32.0,
-        _ => 2.0,
-    }
+    super::dtype::element_bytes(t.unwrap_or("f16")).unwrap_or(2.0)
 }
 
 #[cfg(test)]

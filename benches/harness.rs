@@ -212,7 +212,7 @@ fn jobs(n: usize) -> Vec<Job> {
         .map(|i| Job {
             specs: vec![RequestSpec {
                 index: i,
-                warmup: false,
+                phase: runner::results::record::Phase::Measured,
                 conversation: None,
                 turn: 0,
                 endpoint: Endpoint::Chat,

@@ -102,7 +102,8 @@ pub(super) async fn run(
         base_url: eng.base_url(),
     };
     let (jobs, note) = workload::build(&inputs).await?;
-    let (warm, measured): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.specs.first().is_some_and(|r| r.warmup));
+    let (warm, measured): (Vec<_>, Vec<_>) =
+        jobs.into_iter().partition(|j| j.specs.first().is_some_and(|r| r.phase == crate::results::record::Phase::WarmUp));
     let count = |jobs: &[crate::load::workload::Job]| jobs.iter().map(|j| j.specs.len()).sum::<usize>();
     let total = count(&warm) + count(&measured) * w.repeats.max(1) as usize;
     reporter.event(Event::CellStarted { cell, requests: total as u64 });
@@ -215,6 +216,6 @@ fn mark_cooldown(records: &mut [crate::results::record::RequestRecord], n: usize
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_by(|a, b| records[*a].scheduled_ms.total_cmp(&records[*b].scheduled_ms));
     for &i in order.iter().rev().take(n) {
-        records[i].cooldown = true;
+        records[i].phase = crate::results::record::Phase::CoolDown;
     }
 }

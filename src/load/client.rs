@@ -26,7 +26,8 @@ pub const MAX_KEPT_TEXT: usize = 256 << 10;
 #[derive(Debug, Clone)]
 pub struct RequestSpec {
     pub index: usize,
-    pub warmup: bool,
+    /// Warm-up or measured (cool-down is decided after the cell, by scheduled time).
+    pub phase: crate::results::record::Phase,
     pub conversation: Option<usize>,
     pub turn: u32,
     pub endpoint: Endpoint,
@@ -175,7 +176,7 @@ impl Via<'_> {
 pub async fn send_via(via: &mut Via<'_>, target: &Target, spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
     let mut rec = RequestRecord {
         index: spec.index,
-        warmup: spec.warmup,
+        phase: spec.phase,
         conversation: spec.conversation,
         turn: spec.turn,
         scheduled_ms: ms(t0, scheduled),

@@ -267,7 +267,7 @@ fn interrupted(spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRe
     let ms = |t: Instant| t.saturating_duration_since(t0).as_secs_f64() * 1000.0;
     RequestRecord {
         index: spec.index,
-        warmup: spec.warmup,
+        phase: spec.phase,
         conversation: spec.conversation,
         turn: spec.turn,
         scheduled_ms: ms(scheduled),

@@ -116,7 +116,7 @@ impl Calibrator {
         messages.push(Message { role: "user".into(), content: user.into() });
         let spec = RequestSpec {
             index: 0,
-            warmup: true,
+            phase: crate::results::record::Phase::WarmUp,
             conversation: None,
             turn: 0,
             endpoint: Endpoint::Chat,

@@ -43,7 +43,7 @@ fn spec(i: &Inputs<'_>, index: usize, prompt: Prompt, max_tokens: u32) -> Reques
     let w = i.workload;
     RequestSpec {
         index,
-        warmup: index < i.warmup,
+        phase: warm_up_if(index < i.warmup),
         conversation: None,
         turn: 0,
         endpoint: w.endpoint,
@@ -189,7 +189,7 @@ fn conversations(i: &Inputs<'_>, users: Vec<Prompt>) -> Vec<Job> {
             specs: (0..turns)
                 .map(|t| {
                     let mut s = spec(i, c * turns + t, users[(c * turns + t) % users.len()].clone(), i.cell.max_tokens);
-                    s.warmup = c < i.warmup;
+                    s.phase = warm_up_if(c < i.warmup);
                     s.conversation = Some(c);
                     s.turn = t as u32;
                     s
@@ -197,4 +197,13 @@ fn conversations(i: &Inputs<'_>, users: Vec<Prompt>) -> Vec<Job> {
                 .collect(),
         })
         .collect()
+}
+
+/// The phase of a request that is among the warm-up ones or not.
+fn warm_up_if(warm: bool) -> crate::results::record::Phase {
+    if warm {
+        crate::results::record::Phase::WarmUp
+    } else {
+        crate::results::record::Phase::Measured
+    }
 }

@@ -53,13 +53,48 @@ impl std::fmt::Display for ErrorClass {
     }
 }
 
+/// Which part of a cell a request belongs to; only measured requests are counted. Stored as the
+/// two flags of every records.jsonl (`"warmup": bool, "cooldown": bool`), so stored runs read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "PhaseFlags", into = "PhaseFlags")]
+pub enum Phase {
+    /// One of the cell's `warmup` requests, sent before the measured ones.
+    WarmUp,
+    #[default]
+    Measured,
+    /// One of the last `cooldown` requests of the cell by scheduled time.
+    CoolDown,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PhaseFlags {
+    warmup: bool,
+    #[serde(default)]
+    cooldown: bool,
+}
+
+impl From<PhaseFlags> for Phase {
+    fn from(f: PhaseFlags) -> Phase {
+        match (f.warmup, f.cooldown) {
+            (true, _) => Phase::WarmUp,
+            (false, true) => Phase::CoolDown,
+            (false, false) => Phase::Measured,
+        }
+    }
+}
+
+impl From<Phase> for PhaseFlags {
+    fn from(p: Phase) -> PhaseFlags {
+        PhaseFlags { warmup: p == Phase::WarmUp, cooldown: p == Phase::CoolDown }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub index: usize,
-    pub warmup: bool,
-    /// Excluded from statistics as one of the last `cooldown` requests of the cell.
-    #[serde(default)]
-    pub cooldown: bool,
+    /// Warm-up, measured or cool-down (on disk: the `warmup` and `cooldown` flags).
+    #[serde(flatten)]
+    pub phase: Phase,
     /// Which repeat of the cell (0-based; `repeats` in the workload).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub repeat: u32,
@@ -121,7 +156,7 @@ impl RequestRecord {
     }
     /// Counted in statistics: neither warm-up nor cool-down.
     pub fn measured(&self) -> bool {
-        !self.warmup && !self.cooldown
+        self.phase == Phase::Measured
     }
     /// Time from the scheduled send to the first token: TTFT plus any client-side queueing.
     pub fn ttft_from_scheduled_ms(&self) -> Option<f64> {
@@ -165,5 +200,24 @@ impl RequestRecord {
         let out = self.output_tokens? as f64;
         let decode_ms = self.e2e_ms()? - self.ttft_ms()?;
         (decode_ms > 0.0 && out > 1.0).then(|| (out - 1.0) / (decode_ms / 1000.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phase_is_stored_as_the_two_flags_of_every_stored_run() {
+        let mut r = RequestRecord { index: 3, phase: Phase::CoolDown, ..RequestRecord::default() };
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.starts_with(r#"{"index":3,"warmup":false,"cooldown":true,"#), "{json}");
+        assert_eq!(serde_json::from_str::<RequestRecord>(&json).unwrap(), r);
+        r.phase = Phase::WarmUp;
+        let old = serde_json::to_string(&r).unwrap().replace(r#""cooldown":false,"#, "");
+        assert_eq!(serde_json::from_str::<RequestRecord>(&old).unwrap().phase, Phase::WarmUp, "before cooldown existed: {old}");
+        assert!(!r.measured());
+        let no_flags = old.replace(r#""warmup":true,"#, "");
+        assert!(serde_json::from_str::<RequestRecord>(&no_flags).is_err(), "warmup stays required, as it was");
     }
 }

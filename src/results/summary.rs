@@ -158,7 +158,7 @@ pub fn request_is_good(r: &RequestRecord, slo: &Slo) -> bool {
 /// tokens, requests and goodput), the phase ends when the last counted request ended, so their
 /// duration does not dilute throughput. Without cool-down: the phase's own wall time.
 pub fn counted_wall_s(records: &[RequestRecord], phase_start_ms: f64, phase_wall_s: f64) -> f64 {
-    if !records.iter().any(|r| r.cooldown) {
+    if !records.iter().any(|r| r.phase == crate::results::record::Phase::CoolDown) {
         return phase_wall_s;
     }
     let end = records.iter().filter(|r| r.measured()).map(|r| r.end_ms).fold(f64::NAN, f64::max);
@@ -250,7 +250,7 @@ mod tests {
             r.end_ms = end;
         }
         assert_eq!(counted_wall_s(&recs, 1000.0, 4.0), 4.0, "no cool-down: the phase's wall time");
-        recs[2].cooldown = true;
+        recs[2].phase = crate::results::record::Phase::CoolDown;
         assert_eq!(counted_wall_s(&recs, 1000.0, 4.0), 1.0);
         let s = summarize(&recs, counted_wall_s(&recs, 1000.0, 4.0), None);
         assert_eq!((s.output_tokens, s.throughput_tok_s), (2, 2.0));
@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn summary_of_known_records() {
         let mut warm = rec(5.0, &[5.0, 6.0], 2);
-        warm.warmup = true;
+        warm.phase = crate::results::record::Phase::WarmUp;
         let mut bad = rec(0.0, &[], 0);
         bad.error = Some(crate::results::record::ErrorClass::Http5xx);
         let recs = vec![warm, rec(10.0, &[10.0, 20.0, 30.0], 3), rec(20.0, &[20.0, 40.0, 60.0], 3), bad];

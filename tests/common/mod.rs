@@ -421,7 +421,7 @@ pub fn start_raw_timing_mock(first_delay: Duration, chunk_delay: Duration, chunk
 pub fn request_spec(i: usize, endpoint: runner::scenario::schema::Endpoint) -> runner::load::client::RequestSpec {
     runner::load::client::RequestSpec {
         index: i,
-        warmup: false,
+        phase: runner::results::record::Phase::Measured,
         conversation: None,
         turn: 0,
         endpoint,

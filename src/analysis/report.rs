@@ -283,7 +283,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
     };
     for run in runs {
         let m = &run.manifest;
-        let scenario: Option<Scenario> = match crate::engine::checks::parse_stored("manifest.json", &m.scenario_text) {
+        let scenario: Option<Scenario> = match crate::engine::checks::parse_stored(crate::store::layout::MANIFEST, &m.scenario_text) {
             Ok(s) => Some(s),
             Err(e) => {
                 let why = e.to_string();

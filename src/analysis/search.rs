@@ -89,7 +89,7 @@ fn row(run: &StoredRun, r: &SearchRecord, axes: &[String]) -> SearchRow {
         infeasible: r.infeasible.clone(),
         done: r.done,
         wall_s: r.wall_s,
-        file: format!("searches/{}/search.json", r.target.id),
+        file: format!("{}/{}/{}", crate::store::layout::SEARCHES, r.target.id, crate::store::layout::SEARCH),
     }
 }
 

@@ -392,7 +392,7 @@ async fn run(
             let root = output.unwrap_or_else(|| PathBuf::from(&l.scenario.scenario.output_dir));
             let dir = root.join(&l.scenario.scenario.name).join(&run_id);
             // A shard run again into its own folder goes on where it stopped (idempotent).
-            if shard.is_some() && dir.join("manifest.json").is_file() {
+            if shard.is_some() && dir.join(crate::store::layout::MANIFEST).is_file() {
                 eprintln!("runner: {} exists: resuming it (complete cells are kept)", dir.display());
                 execute::RunTarget::Resume { dir }
             } else {

@@ -75,7 +75,7 @@ pub(super) async fn run(
             tokio::select! { _ = wait => {}, _ = ctx.cancel.cancelled() => {} }
         })
         .await;
-        store::write_json(&cell_dir.join("telemetry.json"), &tel)?;
+        store::write_json(&cell_dir.join(store::layout::telemetry(0)), &tel)?;
         result.telemetry = Some(TelemetrySummary { memory: tel.memory, engine: tel.engine });
         if ctx.cancel.is_cancelled() {
             result.status = CellStatus::Interrupted;
@@ -162,8 +162,7 @@ pub(super) async fn run(
             others_cpu_pct: host.map(|h| h.others_pct),
             disturbed: host.is_some_and(|h| h.disturbed(ctx.scenario().scenario.disturbed_above_pct)),
         });
-        let name = if repeat == 0 { "telemetry.json".to_string() } else { format!("telemetry.repeat{repeat}.json") };
-        store::write_json(&cell_dir.join(name), &tel)?;
+        store::write_json(&cell_dir.join(store::layout::telemetry(repeat)), &tel)?;
         interrupted |= phase.interrupted;
         records.extend(recs);
         summaries.push(summary);
@@ -180,7 +179,7 @@ pub(super) async fn run(
         serde_json::to_writer(&mut jsonl, r)?;
         jsonl.push(b'\n');
     }
-    store::atomic_write(&cell_dir.join("requests.jsonl"), &jsonl)?;
+    store::atomic_write(&cell_dir.join(store::layout::REQUESTS), &jsonl)?;
     let mut summary = quality::median_summary(&summaries).unwrap_or_else(|| summary::summarize(&[], 0.0, slo_cfg));
     summary.prompt_build = Some(note);
     let verdict = slo::judge(&summary, slo_cfg);
@@ -203,7 +202,7 @@ pub(super) async fn run(
     result.quality = Quality::of(figures);
     result.finished_at = now();
     if status == CellStatus::Interrupted {
-        store::write_json(&cell_dir.join("summary.json"), &result)?;
+        store::write_json(&cell_dir.join(store::layout::SUMMARY), &result)?;
     }
     Ok(result)
 }

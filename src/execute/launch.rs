@@ -62,7 +62,7 @@ fn predict(ctx: &Ctx<'_>, launch: &Launch) -> Option<crate::estimate::Prediction
 pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellResult>, reporter: &mut dyn Reporter) -> Result<()> {
     let launch = &effective(ctx.scenario(), launch);
     let dir = ctx.store.launch_dir(&launch.id);
-    let log_path = dir.join("server.log");
+    let log_path = dir.join(store::layout::SERVER_LOG);
     let mut rec = record(ctx, launch);
     rec.prediction = predict(ctx, launch);
     let target = resolve::target_for_display(&launch.server, &ctx.loaded.base_dir());
@@ -118,7 +118,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     if let Some(cmd) = &rec.command {
         store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
     }
-    store::write_json(&dir.join("launch.json"), &rec)?;
+    store::write_json(&dir.join(store::layout::LAUNCH), &rec)?;
     reporter.event(Event::LaunchReady { launch, ready_s: eng.ready_s() });
     let startup = StartupSnapshot {
         ready_s: rec.ready_s,
@@ -145,7 +145,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         let probe = ctx.probe.clone();
         rec.gpu_memory_released_s = tokio::task::block_in_place(|| probe.wait_gpu_released(gpu_before, std::time::Duration::from_secs(60)));
     }
-    store::write_json(&dir.join("launch.json"), &rec)?;
+    store::write_json(&dir.join(store::layout::LAUNCH), &rec)?;
     reporter.event(Event::LaunchStopped { launch });
     outcome
 }
@@ -161,9 +161,9 @@ fn failed(
 ) -> Result<()> {
     let dir = ctx.store.launch_dir(&launch.id);
     reporter.event(Event::LaunchFailed { launch, failure: &failure });
-    rec.facts = facts::parse(launch.server.engine, &read_log(&dir.join("server.log")));
+    rec.facts = facts::parse(launch.server.engine, &read_log(&dir.join(store::layout::SERVER_LOG)));
     rec.failure = Some(failure.clone());
-    store::write_json(&dir.join("launch.json"), &rec)?;
+    store::write_json(&dir.join(store::layout::LAUNCH), &rec)?;
     if failure.reason == crate::telemetry::failure::FailureReason::Interrupted {
         return Ok(());
     }
@@ -229,7 +229,7 @@ pub(super) fn settle(
     reporter: &mut dyn Reporter,
 ) -> Result<Option<CellResult>> {
     if !eng.alive() {
-        let log = read_log(&ctx.store.launch_dir(&launch.id).join("server.log"));
+        let log = read_log(&ctx.store.launch_dir(&launch.id).join(store::layout::SERVER_LOG));
         let c = crate::engine::failure::classify(launch.server.engine, &log);
         let why = format!("{} {}", c.reason, c.decisive_lines.first().cloned().unwrap_or_default());
         if r.status != CellStatus::Interrupted {

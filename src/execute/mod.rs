@@ -62,7 +62,7 @@ impl Ctx<'_> {
 
     /// Writes a finished cell, then rewrites `capacity.csv` with every result so far.
     pub fn save(&self, results: &mut Vec<CellResult>, result: CellResult) -> Result<()> {
-        store::write_json(&self.store.cell_dir(&result.cell.id).join("summary.json"), &result)?;
+        store::write_json(&self.store.cell_dir(&result.cell.id).join(store::layout::SUMMARY), &result)?;
         results.push(result);
         results.sort_by_key(|r| r.cell.index);
         let s = self.scenario();

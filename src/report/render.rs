@@ -131,6 +131,6 @@ pub fn write_reports(data: &ReportData, dir: &Path, templates_dir: Option<&Path>
             paths.push(path);
         }
     }
-    crate::store::write_json(&dir.join("report_data.json"), data)?;
+    crate::store::write_json(&dir.join(crate::store::layout::REPORT_DATA), data)?;
     Ok(paths)
 }

@@ -37,7 +37,7 @@ fn provenance(run: &StoredRun) -> Provenance {
 /// The scenario a run was made from, validated with the limits `runner validate` applies (a stored
 /// scenario is data from another machine: it is not expanded before its grid is known to be sane).
 fn scenario_of(run: &StoredRun) -> Result<Scenario> {
-    let file = format!("{} (scenario_text)", run.dir.join("manifest.json").display());
+    let file = format!("{} (scenario_text)", run.dir.join(super::layout::MANIFEST).display());
     crate::engine::checks::parse_stored(&file, &run.manifest.scenario_text).map_err(anyhow::Error::from)
 }
 
@@ -288,32 +288,32 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     let mut launches_written = std::collections::BTreeSet::new();
     for ((gpu, id), (i, cell)) in &kept {
         let r = &runs[*i];
-        let dst = tmp.join("cells").join(tagged(id, gpu, multi));
-        copy_dir(&r.dir.join("cells").join(id), &dst)?;
+        let dst = tmp.join(super::layout::CELLS).join(tagged(id, gpu, multi));
+        copy_dir(&r.dir.join(super::layout::CELLS).join(id), &dst)?;
         let mut cell = cell.clone();
         cell.provenance = Some(provenance(r));
-        write_json(&dst.join("summary.json"), &cell)?;
+        write_json(&dst.join(super::layout::SUMMARY), &cell)?;
         if launches_written.insert((gpu.clone(), cell.launch_id.clone())) {
-            let from = r.dir.join("launches").join(&cell.launch_id);
+            let from = r.dir.join(super::layout::LAUNCHES).join(&cell.launch_id);
             if from.is_dir() {
-                let to = tmp.join("launches").join(tagged(&cell.launch_id, gpu, multi));
+                let to = tmp.join(super::layout::LAUNCHES).join(tagged(&cell.launch_id, gpu, multi));
                 copy_dir(&from, &to)?;
-                if let Ok(mut l) = read_json::<super::records::LaunchRecord>(&to.join("launch.json")) {
+                if let Ok(mut l) = read_json::<super::records::LaunchRecord>(&to.join(super::layout::LAUNCH)) {
                     l.provenance = Some(provenance(r));
-                    write_json(&to.join("launch.json"), &l)?;
+                    write_json(&to.join(super::layout::LAUNCH), &l)?;
                 }
             }
         }
     }
     for r in &runs {
         for s in &r.searches {
-            let to = tmp.join("searches").join(tagged(&s.target.id, &r.manifest.gpu_label, multi));
-            let newer = read_json::<super::search::SearchRecord>(&to.join("search.json")).is_ok_and(|o| o.done || !s.done);
+            let to = tmp.join(super::layout::SEARCHES).join(tagged(&s.target.id, &r.manifest.gpu_label, multi));
+            let newer = read_json::<super::search::SearchRecord>(&to.join(super::layout::SEARCH)).is_ok_and(|o| o.done || !s.done);
             if !newer {
-                copy_dir(&r.dir.join("searches").join(&s.target.id), &to)?;
+                copy_dir(&r.dir.join(super::layout::SEARCHES).join(&s.target.id), &to)?;
                 let mut s = s.clone();
                 s.provenance = Some(provenance(r));
-                write_json(&to.join("search.json"), &s)?;
+                write_json(&to.join(super::layout::SEARCH), &s)?;
             }
         }
     }
@@ -327,7 +327,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
         let skip = if csv.is_empty() { 0 } else { block.iter().position(|b| *b == b'\n').map_or(block.len(), |p| p + 1) };
         csv.extend_from_slice(&block[skip..]);
     }
-    atomic_write(&tmp.join("capacity.csv"), &csv)?;
+    atomic_write(&tmp.join(super::layout::CAPACITY_CSV), &csv)?;
     let sources: Vec<MergeSource> = runs
         .iter()
         .map(|r| MergeSource {
@@ -353,9 +353,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     m.resumed_at = Vec::new();
     m.shard = None;
     m.merged_from = sources.clone();
-    write_json(&tmp.join("manifest.json"), &m)?;
+    write_json(&tmp.join(super::layout::MANIFEST), &m)?;
     if out.exists() {
-        let earlier = read_json::<super::manifest::Manifest>(&out.join("manifest.json")).ok();
+        let earlier = read_json::<super::manifest::Manifest>(&out.join(super::layout::MANIFEST)).ok();
         if earlier.is_none_or(|e| e.merged_from.is_empty()) {
             bail!("{} exists and is not the output of an earlier merge; choose another --out", out.display());
         }

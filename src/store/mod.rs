@@ -3,6 +3,7 @@
 //! and `capacity.csv`. Every file is written atomically (temp file + rename in the same folder).
 
 pub mod csv_export;
+pub mod layout;
 pub mod lock;
 pub mod manifest;
 pub mod merge;
@@ -105,19 +106,19 @@ impl RunStore {
     }
 
     pub fn manifest_path(&self) -> PathBuf {
-        self.dir.join("manifest.json")
+        self.dir.join(layout::MANIFEST)
     }
     pub fn launch_dir(&self, id: &str) -> PathBuf {
-        self.dir.join("launches").join(id)
+        self.dir.join(layout::LAUNCHES).join(id)
     }
     pub fn cell_dir(&self, id: &str) -> PathBuf {
-        self.dir.join("cells").join(id)
+        self.dir.join(layout::CELLS).join(id)
     }
     pub fn csv_path(&self) -> PathBuf {
-        self.dir.join("capacity.csv")
+        self.dir.join(layout::CAPACITY_CSV)
     }
     pub fn search_path(&self, id: &str) -> PathBuf {
-        self.dir.join("searches").join(id).join("search.json")
+        self.dir.join(layout::SEARCHES).join(id).join(layout::SEARCH)
     }
 }
 

@@ -71,11 +71,11 @@ pub fn read_run(dir: &Path) -> Result<StoredRun> {
     plain(&store.manifest_path(), texts.iter().map(|(k, v)| (*k, v.as_str())))?;
     let launches = read_launches(dir)?;
     let mut cells = Vec::new();
-    for (d, c) in read_each::<CellResult>(&dir.join("cells"), "summary.json")? {
-        check_id("cell id", &c.cell.id, &d, "summary.json")?;
+    for (d, c) in read_each::<CellResult>(&dir.join(super::layout::CELLS), super::layout::SUMMARY)? {
+        check_id("cell id", &c.cell.id, &d, super::layout::SUMMARY)?;
         let texts = [("server", c.server.as_str()), ("engine", c.engine.as_str()), ("model", c.model.as_deref().unwrap_or_default())];
-        plain(&d.join("summary.json"), texts.into_iter())?;
-        super::safe_id("launch id", &c.launch_id).with_context(|| format!("in {}", d.join("summary.json").display()))?;
+        plain(&d.join(super::layout::SUMMARY), texts.into_iter())?;
+        super::safe_id("launch id", &c.launch_id).with_context(|| format!("in {}", d.join(super::layout::SUMMARY).display()))?;
         cells.push(c);
     }
     cells.sort_by_key(|c| c.cell.index);
@@ -100,8 +100,8 @@ fn read_each<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> Result<V
 /// The search records of a run folder (none for a grid run).
 pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
     let mut out = Vec::new();
-    for (d, s) in read_each::<super::search::SearchRecord>(&dir.join("searches"), "search.json")? {
-        check_id("search id", &s.target.id, &d, "search.json")?;
+    for (d, s) in read_each::<super::search::SearchRecord>(&dir.join(super::layout::SEARCHES), super::layout::SEARCH)? {
+        check_id("search id", &s.target.id, &d, super::layout::SEARCH)?;
         out.push(s);
     }
     out.sort_by_key(|s| s.target.index);
@@ -112,10 +112,10 @@ pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
 /// from the scenario; the run's own `vllm-config.yaml` carries this machine's port.)
 pub fn read_launches(dir: &Path) -> Result<Vec<LaunchRecord>> {
     let mut out = Vec::new();
-    for (d, l) in read_each::<LaunchRecord>(&dir.join("launches"), "launch.json")? {
-        check_id("launch id", &l.id, &d, "launch.json")?;
+    for (d, l) in read_each::<LaunchRecord>(&dir.join(super::layout::LAUNCHES), super::layout::LAUNCH)? {
+        check_id("launch id", &l.id, &d, super::layout::LAUNCH)?;
         let texts = [("server", l.server.as_str()), ("engine", l.engine.as_str()), ("model", l.model.as_deref().unwrap_or_default())];
-        plain(&d.join("launch.json"), texts.into_iter())?;
+        plain(&d.join(super::layout::LAUNCH), texts.into_iter())?;
         out.push(l);
     }
     Ok(out)
@@ -132,16 +132,16 @@ pub fn environmental_launches(launches: &[LaunchRecord]) -> std::collections::BT
 pub fn find_runs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
-        if p.join("manifest.json").is_file() {
+        if p.join(super::layout::MANIFEST).is_file() {
             out.push(p.clone());
             continue;
         }
         let mut found = Vec::new();
         for d in sorted_dirs(p) {
-            if d.join("manifest.json").is_file() {
+            if d.join(super::layout::MANIFEST).is_file() {
                 found.push(d);
             } else {
-                found.extend(sorted_dirs(&d).into_iter().filter(|x| x.join("manifest.json").is_file()));
+                found.extend(sorted_dirs(&d).into_iter().filter(|x| x.join(super::layout::MANIFEST).is_file()));
             }
         }
         if found.is_empty() {

@@ -231,11 +231,11 @@ async fn exchange(
     let body = bytes::Bytes::from(spec.body());
     let mut attempt = via.post_json(url, body.clone()).await;
     // A pooled keep-alive connection that the server closed just before reuse fails without the
-    // request having been read (hyper: "connection closed before message completed"); like browsers,
+    // request having been read (hyper's incomplete message, asked of the error's type); like browsers,
     // retry such a request (up to 3 times: the pool may hold more than one stale connection), and
     // keep a note of it in the record.
     while let Err(e) = &attempt {
-        if rec.connection_retries >= 3 || !chain(e).contains("connection closed before message completed") {
+        if rec.connection_retries >= 3 || !e.closed_before_answer() {
             break;
         }
         rec.connection_retries += 1;

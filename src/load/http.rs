@@ -96,6 +96,18 @@ impl Error {
             Error::Http(_) => false,
         }
     }
+
+    /// The server closed the connection before any response (hyper's incomplete message): a pooled
+    /// keep-alive connection it had just closed, so the request was not read and may be sent again.
+    pub fn closed_before_answer(&self) -> bool {
+        let incomplete =
+            |e: &(dyn std::error::Error + 'static)| e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message);
+        match self {
+            Error::Http(e) => e.is_incomplete_message(),
+            Error::Connect(_) => false,
+            Error::Pool(e) => std::iter::successors(std::error::Error::source(e), |x| x.source()).any(incomplete),
+        }
+    }
 }
 
 impl std::fmt::Display for Error {
@@ -462,5 +474,33 @@ mod tests {
         let before = Instant::now();
         let a = WireClock::default().arrival(sent);
         assert!(a >= before && a <= Instant::now());
+    }
+
+    /// A server that reads each request and closes the connection without an answer.
+    async fn hang_up_server() -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = l.accept().await {
+                let mut b = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut c, &mut b).await;
+            }
+        });
+        format!("http://{addr}/v1/completions")
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_answer_is_told_by_type_a_refused_one_is_not() {
+        let client = LoadClient::new(None);
+        let uri: Uri = hang_up_server().await.parse().unwrap();
+        let e = client.post_json(&uri, Bytes::from_static(b"{}")).await.expect_err("no answer");
+        assert!(e.closed_before_answer(), "pool: {e:?}");
+        let mut slot = super::super::slot::Slot::new(&client);
+        let e = slot.post_json(&uri, Bytes::from_static(b"{}")).await.expect_err("no answer");
+        assert!(e.closed_before_answer(), "slot: {e:?}");
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let refused: Uri = format!("http://{free}/v1/completions").parse().unwrap();
+        let e = client.post_json(&refused, Bytes::from_static(b"{}")).await.expect_err("refused");
+        assert!(!e.closed_before_answer() && e.is_connect(), "{e:?}");
     }
 }

@@ -261,8 +261,18 @@ pub fn listens_in_group(pgid: i32, port: u16) -> Option<bool> {
     let holds = |p: &procfs::process::Process| {
         p.fd().is_ok_and(|fds| fds.flatten().any(|fd| matches!(fd.target, procfs::process::FDTarget::Socket(i) if inodes.contains(&i))))
     };
-    let procs = procfs::process::all_processes().ok()?;
-    Some(procs.flatten().filter(|p| p.stat().is_ok_and(|s| s.pgrp == pgid)).any(|p| holds(&p)))
+    procfs::process::all_processes().ok()?;
+    Some(group(pgid).any(|p| holds(&p)))
+}
+
+/// The processes of group `pgid` (the engine and every child it did not move out).
+fn group(pgid: i32) -> impl Iterator<Item = procfs::process::Process> {
+    procfs::process::all_processes().into_iter().flatten().flatten().filter(move |p| p.stat().is_ok_and(|s| s.pgrp == pgid))
+}
+
+/// PIDs whose process group is `pgid`.
+pub fn group_pids(pgid: i32) -> Vec<u32> {
+    group(pgid).map(|p| p.pid as u32).collect()
 }
 
 /// The last `n` lines of a log file (for error messages when an engine dies).

@@ -38,9 +38,8 @@ pub struct KvShape {
 }
 
 /// The config's JSON, or its `text_config` for a multimodal model.
-fn text_config(text: &str) -> Option<Value> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    Some(v.get("text_config").cloned().unwrap_or(v))
+fn text_config(v: Value) -> Value {
+    v.get("text_config").cloned().unwrap_or(v)
 }
 
 fn config_dtype(v: &Value) -> Option<&str> {
@@ -50,7 +49,7 @@ fn config_dtype(v: &Value) -> Option<&str> {
 /// The KV shape of a config.json text; None when it is not JSON or lacks a size (a zero or absurd
 /// size, in another party's file, counts as lacking).
 pub fn kv_shape(text: &str) -> Option<KvShape> {
-    let v = text_config(text)?;
+    let v = text_config(serde_json::from_str(text).ok()?);
     let get = |k: &str| v.get(k).and_then(Value::as_u64).filter(|v| (1..=1 << 20).contains(v));
     let heads = get("num_attention_heads");
     Some(KvShape {
@@ -64,8 +63,7 @@ pub fn kv_shape(text: &str) -> Option<KvShape> {
 impl Arch {
     /// From the text of a `config.json` (multimodal configs: their `text_config`).
     pub fn from_config(text: &str) -> Result<Arch, String> {
-        serde_json::from_str::<Value>(text).map_err(|e| format!("config.json is not JSON: {e}"))?;
-        let v = text_config(text).unwrap_or_default();
+        let v = text_config(serde_json::from_str(text).map_err(|e| format!("config.json is not JSON: {e}"))?);
         let get = |k: &str| v.get(k).and_then(Value::as_u64);
         let need = |k: &str| get(k).ok_or_else(|| format!("config.json has no `{k}`"));
         let (layers, hidden, heads) = (need("num_hidden_layers")?, need("hidden_size")?, need("num_attention_heads")?);

@@ -56,7 +56,7 @@ pub fn snapshot(pgid: Option<i32>) -> Option<Snapshot> {
     use procfs::CurrentSI;
     let (busy, steal) = busy_and_steal(&procfs::KernelStats::current().ok()?.total);
     let runner = ticks_of(std::process::id() as i32).unwrap_or(0);
-    let engine = pgid.map_or(0, |g| super::memory::group_pids(g).iter().filter_map(|&p| ticks_of(p as i32)).sum());
+    let engine = pgid.map_or(0, |g| crate::engine::process::group_pids(g).iter().filter_map(|&p| ticks_of(p as i32)).sum());
     Some(Snapshot { at: Instant::now(), busy, steal, runner, engine })
 }
 

@@ -120,7 +120,7 @@ impl MemoryProbe {
 
     /// One sample; `pgid` is the engine's process group (None for external endpoints).
     pub fn sample(&self, pgid: Option<i32>, t_ms: f64) -> MemorySample {
-        let pids = pgid.map(group_pids).unwrap_or_default();
+        let pids = pgid.map(crate::engine::process::group_pids).unwrap_or_default();
         let mut s = MemorySample {
             t_ms,
             rss_bytes: pgid.map(|_| rss_of(&pids)),
@@ -165,12 +165,6 @@ impl Default for MemoryProbe {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// PIDs whose process group is `pgid` (the engine and every child it did not move out).
-pub fn group_pids(pgid: i32) -> Vec<u32> {
-    let Ok(all) = procfs::process::all_processes() else { return Vec::new() };
-    all.flatten().filter(|p| p.stat().is_ok_and(|s| s.pgrp == pgid)).map(|p| p.pid as u32).collect()
 }
 
 /// Sum of resident memory of `pids` (from /proc/<pid>/statm).

@@ -7,11 +7,7 @@ use std::path::Path;
 /// The scenario's GPUs (`gpus_file` relative to `base`, overridden by its own `[gpus]`).
 pub fn scenario_gpus(s: &Scenario, base: &Path) -> Result<IndexMap<String, GpuSpec>, String> {
     let mut out = match &s.scenario.gpus_file {
-        Some(f) => {
-            let path = base.join(f);
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read GPU file {}: {e}", path.display()))?;
-            toml::from_str::<GpusFile>(&text).map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))?.gpus
-        }
+        Some(f) => super::strict::read_file::<GpusFile>(&base.join(f), "GPU file")?.gpus,
         None => IndexMap::new(),
     };
     out.extend(s.gpus.iter().map(|(k, v)| (k.clone(), v.clone())));

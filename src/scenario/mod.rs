@@ -9,6 +9,7 @@ pub mod prompt_file;
 pub mod schema;
 pub mod search;
 pub mod secrets;
+pub mod strict;
 pub mod validate;
 
 pub use load::{load, parse, LoadError, Loaded};

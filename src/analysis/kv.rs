@@ -186,7 +186,7 @@ fn one_series(run: &StoredRun, cells: &[&crate::store::records::CellResult], axi
         points.push(Point {
             tokens,
             memory_bytes: mem as f64,
-            engine_kv_bytes: st.facts.kv_buffer_mib.map(|m| m * 1024.0 * 1024.0).or(st.facts.kv_cache_gib.map(|g| g * 1073741824.0)),
+            engine_kv_bytes: st.facts.kv_cache_gib.map(|g| g * 1073741824.0),
             engine_kv_tokens: st.facts.kv_cache_tokens,
             max_concurrency: st.facts.max_concurrency.or_else(|| st.facts.kv_cache_tokens.map(|k| k as f64 / tokens)),
             launch_id: c.launch_id.clone(),

@@ -108,6 +108,16 @@ pub struct Life {
 }
 
 /// One (GPU, server, workload): its cells and what they mean.
+/// A recipe file a client can reuse, as the engine writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// How the playbook names it ("a `vllm serve --config` file").
+    pub how: String,
+    /// Its file name in the launch folder.
+    pub file: String,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub gpu: String,
@@ -133,7 +143,11 @@ pub struct Group {
     #[serde(default)]
     pub preempted_cells: Vec<CellView>,
     pub command: Option<String>,
-    pub vllm_yaml: Option<String>,
+    /// The engine's reusable recipe file, when it has one (vLLM: `vllm serve --config` YAML).
+    pub recipe: Option<Recipe>,
+    /// The `/metrics` counter the preemptions come from (the engine's name for it).
+    #[serde(default)]
+    pub preemptions_from: Option<String>,
     pub life: Life,
     pub practice: Vec<String>,
     /// The price of this run's GPU, when the run had one.
@@ -475,7 +489,14 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             launch.and_then(|l| planned.iter().find(|p| p.id == l.id)).map(|p| (p, crate::engine::argv::portable_target(&p.server)));
         let command =
             portable.as_ref().and_then(|(p, t)| crate::engine::argv::argv(&p.server, t)).map(|a| crate::engine::argv::display(&a));
-        let vllm_yaml = portable.as_ref().and_then(|(p, t)| crate::engine::spec(p.server.engine).recipe_yaml(&p.server, t));
+        let recipe = portable.as_ref().and_then(|(p, t)| {
+            let spec = crate::engine::spec(p.server.engine);
+            spec.recipe_yaml(&p.server, t).map(|text| Recipe {
+                how: spec.recipe_how().to_string(),
+                file: spec.recipe_file().to_string(),
+                text,
+            })
+        });
         let kind = scenario
             .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
             .map_or("chat".to_string(), |w| w.kind.as_str().to_string());
@@ -498,7 +519,8 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             failed_cells: cells.iter().filter(|c| matches!(c.status, CellStatus::Failed | CellStatus::Infeasible)).cloned().collect(),
             preempted_cells: cells.iter().filter(|c| c.preemptions.is_some_and(|p| p > 0.0)).cloned().collect(),
             command,
-            vllm_yaml,
+            recipe,
+            preemptions_from: first.and_then(|r| crate::engine::spec(r.engine).metrics().preemptions.first().map(|m| m.to_string())),
             sweet_spot,
             runners_up,
             best_throughput,

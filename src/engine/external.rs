@@ -1,8 +1,8 @@
 //! An endpoint the runner does not launch (any OpenAI-compatible server, most often vLLM): no argv,
-//! readiness on `/v1/models`, and vLLM's log patterns for a log the user hands to `runner facts`.
+//! readiness on `/v1/models`. It writes no log the runner reads (for `runner facts`, name the engine
+//! that wrote the log).
 
 use super::argv::LaunchTarget;
-use super::facts::StartupFacts;
 use super::spec::EngineSpec;
 use crate::kp;
 use crate::scenario::diag::Issue;
@@ -63,8 +63,5 @@ impl EngineSpec for External {
     }
     fn api_key_var(&self) -> &'static str {
         "OPENAI_API_KEY"
-    }
-    fn facts_line(&self, l: &str, f: &mut StartupFacts) {
-        super::vllm::facts_line(l, f)
     }
 }

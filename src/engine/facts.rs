@@ -22,6 +22,8 @@ pub enum KvBudget {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StartupFacts {
+    // The quantities every report reads, each engine's module fills them (`facts_finish`).
+    // A report reads only these; the fields after them are an engine's own extras.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_version: Option<String>,
     /// vLLM "Available KV cache memory"; SGLang K + V size; llama.cpp KV buffer (all in GiB).
@@ -30,16 +32,22 @@ pub struct StartupFacts {
     /// KV cache capacity in tokens (vLLM "KV cache size", SGLang "#tokens", llama.cpp n_ctx).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv_cache_tokens: Option<u64>,
-    /// Where vLLM keeps the KV cache ("GPU", "CPU", "XPU", "GPU + host").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kv_cache_device: Option<String>,
     /// vLLM "Maximum concurrency for N tokens per request: X x".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrency_tokens_per_request: Option<u64>,
+    /// Memory the weights took, GiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights_gib: Option<f64>,
+    /// The longest request the server accepts, tokens (vLLM max_model_len, SGLang context_len,
+    /// llama.cpp the context of one slot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_len: Option<u64>,
+    // An engine's own extras (its module parses them; its own notes may read them).
+    /// Where vLLM keeps the KV cache ("GPU", "CPU", "XPU", "GPU + host").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_cache_device: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights_load_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,16 +62,12 @@ pub struct StartupFacts {
     pub max_num_batched_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dtype: Option<String>,
-    // SGLang
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k_size_gb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub v_size_gb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_running_requests: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub context_len: Option<u64>,
-    // llama.cpp
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n_ctx: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,6 +134,13 @@ pub fn parse(engine: EngineKind, log: &str) -> StartupFacts {
         spec.facts_line(l, &mut f);
     }
     spec.facts_finish(&mut f);
+    f
+}
+
+/// Fills the common quantities of facts stored by an older runner from that engine's own fields
+/// (the engine's `facts_finish`, which only fills what is absent): run when a launch is read.
+pub fn normalise(engine: EngineKind, mut f: StartupFacts) -> StartupFacts {
+    crate::engine::spec(engine).facts_finish(&mut f);
     f
 }
 

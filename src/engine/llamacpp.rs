@@ -157,8 +157,9 @@ impl EngineSpec for Llamacpp {
     }
     /// The KV cache is the KV buffer, its capacity the context cells.
     fn facts_finish(&self, f: &mut StartupFacts) {
-        f.kv_cache_gib = f.kv_buffer_mib.map(|m| m / 1024.0);
-        f.kv_cache_tokens = f.n_ctx;
+        f.kv_cache_gib = f.kv_cache_gib.or(f.kv_buffer_mib.map(|m| m / 1024.0));
+        f.kv_cache_tokens = f.kv_cache_tokens.or(f.n_ctx);
+        f.context_len = f.context_len.or(f.n_ctx_slot);
     }
     fn failure_rules(&self) -> &'static [Rule] {
         &[

@@ -46,6 +46,8 @@ pub struct MetricNames {
     pub waiting_by_reason: &'static [&'static str],
     /// An info gauge whose labels state the KV-cache configuration (checked against the startup log).
     pub cache_config: &'static [&'static str],
+    /// That gauge's labels for the KV size in tokens, in bytes, and the block size.
+    pub cache_config_labels: [&'static str; 3],
 }
 
 /// A model the repository's set-up scripts provide (`builtin:...` in a scenario).
@@ -83,7 +85,7 @@ impl BuiltinModel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryModel {
     /// Profile, then give the rest of the memory budget to paged KV blocks, from a Hugging Face
-    /// config.json (vLLM; `estimate::vllm`).
+    /// config.json (vLLM; `estimate::paged_kv`).
     PagedKv,
     /// A context of n_ctx cells allocated at start from GGUF metadata (llama.cpp; `estimate::gguf`).
     GgufContext,
@@ -174,6 +176,10 @@ pub trait EngineSpec: Sync {
     /// The file name of the recipe in the launch folder.
     fn recipe_file(&self) -> &'static str {
         "recipe.yaml"
+    }
+    /// How the playbook introduces the recipe file ("a `vllm serve --config` file").
+    fn recipe_how(&self) -> &'static str {
+        "a config file"
     }
     /// A reusable recipe file for a client (vLLM: the `vllm serve --config` YAML).
     fn recipe_yaml(&self, _srv: &Server, _target: &LaunchTarget) -> Option<String> {

@@ -146,6 +146,12 @@ impl EngineSpec for Vllm {
     fn recipe_file(&self) -> &'static str {
         "vllm-config.yaml"
     }
+    fn facts_finish(&self, f: &mut StartupFacts) {
+        f.context_len = f.context_len.or(f.max_model_len);
+    }
+    fn recipe_how(&self) -> &'static str {
+        "a `vllm serve --config` file"
+    }
     fn recipe_yaml(&self, server: &Server, target: &LaunchTarget) -> Option<String> {
         let mut out = String::new();
         out.push_str(&format!("# vLLM recipe for server `{}`, written by runner.\n", server.name));
@@ -176,6 +182,7 @@ impl EngineSpec for Vllm {
             prefix: "vllm:",
             waiting_by_reason: &["vllm:num_requests_waiting_by_reason"],
             cache_config: &["vllm:cache_config_info"],
+            cache_config_labels: ["kv_cache_size_tokens", "kv_cache_memory_bytes", "block_size"],
             kv_usage: &["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"],
             running: &["vllm:num_requests_running"],
             waiting: &["vllm:num_requests_waiting"],

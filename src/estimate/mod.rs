@@ -3,14 +3,15 @@
 //! `locate` (reading the model's config.json and safetensors headers).
 
 pub mod catalog;
-pub mod vllm;
+pub mod paged_kv;
 
 use crate::engine::spec::{spec, MemoryModel};
 use crate::plan::Launch;
 use crate::scenario::schema::{EngineKind, FlagValue, Scenario};
+pub use paged_kv::Refusal;
+use paged_kv::{Budget, Device, Request};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use vllm::{Budget, Device, Request};
 
 /// What is known of the model on this machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,18 +193,18 @@ pub fn predict_with(
         utilization: flag_f64(f, "gpu_memory_utilization").unwrap_or(0.9),
         max_model_len,
         max_num_batched_tokens: flag_f64(f, "max_num_batched_tokens")
-            .map_or_else(|| vllm::default_batched_tokens(device, memory_gib), |v| v as u64),
+            .map_or_else(|| paged_kv::default_batched_tokens(device, memory_gib), |v| v as u64),
         kv_dtype_bytes,
         explicit_kv_bytes: explicit_kv,
         weights_bytes,
     };
-    let budget = vllm::budget(&arch, &request);
+    let budget = paged_kv::budget(&arch, &request);
     let context = roofline_context(s);
     let roofline = match (bandwidth, context) {
         (Some(bw), Some(ctx)) => crate::scenario::grid::concurrency_values(s)
             .unwrap_or_else(|| vec![1])
             .into_iter()
-            .map(|c| (c, vllm::roofline_tok_s(weights_bytes, budget.kv_bytes_per_token, bw, c, ctx)))
+            .map(|c| (c, paged_kv::roofline_tok_s(weights_bytes, budget.kv_bytes_per_token, bw, c, ctx)))
             .collect(),
         _ => Vec::new(),
     };
@@ -259,11 +260,11 @@ impl Prediction {
             )
         };
         match &b.refusal {
-            Some(vllm::Refusal::KvCacheTooSmall { estimated_max_model_len }) => line.push_str(&format!(
+            Some(paged_kv::Refusal::KvCacheTooSmall { estimated_max_model_len }) => line.push_str(&format!(
                 "\n    PREDICTED INFEASIBLE: kv_cache_too_small (the KV cache cannot hold one {}-token sequence; vLLM would estimate a maximum length of {estimated_max_model_len})",
                 b.max_model_len
             )),
-            Some(vllm::Refusal::WeightsDoNotFit { needed_gib, allowed_gib }) => line.push_str(&format!(
+            Some(paged_kv::Refusal::WeightsDoNotFit { needed_gib, allowed_gib }) => line.push_str(&format!(
                 "\n    PREDICTED INFEASIBLE: weights_oom (weights {needed_gib:.2} GiB > {allowed_gib:.2} GiB allowed by the memory utilization)"
             )),
             None => {}

@@ -38,12 +38,16 @@ fn record(ctx: &Ctx<'_>, launch: &Launch) -> LaunchRecord {
     }
 }
 
-/// An engine that states its KV configuration on /metrics too (vLLM): the log's figures are checked
+/// An engine that states its KV configuration on /metrics too (`MetricNames::cache_config`): the log's figures are checked
 /// against it.
-async fn kv_cross_check(eng: &dyn Served, facts: &crate::telemetry::facts::StartupFacts) -> Option<crate::telemetry::prom::KvCrossCheck> {
+async fn kv_cross_check(
+    engine: crate::scenario::schema::EngineKind,
+    eng: &dyn Served,
+    facts: &crate::telemetry::facts::StartupFacts,
+) -> Option<crate::telemetry::prom::KvCrossCheck> {
     let resp = eng.client().get(format!("{}/metrics", eng.base_url())).timeout(Duration::from_secs(5)).send().await.ok()?;
     let labels = crate::telemetry::prom::cache_config(&crate::engine::bounded_text(resp).await?)?;
-    Some(crate::telemetry::prom::cross_check(&labels, facts))
+    Some(crate::telemetry::prom::cross_check(engine, &labels, facts))
 }
 
 /// The launch as it is started: a vLLM launch on CPU gets an explicit KV budget when the scenario
@@ -77,7 +81,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
     if let Some(p) = rec.prediction.as_ref().filter(|p| p.budget.refusal.is_some() && ctx.scenario().scenario.skip_predicted_infeasible) {
         let estimated = match p.budget.refusal {
-            Some(crate::estimate::vllm::Refusal::KvCacheTooSmall { estimated_max_model_len }) => Some(estimated_max_model_len),
+            Some(crate::estimate::Refusal::KvCacheTooSmall { estimated_max_model_len }) => Some(estimated_max_model_len),
             _ => None,
         };
         let failure = StartFailure {
@@ -111,7 +115,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         }
     }
     if !spec.metrics().cache_config.is_empty() {
-        rec.kv_cross_check = kv_cross_check(eng.as_ref(), &rec.facts).await;
+        rec.kv_cross_check = kv_cross_check(launch.server.engine, eng.as_ref(), &rec.facts).await;
     }
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
     rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();

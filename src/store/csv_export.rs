@@ -172,7 +172,7 @@ pub fn capacity_csv(
             facts.and_then(|f| f.kv_cache_gib).map_or(String::new(), |v| format!("{v:.6}")),
             facts.and_then(|f| f.kv_cache_tokens).map_or(String::new(), |v| v.to_string()),
             num(facts.and_then(|f| f.max_concurrency)),
-            facts.and_then(|f| f.max_model_len.or(f.context_len).or(f.n_ctx_slot)).map_or(String::new(), |v| v.to_string()),
+            facts.and_then(|f| f.context_len).map_or(String::new(), |v| v.to_string()),
             st.map_or(String::new(), |s| s.memory_source.as_str().to_string()),
             num(st.and_then(|s| s.memory_at_ready.as_ref()).and_then(|m| m.primary_bytes()).map(|b| b as f64 / MIB)),
             num(peak_memory_bytes(r).map(|b| b as f64 / MIB)),

@@ -108,14 +108,16 @@ pub fn read_searches(dir: &Path) -> Result<Vec<super::search::SearchRecord>> {
     Ok(out)
 }
 
-/// The launch records of a run folder. (Reports rebuild the portable `vllm serve --config` recipe
-/// from the scenario; the run's own `vllm-config.yaml` carries this machine's port.)
+/// The launch records of a run folder, their startup facts normalised (`engine::facts::normalise`).
+/// (Reports rebuild the portable recipe from the scenario; the run's own recipe file carries this
+/// machine's port.)
 pub fn read_launches(dir: &Path) -> Result<Vec<LaunchRecord>> {
     let mut out = Vec::new();
-    for (d, l) in read_each::<LaunchRecord>(&dir.join(super::layout::LAUNCHES), super::layout::LAUNCH)? {
+    for (d, mut l) in read_each::<LaunchRecord>(&dir.join(super::layout::LAUNCHES), super::layout::LAUNCH)? {
         check_id("launch id", &l.id, &d, super::layout::LAUNCH)?;
         let texts = [("server", l.server.as_str()), ("engine", l.engine.as_str()), ("model", l.model.as_deref().unwrap_or_default())];
         plain(&d.join(super::layout::LAUNCH), texts.into_iter())?;
+        l.facts = crate::engine::facts::normalise(l.engine, std::mem::take(&mut l.facts));
         out.push(l);
     }
     Ok(out)

@@ -2,6 +2,7 @@
 //! and counters (summed over label sets), and summarise a cell's time series. Pure.
 
 use crate::engine::spec::Pick;
+use crate::scenario::schema::EngineKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -187,7 +188,7 @@ pub fn cache_config(text: &str) -> Option<BTreeMap<String, String>> {
     Some(s.labels.iter().map(|l| (l.key.clone(), l.value.clone())).collect())
 }
 
-/// The startup log's KV figures set against `vllm:cache_config_info`'s.
+/// The startup log's KV figures set against the engine's cache-config gauge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KvCrossCheck {
     pub metrics_kv_tokens: Option<u64>,
@@ -199,16 +200,17 @@ pub struct KvCrossCheck {
     pub agree: bool,
 }
 
-/// Compares the log's KV tokens and GiB with the metrics' labels. Pure.
-pub fn cross_check(labels: &BTreeMap<String, String>, facts: &super::facts::StartupFacts) -> KvCrossCheck {
-    let n = |k: &str| labels.get(k).and_then(|v| v.parse::<f64>().ok()).map(|v| v as u64);
-    let (tokens, bytes) = (n("kv_cache_size_tokens"), n("kv_cache_memory_bytes"));
+/// Compares the log's KV tokens and GiB with the metrics' labels (the engine's label names). Pure.
+pub fn cross_check(engine: EngineKind, labels: &BTreeMap<String, String>, facts: &super::facts::StartupFacts) -> KvCrossCheck {
+    let [tokens_label, bytes_label, block_label] = crate::engine::spec(engine).metrics().cache_config_labels;
+    let n = |k: &str| labels.get(k).filter(|_| !k.is_empty()).and_then(|v| v.parse::<f64>().ok()).map(|v| v as u64);
+    let (tokens, bytes) = (n(tokens_label), n(bytes_label));
     let tokens_agree = tokens.zip(facts.kv_cache_tokens).is_none_or(|(a, b)| a == b);
     let bytes_agree = bytes.zip(facts.kv_cache_gib).is_none_or(|(b, g)| (b as f64 / 1073741824.0 - g).abs() <= 0.006);
     KvCrossCheck {
         metrics_kv_tokens: tokens,
         metrics_kv_bytes: bytes,
-        metrics_block_size: n("block_size"),
+        metrics_block_size: n(block_label),
         log_kv_tokens: facts.kv_cache_tokens,
         log_kv_gib: facts.kv_cache_gib,
         agree: tokens_agree && bytes_agree && (tokens.is_some() || bytes.is_some()),

@@ -1,4 +1,5 @@
-//! How much KV cache vLLM will find, before launching it. Pure.
+//! The paged-KV memory model (`MemoryModel::PagedKv`): how much KV cache vLLM will find, before
+//! launching it. Pure.
 //!
 //! GPU: KV = memory x gpu-memory-utilization - weights - activation peak - non-torch overhead, where
 //! the activation peak of the profiling run is `max_num_batched_tokens x intermediate_size x element

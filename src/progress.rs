@@ -3,7 +3,7 @@
 
 use crate::engine::StartFailure;
 use crate::plan::{Cell, Launch};
-use crate::store::records::CellResult;
+use crate::results::records::CellResult;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 

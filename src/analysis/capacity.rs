@@ -1,8 +1,8 @@
 //! Capacity of one (GPU, server, workload) group: the sweet spot within the SLO, the knee and saturation
 //! of the throughput curve, the jitter zone, and whether streaming is effective. Pure.
 
+use crate::results::records::{CellResult, CellStatus};
 use crate::scenario::schema::Slo;
-use crate::store::records::{CellResult, CellStatus};
 use serde::{Deserialize, Serialize};
 
 /// One cell as the reports show it.

@@ -138,7 +138,7 @@ pub struct EnvelopeRow {
 const LOAD_KEYS: &[&str] = &["concurrency", "request_rate", "max_tokens"];
 
 /// A cell's server-axis values other than `axis`, as text ("max_model_len=2048").
-fn other_axes(c: &crate::store::records::CellResult, axis: &str) -> String {
+fn other_axes(c: &crate::results::records::CellResult, axis: &str) -> String {
     let others: Vec<String> = c
         .cell
         .params
@@ -152,7 +152,7 @@ fn other_axes(c: &crate::store::records::CellResult, axis: &str) -> String {
 /// The server config of a cell apart from `axis`: its server name and other server-axis values.
 /// Launches that share it form one series (a KV budget axis beside a context axis gives one series
 /// per budget, never a line through both).
-fn series_key(c: &crate::store::records::CellResult, axis: &str) -> (String, String) {
+fn series_key(c: &crate::results::records::CellResult, axis: &str) -> (String, String) {
     (c.server.clone(), other_axes(c, axis))
 }
 
@@ -166,13 +166,13 @@ pub fn kv_scaling(run: &StoredRun) -> Vec<KvScaling> {
     keys.dedup();
     keys.into_iter()
         .filter_map(|k| {
-            let series: Vec<&crate::store::records::CellResult> = cells.iter().copied().filter(|c| series_key(c, axis) == k).collect();
+            let series: Vec<&crate::results::records::CellResult> = cells.iter().copied().filter(|c| series_key(c, axis) == k).collect();
             one_series(run, &series, axis, k.1)
         })
         .collect()
 }
 
-fn one_series(run: &StoredRun, cells: &[&crate::store::records::CellResult], axis: &str, fixed: String) -> Option<KvScaling> {
+fn one_series(run: &StoredRun, cells: &[&crate::results::records::CellResult], axis: &str, fixed: String) -> Option<KvScaling> {
     let axis = axis.to_string();
     let mut points: Vec<Point> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -270,7 +270,7 @@ pub struct UtilRow {
     /// vLLM's estimated maximum model length when the budget was too small to start.
     #[serde(default)]
     pub estimated_max_model_len: Option<u64>,
-    pub status: crate::store::records::CellStatus,
+    pub status: crate::results::records::CellStatus,
     pub kv_cache_gib: Option<f64>,
     pub kv_cache_tokens: Option<u64>,
     pub max_concurrency: Option<f64>,

@@ -1,8 +1,8 @@
 //! Predicted vs measured, per launch: what `runner estimate` said before the launch against what the
 //! engine reported at startup and what the cells measured. Pure.
 
+use crate::results::records::CellResult;
 use crate::store::read::StoredRun;
-use crate::store::records::CellResult;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

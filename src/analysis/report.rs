@@ -4,9 +4,9 @@
 use super::capacity::{self, CellView, Curve, Pick, StreamingCheck};
 use super::kv::{self, KvScaling, UtilRow};
 use super::sequential::{self, Comparison};
+use crate::results::records::{CellResult, CellStatus};
 use crate::scenario::schema::{Scenario, Slo};
 use crate::store::read::StoredRun;
-use crate::store::records::{CellResult, CellStatus};
 use crate::telemetry::memory::MemorySource;
 use serde::{Deserialize, Serialize};
 

@@ -2,9 +2,9 @@
 //! highest load under the SLO, how it was found, what the config does there), the best config per
 //! GPU x workload, and the Pareto frontier of system vs per-user throughput over every probe. Pure.
 
+use crate::results::records::CellResult;
 use crate::scenario::schema::SearchLoad;
 use crate::store::read::StoredRun;
-use crate::store::records::CellResult;
 use crate::store::search::{AtBoundary, SearchRecord};
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! at concurrency N on the same launch. Cells that differ only in concurrency send the same requests
 //! (`plan::request_seed`), so their wall times compare like for like. Pure.
 
-use crate::store::records::CellResult;
+use crate::results::records::CellResult;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,42 +2,11 @@
 //! (a weights OOM also prints "CUDA out of memory"); the decisive lines are quoted.
 
 use super::facts::clean_lines;
+pub use crate::results::launch::FailureReason;
 use crate::scenario::schema::EngineKind;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
-
-/// Why a launch did not produce a ready engine (stored under these snake_case names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum FailureReason {
-    /// vLLM: the KV cache cannot hold one max-model-len sequence (with its estimated maximum length).
-    KvCacheTooSmall,
-    /// No memory left for KV cache blocks (vLLM, SGLang).
-    NoKvMemory,
-    /// Less free GPU memory at start-up than gpu-memory-utilization asks for.
-    InsufficientFreeMemory,
-    /// The weights do not fit.
-    WeightsOom,
-    CudaOom,
-    PortInUse,
-    BadArgument,
-    ModelNotFound,
-    /// The engine exited and its log matched no known signature.
-    Crashed,
-    /// Not ready (health 200) within `ready_timeout_s`.
-    ReadyTimeout,
-    /// The executable or built-in model was not found.
-    EngineMissing,
-    SpawnFailed,
-    /// `api_key_env` names a variable that is not set.
-    ApiKeyMissing,
-    /// Ctrl-C/SIGTERM while waiting for readiness.
-    Interrupted,
-    /// Not launched: the estimate predicted vLLM would refuse it (`skip_predicted_infeasible`).
-    Predicted,
-}
 
 impl FailureReason {
     /// A failure of the machine or the moment, not of the server config: the port was taken, the

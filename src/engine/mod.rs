@@ -15,6 +15,7 @@ pub mod vllm;
 
 pub use spec::spec;
 
+pub use crate::results::launch::StartFailure;
 use crate::scenario::schema::{EngineKind, Server};
 use failure::FailureReason;
 use process::{EngineProcess, StopOutcome};
@@ -41,22 +42,6 @@ pub struct Launched {
     pub host: String,
     pub port: u16,
     pub argv: Vec<String>,
-}
-
-/// Why a launch did not produce a ready engine. The run records it and goes on.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct StartFailure {
-    /// From the log's signature when it has one, else what the runner saw.
-    pub reason: FailureReason,
-    pub message: String,
-    /// The log lines that decided the reason.
-    #[serde(default)]
-    pub decisive_lines: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimated_max_model_len: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    pub log_tail: Vec<String>,
 }
 
 impl std::fmt::Display for StartFailure {

@@ -10,6 +10,7 @@
 //! without signalling. A parent-death signal would not do: it reaches only the engine's first process,
 //! and vLLM's EngineCore and Worker outlive their API server (../shared/DESIGN.md).
 
+pub use crate::results::launch::StopOutcome;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
@@ -46,18 +47,6 @@ pub fn kill_all() {
 /// True while any process of the group exists (zombies included).
 pub fn group_alive(pgid: i32) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
-}
-
-/// How a stop went, for the launch record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopOutcome {
-    /// Had already exited before the stop.
-    AlreadyExited,
-    /// Exited within the grace period after SIGTERM.
-    Terminated,
-    /// Needed SIGKILL after the grace period.
-    Killed,
 }
 
 /// The guard's script: `$1` is the engine's process group. Anything but `done` on standard input

@@ -7,10 +7,10 @@ pub mod paged_kv;
 
 use crate::engine::spec::{spec, MemoryModel};
 use crate::plan::Launch;
+pub use crate::results::launch::{Prediction, WeightsFrom};
 use crate::scenario::schema::{EngineKind, FlagValue, Scenario};
 pub use paged_kv::Refusal;
 use paged_kv::{Budget, Device, Request};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What is known of the model on this machine.
@@ -102,39 +102,11 @@ pub fn host_memory_gib() -> Option<f64> {
     crate::telemetry::host::memory_total_bytes().map(|b| b as f64 / 1073741824.0)
 }
 
-/// Where a prediction's weight size comes from (serde names as stored in `launch.json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum WeightsFrom {
-    /// The checkpoint's safetensors headers.
-    Safetensors,
-    /// Counted from the architecture in config.json.
-    Config,
-    /// The GGUF file's size (llama.cpp).
-    Gguf,
-}
-
 impl WeightsFrom {
     /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-}
-
-/// A launch's prediction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
-    pub gpu: String,
-    pub request: Request,
-    pub budget: Budget,
-    pub weights_from: WeightsFrom,
-    pub config: String,
-    /// (concurrency, upper bound of output tok/s) at `roofline_context` tokens per sequence.
-    pub roofline: Vec<(u32, f64)>,
-    pub roofline_context: Option<u64>,
-    /// What the figures do not model for this model.
-    pub not_modelled: Vec<String>,
 }
 
 fn flag_f64(flags: &indexmap::IndexMap<String, FlagValue>, k: &str) -> Option<f64> {

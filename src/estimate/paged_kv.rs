@@ -10,7 +10,7 @@
 //! on unseen hardware.
 
 use crate::model::arch::Arch;
-use serde::{Deserialize, Serialize};
+pub use crate::results::launch::{Budget, Device, Refusal, Request};
 
 /// GPU memory vLLM keeps beyond weights and activations (CUDA context, allocator, sampler buffers):
 /// fitted on the RTX 2000 Ada log (real run) and the H100 log (constructed), same model.
@@ -23,28 +23,6 @@ pub const GPU_BLOCK: u64 = 16;
 pub const CPU_BLOCK: u64 = 128;
 const GIB: f64 = 1073741824.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Device {
-    Gpu,
-    Cpu,
-}
-
-/// What vLLM is asked for, with the defaults it would take.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Request {
-    pub device: Device,
-    /// GPU memory, or host memory on CPU, GiB.
-    pub memory_gib: f64,
-    pub utilization: f64,
-    pub max_model_len: u64,
-    pub max_num_batched_tokens: u64,
-    pub kv_dtype_bytes: u64,
-    /// An explicit KV budget in bytes (`--kv-cache-memory-bytes`, `VLLM_CPU_KVCACHE_SPACE`).
-    pub explicit_kv_bytes: Option<u64>,
-    pub weights_bytes: u64,
-}
-
 /// vLLM's own default `max_num_batched_tokens` for the OpenAI server (V1): 8192 on GPUs of 70 GiB
 /// and more, 2048 below.
 pub fn default_batched_tokens(device: Device, memory_gib: f64) -> u64 {
@@ -53,31 +31,6 @@ pub fn default_batched_tokens(device: Device, memory_gib: f64) -> u64 {
         Device::Gpu => 2048,
         Device::Cpu => 4096,
     }
-}
-
-/// Why vLLM would refuse to start, predicted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Refusal {
-    /// The weights alone exceed the memory vLLM may use.
-    WeightsDoNotFit { needed_gib: f64, allowed_gib: f64 },
-    /// The KV cache cannot hold one sequence of max-model-len (vLLM: "To serve at least one request
-    /// ..."); it would estimate this maximum length.
-    KvCacheTooSmall { estimated_max_model_len: u64 },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Budget {
-    pub weights_gib: f64,
-    pub activation_gib: f64,
-    pub overhead_gib: f64,
-    pub kv_gib: f64,
-    pub kv_bytes_per_token: u64,
-    pub kv_tokens: u64,
-    pub max_model_len: u64,
-    /// KV tokens / max-model-len: concurrent requests of the full length.
-    pub max_concurrency: f64,
-    pub refusal: Option<Refusal>,
 }
 
 pub fn budget(arch: &Arch, r: &Request) -> Budget {

@@ -8,8 +8,8 @@ use crate::engine::{self, argv, resolve, StartFailure};
 use crate::load::http::LoadClient;
 use crate::plan::{Cell, Launch};
 use crate::progress::{Event, Reporter};
+use crate::results::records::{CellResult, CellStatus, LaunchRecord, StartupSnapshot};
 use crate::store;
-use crate::store::records::{CellResult, CellStatus, LaunchRecord, StartupSnapshot};
 use crate::telemetry::facts;
 use anyhow::Result;
 use std::time::Duration;
@@ -72,7 +72,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     let target = resolve::target_for_display(&launch.server, &ctx.loaded.base_dir());
     let preview = argv::argv(&launch.server, &target).map(|a| argv::display(&a));
     if let Some(cmd) = &preview {
-        store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
+        store::atomic_write(&dir.join(store::layout::COMMAND), format!("{cmd}\n").as_bytes())?;
     }
     let spec = engine::spec(launch.server.engine);
     if let Some(yaml) = spec.recipe_yaml(&launch.server, &target) {
@@ -120,7 +120,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
     rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
     if let Some(cmd) = &rec.command {
-        store::atomic_write(&dir.join("command.txt"), format!("{cmd}\n").as_bytes())?;
+        store::atomic_write(&dir.join(store::layout::COMMAND), format!("{cmd}\n").as_bytes())?;
     }
     store::write_json(&dir.join(store::layout::LAUNCH), &rec)?;
     reporter.event(Event::LaunchReady { launch, ready_s: eng.ready_s() });

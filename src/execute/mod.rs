@@ -12,10 +12,10 @@ pub mod status;
 
 use crate::plan::{Cell, Launch, Plan};
 use crate::progress::Reporter;
+use crate::results::records::{CellResult, CellStatus, StartupSnapshot};
 use crate::scenario::schema::Scenario;
 use crate::scenario::Loaded;
 use crate::store::manifest::{self, Manifest, RunStatus, TelemetryInfo};
-use crate::store::records::{CellResult, CellStatus, StartupSnapshot};
 use crate::store::{self, csv_export, RunStore};
 use crate::telemetry::memory::MemoryProbe;
 use anyhow::Result;

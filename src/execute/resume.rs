@@ -4,10 +4,10 @@
 //! use, engine or key missing, spawn failed, ready timeout, GPU still held), are run again.
 
 use crate::plan::Plan;
+use crate::results::records::{CellResult, CellStatus};
 use crate::scenario::Loaded;
 use crate::store::manifest::{sha256_hex, Manifest};
 use crate::store::read::read_run;
-use crate::store::records::{CellResult, CellStatus};
 use crate::store::RunStore;
 use anyhow::{bail, Result};
 

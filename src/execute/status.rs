@@ -1,8 +1,8 @@
 //! A measured cell's status, decided from what was measured: pure, table-tested.
 
+use crate::results::records::CellStatus;
 use crate::results::slo::Verdict;
 use crate::results::summary::CellSummary;
-use crate::store::records::CellStatus;
 
 /// How the measured phase of a cell ended, besides running to its end.
 #[derive(Debug, Clone, PartialEq, Eq)]

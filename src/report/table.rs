@@ -1,6 +1,6 @@
 //! The grid table printed at the end of `runner run`: one row per cell.
 
-use crate::store::records::CellResult;
+use crate::results::records::CellResult;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 fn ms(v: Option<f64>) -> String {
@@ -28,8 +28,8 @@ pub fn grid_table(results: &[CellResult], disturbed_above_pct: f64) -> String {
     for r in results {
         let s = r.summary.as_ref();
         let slo = match r.status {
-            crate::store::records::CellStatus::Ok => "pass".to_string(),
-            crate::store::records::CellStatus::SloFail => format!("FAIL: {}", r.reason.clone().unwrap_or_default()),
+            crate::results::records::CellStatus::Ok => "pass".to_string(),
+            crate::results::records::CellStatus::SloFail => format!("FAIL: {}", r.reason.clone().unwrap_or_default()),
             other => format!("{}: {}", other.as_str(), r.reason.clone().unwrap_or_default()),
         };
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);

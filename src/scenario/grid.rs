@@ -8,9 +8,15 @@ pub fn applies(w: &Workload, srv: &Server) -> bool {
     w.servers.is_empty() || w.servers.iter().any(|n| n == &srv.name)
 }
 
-/// The `concurrency` axis; None without one (closed loop then runs at 1, open loop uncapped).
+/// The `concurrency` axis; None without one (closed loop then runs at 1, open loop uncapped). The
+/// axes are read as TOML integers so that validation can point at a negative or huge value; a
+/// validated scenario has none, and a value that does not fit a u32 is left out here, never mapped.
 pub fn concurrency_values(s: &Scenario) -> Option<Vec<u32>> {
-    s.grid.concurrency.as_ref().map(|v| v.iter().map(|&x| u32::try_from(x).unwrap_or(u32::MAX)).collect())
+    s.grid.concurrency.as_ref().map(|v| counts(v))
+}
+
+fn counts(v: &[i64]) -> Vec<u32> {
+    v.iter().filter_map(|&x| u32::try_from(x).ok()).collect()
 }
 
 /// The `request_rate` axis as open-loop rates; `[None]` (closed loop) without one.
@@ -20,7 +26,7 @@ pub fn rate_values(s: &Scenario) -> Vec<Option<f64>> {
 
 /// The `max_tokens` axis, or the workload's own `max_tokens`.
 pub fn max_tokens_values(s: &Scenario, w: &Workload) -> Vec<u32> {
-    s.grid.max_tokens.as_ref().map_or_else(|| vec![w.max_tokens], |v| v.iter().map(|&x| u32::try_from(x).unwrap_or(u32::MAX)).collect())
+    s.grid.max_tokens.as_ref().map_or_else(|| vec![w.max_tokens], |v| counts(v))
 }
 
 /// Number of server-flag combinations (launches per server), saturating: 64 axes of 2 values are

@@ -1,7 +1,7 @@
 //! `capacity.csv`: one row per cell. The seeds' columns come first, then one column per server-flag
 //! grid axis, then the rest. Pure: results in, bytes out.
 
-use super::records::CellResult;
+use crate::results::records::CellResult;
 use crate::results::summary::Dist;
 use anyhow::Result;
 

@@ -12,6 +12,8 @@ pub const LAUNCHES: &str = "launches";
 pub const LAUNCH: &str = "launch.json";
 /// The engine's own output, bounded.
 pub const SERVER_LOG: &str = "server.log";
+/// The launch's command line, as a shell would take it.
+pub const COMMAND: &str = "command.txt";
 /// `cells/<cell id>/`: one folder per cell.
 pub const CELLS: &str = "cells";
 /// The cell's result: status, summary, SLO verdicts.

@@ -6,8 +6,8 @@
 
 use super::manifest::{MergeSource, RunStatus};
 use super::read::{find_runs, read_run, StoredRun};
-use super::records::{CellResult, CellStatus, Provenance};
 use super::{atomic_write, csv_export, read_json, write_json};
+use crate::results::records::{CellResult, CellStatus, Provenance};
 use crate::scenario::schema::Scenario;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -298,7 +298,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             if from.is_dir() {
                 let to = tmp.join(super::layout::LAUNCHES).join(tagged(&cell.launch_id, gpu, multi));
                 copy_dir(&from, &to)?;
-                if let Ok(mut l) = read_json::<super::records::LaunchRecord>(&to.join(super::layout::LAUNCH)) {
+                if let Ok(mut l) = read_json::<crate::results::records::LaunchRecord>(&to.join(super::layout::LAUNCH)) {
                     l.provenance = Some(provenance(r));
                     write_json(&to.join(super::layout::LAUNCH), &l)?;
                 }

@@ -8,7 +8,6 @@ pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod read;
-pub mod records;
 pub mod search;
 
 use anyhow::{bail, Context, Result};

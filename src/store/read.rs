@@ -1,8 +1,8 @@
 //! Reading a stored run back (for `runner report`, resume and merges across machines).
 
 use super::manifest::Manifest;
-use super::records::{CellResult, LaunchRecord};
 use super::{read_json, RunStore};
+use crate::results::records::{CellResult, LaunchRecord};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -164,7 +164,7 @@ pub fn split_by_gpu(run: StoredRun) -> Vec<StoredRun> {
     if gpus.len() < 2 {
         return vec![run];
     }
-    let gpu_of = |p: &Option<super::records::Provenance>| p.as_ref().map(|p| p.gpu.clone());
+    let gpu_of = |p: &Option<crate::results::records::Provenance>| p.as_ref().map(|p| p.gpu.clone());
     gpus.into_iter()
         .map(|g| {
             let mut manifest = run.manifest.clone();

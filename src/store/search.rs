@@ -41,7 +41,7 @@ pub struct SearchRecord {
     pub wall_s: f64,
     /// Where the search ran, when it came into this folder by `runner merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provenance: Option<super::records::Provenance>,
+    pub provenance: Option<crate::results::records::Provenance>,
 }
 
 /// One probe: its cell, its figure, and the decision that chose it.
@@ -50,7 +50,7 @@ pub struct ProbeRecord {
     pub cell_id: String,
     #[serde(flatten)]
     pub probe: Probe,
-    pub status: crate::store::records::CellStatus,
+    pub status: crate::results::records::CellStatus,
     /// Why this probe was taken (the search's decision).
     pub why: String,
     #[serde(default)]

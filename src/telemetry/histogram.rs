@@ -6,6 +6,7 @@
 //! estimated from the buckets, by linear interpolation inside the bucket that holds the rank (as
 //! Prometheus' `histogram_quantile` does), so they are stored and shown as estimates.
 
+pub use crate::results::telemetry::{EnginePhases, PhaseStat, Quantile};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -95,18 +96,6 @@ impl Histogram {
     }
 }
 
-/// A quantile as far as the buckets locate it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Quantile {
-    /// Linearly interpolated inside the bucket that holds the rank.
-    About(f64),
-    /// In the first bucket: only known to be at most its bound.
-    AtMost(f64),
-    /// In the open `+Inf` bucket: only known to exceed the last finite bound.
-    Above(f64),
-}
-
 impl Quantile {
     fn scaled(self, k: f64) -> Quantile {
         match self {
@@ -124,40 +113,6 @@ impl Quantile {
             Quantile::Above(v) => format!("> {v:.0}"),
         }
     }
-}
-
-/// One engine-side phase over a cell's requests, in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseStat {
-    /// Observations in the cell (requests, or token gaps for ITL).
-    pub count: u64,
-    /// Exact (sum / count).
-    pub mean_ms: f64,
-    /// Estimated from the histogram's buckets (see `Quantile`).
-    pub p50_ms_est: Option<Quantile>,
-    pub p95_ms_est: Option<Quantile>,
-    /// The same as table text ("12.34", "<= 300", "> 60000").
-    pub p50_text: String,
-    pub p95_text: String,
-}
-
-/// The life of a request by the engine's own clock, over one cell (vLLM's request histograms).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EnginePhases {
-    /// Waiting in the scheduler's queue before the first scheduling.
-    pub queue: Option<PhaseStat>,
-    /// From first scheduling to the first output token.
-    pub prefill: Option<PhaseStat>,
-    /// From the first output token to the last.
-    pub decode: Option<PhaseStat>,
-    /// From first scheduling to the last token (prefill + decode, including time preempted).
-    pub inference: Option<PhaseStat>,
-    /// The engine's TTFT: arrival at the engine to the first token.
-    pub ttft: Option<PhaseStat>,
-    /// The engine's inter-token latency.
-    pub itl: Option<PhaseStat>,
-    /// The engine's end-to-end latency: arrival to finish.
-    pub e2e: Option<PhaseStat>,
 }
 
 fn stat(h: &Histogram) -> Option<PhaseStat> {

@@ -4,19 +4,8 @@
 //! disturbed machine: its latencies may be another job's doing (docs/metrics.md). Reads /proc
 //! through procfs (Linux); the arithmetic is pure.
 
-use serde::{Deserialize, Serialize};
+pub use crate::results::telemetry::HostCpu;
 use std::time::Instant;
-
-/// CPU use over one phase, in percent of all the machine's cores.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostCpu {
-    /// Everything but the runner and the engine: other processes' busy time plus steal.
-    pub others_pct: f64,
-    /// Of which the hypervisor's steal (time this VM wanted a CPU and another guest had it).
-    pub steal_pct: f64,
-    /// The engine's process group (0 for an external endpoint: then it counts as "others").
-    pub engine_pct: f64,
-}
 
 impl HostCpu {
     /// Others used more than `above_pct` of all cores.

@@ -1,53 +1,14 @@
 //! Memory and utilisation of the engine: GPU through NVML (`nvml-wrapper`) when a GPU is present, and
 //! always the resident memory of the engine's whole process group from /proc. NVML absence is normal.
 
+pub use crate::results::telemetry::{GpuInfo, MemorySample, MemorySource};
 use nvml_wrapper::Nvml;
-use serde::{Deserialize, Serialize};
-
-/// Where memory figures come from (stored as `nvml` / `process_rss`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, strum::IntoStaticStr, strum::EnumIter)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum MemorySource {
-    /// GPU memory through NVML.
-    Nvml,
-    /// The engine process tree's resident memory (no GPU, or NVML unavailable).
-    #[default]
-    ProcessRss,
-}
 
 impl MemorySource {
     /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GpuInfo {
-    pub name: String,
-    pub memory_total_bytes: u64,
-    pub driver_version: Option<String>,
-    pub count: u32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemorySample {
-    /// ms from the cell's (or launch's) start.
-    pub t_ms: f64,
-    /// Resident memory of every process in the engine's process group.
-    pub rss_bytes: Option<u64>,
-    /// GPU memory used on all devices (NVML), whoever uses it.
-    pub gpu_used_bytes: Option<u64>,
-    /// GPU memory of the engine's own processes (NVML per-process accounting, when the driver gives it).
-    pub gpu_process_bytes: Option<u64>,
-    pub gpu_util_pct: Option<u32>,
-    pub power_w: Option<f64>,
-    /// The runner's own open file descriptors and resident memory (leak checks in soak runs).
-    #[serde(default)]
-    pub runner_fds: Option<u64>,
-    #[serde(default)]
-    pub runner_rss_bytes: Option<u64>,
 }
 
 impl MemorySample {

@@ -2,6 +2,8 @@
 //! and counters (summed over label sets), and summarise a cell's time series. Pure.
 
 use crate::engine::spec::Pick;
+pub use crate::results::launch::KvCrossCheck;
+pub use crate::results::telemetry::EngineMetricsSummary;
 use crate::scenario::schema::EngineKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,38 +75,6 @@ pub struct MetricsSample {
     /// ms from the cell's start.
     pub t_ms: f64,
     pub values: BTreeMap<String, f64>,
-}
-
-/// What the engine itself said during a cell.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EngineMetricsSummary {
-    pub samples: usize,
-    /// KV-cache usage (0..1): vLLM `kv_cache_usage_perc` (or `gpu_cache_usage_perc`), SGLang `token_usage`.
-    pub kv_cache_usage_max: Option<f64>,
-    pub kv_cache_usage_mean: Option<f64>,
-    /// Requests running in the engine (vLLM running, SGLang running, llama.cpp processing).
-    pub running_max: Option<f64>,
-    pub running_mean: Option<f64>,
-    /// Requests waiting in the engine's queue (vLLM waiting, SGLang queue, llama.cpp deferred).
-    pub waiting_max: Option<f64>,
-    /// Preemptions (vLLM) or retractions (SGLang) during the cell.
-    pub preemptions: Option<f64>,
-    /// Prefix-cache hits / queries during the cell (vLLM), or cached prompt tokens / all prompt tokens
-    /// (llama.cpp).
-    pub prefix_cache_hit_rate: Option<f64>,
-    /// Prompt and generated tokens the engine counted during the cell.
-    pub prompt_tokens: Option<f64>,
-    pub generation_tokens: Option<f64>,
-    /// Engine-side prefill and decode seconds during the cell (llama.cpp counters).
-    pub prefill_seconds: Option<f64>,
-    pub decode_seconds: Option<f64>,
-    /// The cell's requests by the engine's own clock (vLLM's request histograms, differenced over
-    /// the measured phase): exact means, percentiles estimated from buckets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phases: Option<super::histogram::EnginePhases>,
-    /// Requests waiting at the peak, by reason (vLLM `num_requests_waiting_by_reason`), when known.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub waiting_by_reason_max: BTreeMap<String, f64>,
 }
 
 fn first_of<'a>(s: &'a MetricsSample, names: &[&str]) -> Option<(&'a str, f64)> {
@@ -186,18 +156,6 @@ pub fn cache_config(text: &str) -> Option<BTreeMap<String, String>> {
     let m = scrape(text)?.metrics.into_iter().find(|m| names.contains(&m.name.as_str()))?;
     let s = m.samples.into_iter().next()?;
     Some(s.labels.iter().map(|l| (l.key.clone(), l.value.clone())).collect())
-}
-
-/// The startup log's KV figures set against the engine's cache-config gauge.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KvCrossCheck {
-    pub metrics_kv_tokens: Option<u64>,
-    pub metrics_kv_bytes: Option<u64>,
-    pub metrics_block_size: Option<u64>,
-    pub log_kv_tokens: Option<u64>,
-    pub log_kv_gib: Option<f64>,
-    /// Tokens equal, and bytes within the log's rounding (it prints GiB to 2 decimals).
-    pub agree: bool,
 }
 
 /// Compares the log's KV tokens and GiB with the metrics' labels (the engine's label names). Pure.

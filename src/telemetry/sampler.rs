@@ -2,35 +2,12 @@
 
 use super::memory::{MemoryProbe, MemorySample};
 use super::prom::{self, EngineMetricsSummary, MetricsSample};
+pub use crate::results::telemetry::MemorySummary;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MemorySummary {
-    /// `nvml` or `process_rss`.
-    pub source: super::memory::MemorySource,
-    pub samples: usize,
-    pub peak_rss_bytes: Option<u64>,
-    pub peak_gpu_used_bytes: Option<u64>,
-    pub peak_gpu_process_bytes: Option<u64>,
-    pub mean_gpu_util_pct: Option<f64>,
-    pub mean_power_w: Option<f64>,
-    #[serde(default)]
-    pub runner_fds_max: Option<u64>,
-    #[serde(default)]
-    pub runner_rss_max_bytes: Option<u64>,
-    /// CPU the runner itself used while the cell ran, in percent of all the machine's cores. High
-    /// values mean the load generator may be the bottleneck (docs/performance.md).
-    #[serde(default)]
-    pub runner_cpu_pct: Option<f64>,
-    /// CPU used by everything but the runner and the engine (plus steal), and by the engine, in
-    /// percent of all cores: over `[scenario] disturbed_above_pct` the cell is `disturbed`.
-    #[serde(default)]
-    pub host_cpu: Option<super::host_cpu::HostCpu>,
-}
 
 impl MemorySummary {
     /// Peak of the memory figure the analysis uses (same order as `MemorySample::primary_bytes`):

@@ -1,15 +1,12 @@
-//! Stored records of launches and cells (the serialized output of `execute`, the input of `analysis`).
+//! Stored records of launches and cells (the serialized output of `execute`, written and read by
+//! `store`, the input of `analysis`).
 
-use crate::engine::process::StopOutcome;
-use crate::engine::StartFailure;
+use super::launch::{KvCrossCheck, Prediction, StartFailure, StartupFacts, StopOutcome};
+use super::quality::Quality;
+use super::slo::Verdict;
+use super::summary::CellSummary;
+use super::telemetry::{EngineMetricsSummary, MemorySample, MemorySource, MemorySummary};
 use crate::plan::Cell;
-use crate::results::quality::Quality;
-use crate::results::slo::Verdict;
-use crate::results::summary::CellSummary;
-use crate::telemetry::facts::StartupFacts;
-use crate::telemetry::memory::{MemorySample, MemorySource};
-use crate::telemetry::prom::EngineMetricsSummary;
-use crate::telemetry::sampler::MemorySummary;
 use serde::{Deserialize, Serialize};
 
 /// Outcome of a cell, as in the `status` column.
@@ -68,10 +65,10 @@ pub struct LaunchRecord {
     /// What `runner estimate` predicted for this launch before it started (vLLM with a local
     /// config.json); reports set it against the startup facts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<crate::estimate::Prediction>,
+    pub prediction: Option<Prediction>,
     /// vLLM: the startup log's KV tokens and GiB against `vllm:cache_config_info` on /metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kv_cross_check: Option<crate::telemetry::prom::KvCrossCheck>,
+    pub kv_cross_check: Option<KvCrossCheck>,
     /// Where the launch ran, when it came into this folder by `runner merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,

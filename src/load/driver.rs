@@ -104,45 +104,21 @@ pub async fn drive(
     let cancel = &user_cancel.child_token();
     let why_early: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let (early, why, stopper) = (until.early.clone(), why_early.clone(), cancel.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let target = Arc::new(Target::new(base_url));
     // A closed loop's slots each open their own connection before the phase starts: no slot waits
     // for another's, and no first-wave TTFT holds a connection set-up (docs/metrics.md).
-    let mut slots = Vec::new();
-    if let Schedule::Closed { concurrency } = schedule {
-        slots = (0..(concurrency as usize).min(jobs.len()).max(1)).map(|_| Slot::new(client)).collect();
-        let endpoint = jobs.first().and_then(|j| j.specs.first()).map(|s| s.endpoint);
-        if let Some(uri) = endpoint.and_then(|e| target.url(e).ok()) {
-            // A slot that cannot connect now connects with its first request, which then fails or
-            // records the set-up as its own.
-            // Each connect ends within the connector's timeout; Ctrl-C ends them all at once.
-            tokio::select! {
-                _ = futures_util::future::join_all(slots.iter_mut().map(|s| s.connect(uri))) => {}
-                _ = cancel.cancelled() => {}
-            }
-        }
-    }
+    let slots = match schedule {
+        Schedule::Closed { concurrency } => open_slots(client, &jobs, concurrency, &target, cancel).await,
+        Schedule::Open { .. } => Vec::new(),
+    };
     let start = Instant::now();
     // Records are collected on a runtime worker: the caller may run on the thread that blocks on
     // the runtime, and waking that thread for every record costs the client ~20% more CPU per
     // request (benches/harness.rs, client CPU per request). The caller hears of progress every
     // 100 ms.
     let finished = Arc::new(AtomicUsize::new(0));
-    let count = finished.clone();
-    let mut collector = tokio::spawn(async move {
-        let mut records = Vec::new();
-        while let Some(rec) = rx.recv().await {
-            records.push(rec);
-            count.fetch_add(1, Ordering::Relaxed);
-            if let Some(check) = early.as_ref().filter(|_| !stopper.is_cancelled()) {
-                if let Some(reason) = check(&records) {
-                    *why.lock().expect("not poisoned") = Some(reason);
-                    stopper.cancel();
-                }
-            }
-        }
-        (records, start.elapsed().as_secs_f64())
-    });
+    let mut collector = tokio::spawn(collect(rx, finished.clone(), early, why, stopper, start));
     let mut reported = 0;
     let report = |on_done: &mut dyn FnMut(u64), reported: &mut usize| {
         let now = finished.load(Ordering::Relaxed);
@@ -156,45 +132,23 @@ pub async fn drive(
     match schedule {
         Schedule::Closed { .. } => {
             let next = Arc::new(AtomicUsize::new(0));
-            for mut slot in slots {
+            for slot in slots {
                 // Each task watches its own child token: thousands of tasks polling one shared
                 // token would all lock the same mutex on every wake-up.
-                let (jobs, next, tx, cancel) = (jobs.clone(), next.clone(), tx.clone(), cancel.child_token());
-                let target = target.clone();
-                handles.push(tokio::spawn(async move {
-                    loop {
-                        if cancel.is_cancelled() || deadline.is_some_and(|d| start.elapsed() >= d) {
-                            break;
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break };
-                        if !run_job(&mut Via::Slot(&mut slot), &target, job, t0, Instant::now(), &cancel, &tx).await {
-                            break;
-                        }
-                    }
-                }));
+                let cl = ClosedSlot {
+                    jobs: jobs.clone(),
+                    next: next.clone(),
+                    target: target.clone(),
+                    tx: tx.clone(),
+                    cancel: cancel.child_token(),
+                };
+                handles.push(tokio::spawn(cl.run(slot, deadline, start, t0)));
             }
         }
         Schedule::Open { rate, arrival, burstiness, seed, max_in_flight } => {
             let times = arrivals(jobs.len(), rate, arrival, burstiness, seed);
-            let permits = Arc::new(Semaphore::new(max_in_flight.map_or(Semaphore::MAX_PERMITS, |c| c.max(1) as usize)));
-            for (i, at) in times.into_iter().enumerate() {
-                let due = start + Duration::from_secs_f64(at);
-                if deadline.is_some_and(|d| due.duration_since(start) >= d) {
-                    break;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep_until(due.into()) => {}
-                    _ = cancel.cancelled() => break,
-                }
-                report(&mut on_done, &mut reported);
-                let (jobs, tx, cancel, permits) = (jobs.clone(), tx.clone(), cancel.child_token(), permits.clone());
-                let (client, target) = (client.clone(), target.clone());
-                handles.push(tokio::spawn(async move {
-                    let Ok(_permit) = permits.acquire_owned().await else { return };
-                    run_job(&mut Via::Pool(&client), &target, &jobs[i], t0, due, &cancel, &tx).await;
-                }));
-            }
+            let open = Open { client, target: &target, jobs: &jobs, tx: &tx, cancel, t0, start, deadline };
+            handles = open.spawn(times, max_in_flight, &mut || report(&mut on_done, &mut reported)).await;
         }
     }
     drop(tx);
@@ -213,12 +167,121 @@ pub async fn drive(
     let interrupted = user_cancel.is_cancelled();
     let stopped_early = why_early.lock().expect("not poisoned").take().filter(|_| !interrupted);
     if stopped_early.is_some() {
-        for r in records.iter_mut().filter(|r| r.error == Some(crate::results::record::ErrorClass::Interrupted)) {
-            r.error = Some(crate::results::record::ErrorClass::StoppedEarly);
-            r.error_detail = Some(STOPPED_EARLY.into());
-        }
+        mark_stopped_early(&mut records);
     }
     PhaseResult { records, start_ms, wall_s, interrupted, stopped_early }
+}
+
+/// An open loop's arrivals: each job is sent at its time, through the pool, under the in-flight cap.
+struct Open<'a> {
+    client: &'a LoadClient,
+    target: &'a Arc<Target>,
+    jobs: &'a Arc<Vec<Job>>,
+    tx: &'a mpsc::UnboundedSender<RequestRecord>,
+    cancel: &'a CancellationToken,
+    t0: Instant,
+    start: Instant,
+    deadline: Option<Duration>,
+}
+
+impl Open<'_> {
+    /// Spawns each job at its arrival time (until the deadline or a cancel); `tick` reports progress
+    /// between arrivals.
+    async fn spawn(&self, times: Vec<f64>, max_in_flight: Option<u32>, tick: &mut dyn FnMut()) -> Vec<tokio::task::JoinHandle<()>> {
+        let permits = Arc::new(Semaphore::new(max_in_flight.map_or(Semaphore::MAX_PERMITS, |c| c.max(1) as usize)));
+        let mut handles = Vec::new();
+        for (i, at) in times.into_iter().enumerate() {
+            let due = self.start + Duration::from_secs_f64(at);
+            if self.deadline.is_some_and(|d| due.duration_since(self.start) >= d) {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = self.cancel.cancelled() => break,
+            }
+            tick();
+            let (jobs, tx, cancel, permits) = (self.jobs.clone(), self.tx.clone(), self.cancel.child_token(), permits.clone());
+            let (client, target, t0) = (self.client.clone(), self.target.clone(), self.t0);
+            handles.push(tokio::spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else { return };
+                run_job(&mut Via::Pool(&client), &target, &jobs[i], t0, due, &cancel, &tx).await;
+            }));
+        }
+        handles
+    }
+}
+
+/// A closed loop's slots, each with its own connection opened before the phase starts.
+async fn open_slots(client: &LoadClient, jobs: &[Job], concurrency: u32, target: &Target, cancel: &CancellationToken) -> Vec<Slot> {
+    let mut slots: Vec<Slot> = (0..(concurrency as usize).min(jobs.len()).max(1)).map(|_| Slot::new(client)).collect();
+    let endpoint = jobs.first().and_then(|j| j.specs.first()).map(|s| s.endpoint);
+    if let Some(uri) = endpoint.and_then(|e| target.url(e).ok()) {
+        // A slot that cannot connect now connects with its first request, which then fails or
+        // records the set-up as its own.
+        // Each connect ends within the connector's timeout; Ctrl-C ends them all at once.
+        tokio::select! {
+            _ = futures_util::future::join_all(slots.iter_mut().map(|s| s.connect(uri))) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+    slots
+}
+
+/// Collects the records as they come, counting them for progress, and stops the phase (`stopper`)
+/// when the early check says it is clearly failing. Returns the records and the phase's wall time.
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<RequestRecord>,
+    count: Arc<AtomicUsize>,
+    early: Option<EarlyCheck>,
+    why: Arc<std::sync::Mutex<Option<String>>>,
+    stopper: CancellationToken,
+    start: Instant,
+) -> (Vec<RequestRecord>, f64) {
+    let mut records = Vec::new();
+    while let Some(rec) = rx.recv().await {
+        records.push(rec);
+        count.fetch_add(1, Ordering::Relaxed);
+        if let Some(check) = early.as_ref().filter(|_| !stopper.is_cancelled()) {
+            if let Some(reason) = check(&records) {
+                *why.lock().expect("not poisoned") = Some(reason);
+                stopper.cancel();
+            }
+        }
+    }
+    (records, start.elapsed().as_secs_f64())
+}
+
+/// One slot of a closed loop: takes the next job until none is left, the deadline passes or the
+/// phase is cancelled.
+struct ClosedSlot {
+    jobs: Arc<Vec<Job>>,
+    next: Arc<AtomicUsize>,
+    target: Arc<Target>,
+    tx: mpsc::UnboundedSender<RequestRecord>,
+    cancel: CancellationToken,
+}
+
+impl ClosedSlot {
+    async fn run(self, mut slot: Slot, deadline: Option<Duration>, start: Instant, t0: Instant) {
+        loop {
+            if self.cancel.is_cancelled() || deadline.is_some_and(|d| start.elapsed() >= d) {
+                break;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = self.jobs.get(i) else { break };
+            if !run_job(&mut Via::Slot(&mut slot), &self.target, job, t0, Instant::now(), &self.cancel, &self.tx).await {
+                break;
+            }
+        }
+    }
+}
+
+/// Requests the early stop cancelled become `StoppedEarly`: not the server's failures.
+fn mark_stopped_early(records: &mut [RequestRecord]) {
+    for r in records.iter_mut().filter(|r| r.error == Some(crate::results::record::ErrorClass::Interrupted)) {
+        r.error = Some(crate::results::record::ErrorClass::StoppedEarly);
+        r.error_detail = Some(STOPPED_EARLY.into());
+    }
 }
 
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.

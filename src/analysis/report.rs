@@ -3,6 +3,7 @@
 
 use super::capacity::{self, CellView, Curve, Pick, StreamingCheck};
 use super::kv::{self, KvScaling, UtilRow};
+use super::notes::{self, PracticeNote, TrustNote};
 use super::sequential::{self, Comparison};
 use crate::results::records::{CellResult, CellStatus};
 use crate::scenario::schema::{Scenario, Slo};
@@ -149,7 +150,7 @@ pub struct Group {
     #[serde(default)]
     pub preemptions_from: Option<String>,
     pub life: Life,
-    pub practice: Vec<String>,
+    pub practice: Vec<PracticeNote>,
     /// The price of this run's GPU, when the run had one.
     #[serde(default)]
     pub price: Option<crate::scenario::schema::Price>,
@@ -259,7 +260,7 @@ pub struct ReportData {
     /// Where a figure may be wrong: disturbed or unstable cells, picks that rest on them, withheld
     /// comparisons. Every report shows these first.
     #[serde(default)]
-    pub trust: Vec<String>,
+    pub trust: Vec<TrustNote>,
     /// Boundary searches: one row per GPU x workload x server config.
     #[serde(default)]
     pub searches: Vec<super::search::SearchRow>,
@@ -359,20 +360,14 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         }
         let owned: Vec<CellResult> = results.iter().map(|r| (*r).clone()).collect();
         data.comparisons.extend(sequential::compare(&owned));
-        data.trust.extend(trust(m, &owned));
+        data.trust.extend(notes::trust(m, &owned));
     }
     for g in &data.groups {
         if g.sweet_spot.as_ref().is_some_and(|p| p.from_disturbed) {
-            data.trust.push(format!(
-                "The recommended point for {} on {} ({}) was chosen among disturbed cells: no undisturbed cell met the SLO. Re-measure on a quiet machine before acting on it.",
-                g.workload, g.gpu, g.server
-            ));
+            data.trust.push(TrustNote::SweetSpotDisturbed { workload: g.workload.clone(), gpu: g.gpu.clone(), server: g.server.clone() });
         }
         for c in g.curves.iter().filter(|c| c.uses_disturbed) {
-            data.trust.push(format!(
-                "The throughput curve of {} on {} at max_tokens {} uses disturbed cells (fewer than two undisturbed points): its knee and saturation may be a neighbour's doing.",
-                g.workload, g.gpu, c.max_tokens
-            ));
+            data.trust.push(TrustNote::CurveDisturbed { workload: g.workload.clone(), gpu: g.gpu.clone(), max_tokens: c.max_tokens });
         }
         data.frontier.push(FrontierRow {
             workload: g.workload.clone(),
@@ -423,16 +418,21 @@ fn searches(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>)
     let rows = super::search::rows(run, &axes);
     for r in &rows {
         if !r.done {
-            data.trust.push(format!(
-                "The search of {} on {} ({}) in run {} did not finish: its boundary is provisional. Finish it with `runner run <scenario> --resume {}`.",
-                r.workload, r.gpu, r.config, r.run_id, run.dir.display()
-            ));
+            data.trust.push(TrustNote::SearchUnfinished {
+                workload: r.workload.clone(),
+                gpu: r.gpu.clone(),
+                config: r.config.clone(),
+                run_id: r.run_id.clone(),
+                dir: run.dir.display().to_string(),
+            });
         }
         if r.disturbed_probes > 0 {
-            data.trust.push(format!(
-                "{} probe(s) of the search of {} on {} ({}) ran on a disturbed machine: they were re-run, and the boundary rests on the undisturbed ones.",
-                r.disturbed_probes, r.workload, r.gpu, r.config
-            ));
+            data.trust.push(TrustNote::DisturbedProbes {
+                probes: r.disturbed_probes,
+                workload: r.workload.clone(),
+                gpu: r.gpu.clone(),
+                config: r.config.clone(),
+            });
         }
     }
     let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
@@ -501,7 +501,7 @@ fn groups(data: &mut ReportData, run: &StoredRun, scenario: Option<&Scenario>, r
             .and_then(|s| s.workloads.iter().find(|w| w.name == workload))
             .map_or("chat".to_string(), |w| w.kind.as_str().to_string());
         let life = life(&rs, sweet_spot.as_ref(), &axes);
-        let practice = practice(&rs, scenario, &server, &life);
+        let practice = notes::practice(&rs, scenario, &server, &life);
         let first = rs.first().copied();
         data.groups.push(Group {
             gpu: run.manifest.gpu_label.clone(),
@@ -605,38 +605,6 @@ fn life(rs: &[&CellResult], spot: Option<&Pick>, axes: &[String]) -> Life {
     }
 }
 
-/// Practice notes derived from this run's data (never generic advice without a number).
-fn practice(rs: &[&CellResult], scenario: Option<&Scenario>, server: &str, life: &Life) -> Vec<String> {
-    let mut out = Vec::new();
-    let flags = scenario.and_then(|s| s.servers.iter().find(|x| x.name == server)).map(|x| x.flags.clone()).unwrap_or_default();
-    if let Some(share) = life.cached_share {
-        let pc = flags.get("enable_prefix_caching").map(|v| v.label());
-        out.push(format!(
-            "Prefix caching: {:.0}% of prompt tokens at the recommended point were served from the prefix cache{}.",
-            share * 100.0,
-            pc.map_or(String::new(), |v| format!(" (enable-prefix-caching = {v})"))
-        ));
-    }
-    if let Some(v) = flags.get("enable_chunked_prefill") {
-        out.push(format!(
-            "Chunked prefill was {} for these measurements; compare TTFT under load before changing it.",
-            if v.label() == "true" { "on" } else { "off" }
-        ));
-    }
-    if let (Some(mc), Some(tok), Some(kv)) = (life.max_concurrency, life.max_concurrency_tokens, life.kv_cache_tokens) {
-        out.push(format!(
-            "max-model-len is a VRAM reservation: the KV cache holds {kv} tokens, i.e. {mc:.2} concurrent requests of the full {tok} tokens; shorter real requests fit more."
-        ));
-    }
-    let errors: usize = rs.iter().filter_map(|r| r.summary.as_ref()).map(|s| s.errors).sum();
-    if errors > 0 {
-        out.push(format!(
-            "{errors} request(s) failed across this workload's cells: see the reasons in capacity.csv before trusting the tail."
-        ));
-    }
-    out
-}
-
 fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
     let axes = server_axes(scenario);
     if axes.is_empty() || run.launches.len() < 2 {
@@ -670,45 +638,4 @@ fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
         })
         .collect();
     Some(Surface { gpu: run.manifest.gpu_label.clone(), server: run.launches[0].server.clone(), rows })
-}
-
-/// The trust notes of one run: disturbed and unstable cells, and comparisons withheld for them.
-fn trust(m: &crate::store::manifest::Manifest, results: &[CellResult]) -> Vec<String> {
-    let measured: Vec<&CellResult> = results.iter().filter(|r| r.summary.is_some()).collect();
-    let mut out = Vec::new();
-    let disturbed: Vec<&&CellResult> = measured.iter().filter(|r| r.quality.disturbed).collect();
-    if !disturbed.is_empty() {
-        let worst = disturbed.iter().filter_map(|r| r.quality.others_cpu_pct).fold(0.0, f64::max);
-        out.push(format!(
-            "Run {}: {} of {} measured cells were disturbed (other processes used up to {:.0}% of the machine's CPU, limit {:.0}%): \
-             they are marked `disturbed` and left out of sweet spots, knees and speed-ups where undisturbed cells exist.",
-            m.run_id,
-            disturbed.len(),
-            measured.len(),
-            worst,
-            m.telemetry.disturbed_above_pct
-        ));
-    }
-    let unstable = measured.iter().filter(|r| r.quality.unstable).count();
-    if unstable > 0 {
-        out.push(format!("Run {}: {unstable} cell(s) are `unstable`: their SLO verdict differed between repeats.", m.run_id));
-    }
-    let invisible: Vec<usize> = measured.iter().filter_map(|r| r.summary.as_ref().map(|s| s.no_visible_text)).filter(|n| *n > 0).collect();
-    if !invisible.is_empty() {
-        out.push(format!(
-            "Run {}: {} request(s) in {} cell(s) generated tokens that decoded to no visible text (e.g. only special tokens): they count as \
-             served, in throughput and E2E, and are absent from TTFT, TPOT and ITL, which are defined by visible text.",
-            m.run_id,
-            invisible.iter().sum::<usize>(),
-            invisible.len()
-        ));
-    }
-    let withheld = sequential::withheld(results);
-    if withheld > 0 {
-        out.push(format!(
-            "Run {}: {withheld} sequential-vs-concurrent comparison(s) withheld: a side was measured on a disturbed machine.",
-            m.run_id
-        ));
-    }
-    out
 }

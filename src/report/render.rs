@@ -53,6 +53,10 @@ fn cell(v: Value) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// Templates the reports import (macros), not rendered on their own; a `--templates` folder may
+/// replace them too.
+const PARTIALS: &[(&str, &str)] = &[("notes.j2", include_str!("../../templates/notes.j2"))];
+
 fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
@@ -63,7 +67,7 @@ fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
     env.add_filter("qty", qty);
     env.add_filter("mib", mib);
     env.add_filter("cell", cell);
-    for (name, _, text) in TEMPLATES {
+    for (name, text) in TEMPLATES.iter().map(|(n, _, t)| (n, t)).chain(PARTIALS.iter().map(|(n, t)| (n, t))) {
         let custom = templates_dir.map(|d| d.join(name)).filter(|p| p.is_file());
         let source = match custom {
             Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading template {}", p.display()))?,
@@ -133,4 +137,22 @@ pub fn write_reports(data: &ReportData, dir: &Path, templates_dir: Option<&Path>
     }
     crate::store::write_json(&dir.join(crate::store::layout::REPORT_DATA), data)?;
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::notes::TrustNote;
+
+    /// The notes' sentences come from `templates/notes.j2`: said once, escaped once in HTML.
+    #[test]
+    fn trust_notes_are_written_by_the_notes_template() {
+        let mut data = crate::analysis::report::build(&[], "2026-01-01T00:00:00Z");
+        data.trust.push(TrustNote::CurveDisturbed { workload: "chat".into(), gpu: "it's".into(), max_tokens: 64 });
+        let out = super::render_all(&data, None).unwrap();
+        let page = |name: &str| out.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).unwrap();
+        let md = page("playbook.md");
+        assert!(md.contains("> **Trust:** The throughput curve of chat on it's at max_tokens 64 uses disturbed cells"), "{md}");
+        let html = page("report.html");
+        assert!(html.contains("curve of chat on it&#x27;s at max_tokens 64") && !html.contains("&amp;"), "{html}");
+    }
 }

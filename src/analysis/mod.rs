@@ -11,3 +11,4 @@ pub mod reconcile;
 pub mod report;
 pub mod search;
 pub mod sequential;
+pub mod view;

@@ -251,8 +251,49 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
     gpus.sort();
     gpus.dedup();
     let multi = gpus.len() > 1;
-    // Every complete cell once, by (GPU, cell id); the same cell from two runs is a conflict.
-    let mut kept: BTreeMap<(String, String), (usize, CellResult)> = BTreeMap::new();
+    let kept = keep_cells(&runs)?;
+    let scenario = scenario_of(&runs[0])?;
+    let missing = missing(&scenario, &runs, &kept, &gpus);
+    let tmp = out.with_file_name(format!(".{}.merging", out.file_name().and_then(|n| n.to_str()).unwrap_or("merged")));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut guard = TmpDir(Some(tmp.clone()));
+    let launches = copy_cells(&tmp, &runs, &kept, multi)?;
+    copy_searches(&tmp, &runs, multi)?;
+    atomic_write(&tmp.join(super::layout::CAPACITY_CSV), &merged_csv(&scenario, &runs, &kept, &gpus)?)?;
+    let sources: Vec<MergeSource> = runs
+        .iter()
+        .map(|r| MergeSource {
+            dir: r.dir.display().to_string(),
+            run_id: r.manifest.run_id.clone(),
+            host: r.manifest.host.hostname.clone(),
+            shard: r.manifest.shard.as_ref().map(|s| s.shard),
+            gpu_label: r.manifest.gpu_label.clone(),
+            cells: kept.values().filter(|(i, _)| runs[*i].dir == r.dir).count(),
+            price: r.manifest.price.clone(),
+        })
+        .collect();
+    let m = merged_manifest(out, &runs, &gpus, &sources, kept.len(), launches, missing.is_empty());
+    write_json(&tmp.join(super::layout::MANIFEST), &m)?;
+    if out.exists() {
+        let earlier = read_json::<super::manifest::Manifest>(&out.join(super::layout::MANIFEST)).ok();
+        if earlier.is_none_or(|e| e.merged_from.is_empty()) {
+            bail!("{} exists and is not the output of an earlier merge; choose another --out", out.display());
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("replacing the earlier merge {}", out.display()))?;
+    }
+    std::fs::rename(&tmp, out).with_context(|| format!("moving the merge into {}", out.display()))?;
+    guard.0 = None;
+    Ok(Merged { out: out.to_path_buf(), cells: kept.len(), gpus, missing, sources })
+}
+
+/// (GPU label, cell id) -> (index of the run, the cell).
+type Kept = BTreeMap<(String, String), (usize, CellResult)>;
+
+/// The cells a merge keeps: every complete cell once, by (GPU, cell id), with the index of its run;
+/// the same cell from two runs is a conflict, refused.
+fn keep_cells(runs: &[StoredRun]) -> Result<Kept> {
+    let mut kept: Kept = BTreeMap::new();
     let mut conflicts = Vec::new();
     for (i, r) in runs.iter().enumerate() {
         // A launch that failed for a reason of the machine (port in use, engine missing, GPU still
@@ -279,14 +320,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             conflicts.join("\n  ")
         );
     }
-    let scenario = scenario_of(&runs[0])?;
-    let missing = missing(&scenario, &runs, &kept, &gpus);
-    let tmp = out.with_file_name(format!(".{}.merging", out.file_name().and_then(|n| n.to_str()).unwrap_or("merged")));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut guard = TmpDir(Some(tmp.clone()));
+    Ok(kept)
+}
+
+/// Copies the kept cells and their launches into `tmp` (tagged by GPU when several), each with its
+/// provenance; returns how many launches were written.
+fn copy_cells(tmp: &Path, runs: &[StoredRun], kept: &Kept, multi: bool) -> Result<usize> {
     let mut launches_written = std::collections::BTreeSet::new();
-    for ((gpu, id), (i, cell)) in &kept {
+    for ((gpu, id), (i, cell)) in kept {
         let r = &runs[*i];
         let dst = tmp.join(super::layout::CELLS).join(tagged(id, gpu, multi));
         copy_dir(&r.dir.join(super::layout::CELLS).join(id), &dst)?;
@@ -305,7 +346,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             }
         }
     }
-    for r in &runs {
+    Ok(launches_written.len())
+}
+
+/// Copies each run's searches (a finished one over an unfinished one of the same target).
+fn copy_searches(tmp: &Path, runs: &[StoredRun], multi: bool) -> Result<()> {
+    for r in runs {
         for s in &r.searches {
             let to = tmp.join(super::layout::SEARCHES).join(tagged(&s.target.id, &r.manifest.gpu_label, multi));
             let newer = read_json::<super::search::SearchRecord>(&to.join(super::layout::SEARCH)).is_ok_and(|o| o.done || !s.done);
@@ -317,51 +363,45 @@ pub fn merge(dirs: &[PathBuf], out: &Path, allow: &[String]) -> Result<Merged> {
             }
         }
     }
-    // capacity.csv: one block per GPU under one header.
+    Ok(())
+}
+
+/// capacity.csv of the merge: one block per GPU under one header.
+fn merged_csv(scenario: &crate::scenario::schema::Scenario, runs: &[StoredRun], kept: &Kept, gpus: &[String]) -> Result<Vec<u8>> {
     let axes: Vec<String> = scenario.grid.server.keys().cloned().collect();
     let mut csv = Vec::new();
-    for g in &gpus {
+    for g in gpus {
         let cells: Vec<CellResult> = kept.iter().filter(|((gg, _), _)| gg == g).map(|(_, (_, c))| c.clone()).collect();
         let price = runs.iter().find(|r| &r.manifest.gpu_label == g).and_then(|r| r.manifest.price.clone());
         let block = csv_export::capacity_csv(g, &axes, price.as_ref(), &cells)?;
         let skip = if csv.is_empty() { 0 } else { block.iter().position(|b| *b == b'\n').map_or(block.len(), |p| p + 1) };
         csv.extend_from_slice(&block[skip..]);
     }
-    atomic_write(&tmp.join(super::layout::CAPACITY_CSV), &csv)?;
-    let sources: Vec<MergeSource> = runs
-        .iter()
-        .map(|r| MergeSource {
-            dir: r.dir.display().to_string(),
-            run_id: r.manifest.run_id.clone(),
-            host: r.manifest.host.hostname.clone(),
-            shard: r.manifest.shard.as_ref().map(|s| s.shard),
-            gpu_label: r.manifest.gpu_label.clone(),
-            cells: kept.values().filter(|(i, _)| runs[*i].dir == r.dir).count(),
-            price: r.manifest.price.clone(),
-        })
-        .collect();
+    Ok(csv)
+}
+
+/// The merged folder's manifest: the first run's, with the merge's id, GPUs, span, counts and sources.
+fn merged_manifest(
+    out: &Path,
+    runs: &[StoredRun],
+    gpus: &[String],
+    sources: &[MergeSource],
+    cells: usize,
+    launches: usize,
+    complete: bool,
+) -> super::manifest::Manifest {
     let mut m = runs[0].manifest.clone();
     m.run_id = out.file_name().and_then(|n| n.to_str()).unwrap_or("merged").to_string();
     m.gpu_label = gpus.join(" + ");
-    m.price = if multi { None } else { m.price };
+    m.price = if gpus.len() > 1 { None } else { m.price };
     m.started_at = runs.iter().map(|r| r.manifest.started_at.clone()).min().unwrap_or_default();
     m.finished_at = runs.iter().filter_map(|r| r.manifest.finished_at.clone()).max();
-    m.status = if missing.is_empty() { RunStatus::Complete } else { RunStatus::Incomplete };
-    m.cells = kept.len();
-    m.launches = launches_written.len();
+    m.status = if complete { RunStatus::Complete } else { RunStatus::Incomplete };
+    m.cells = cells;
+    m.launches = launches;
     m.engines = runs.iter().flat_map(|r| r.manifest.engines.clone()).collect();
     m.resumed_at = Vec::new();
     m.shard = None;
-    m.merged_from = sources.clone();
-    write_json(&tmp.join(super::layout::MANIFEST), &m)?;
-    if out.exists() {
-        let earlier = read_json::<super::manifest::Manifest>(&out.join(super::layout::MANIFEST)).ok();
-        if earlier.is_none_or(|e| e.merged_from.is_empty()) {
-            bail!("{} exists and is not the output of an earlier merge; choose another --out", out.display());
-        }
-        std::fs::remove_dir_all(out).with_context(|| format!("replacing the earlier merge {}", out.display()))?;
-    }
-    std::fs::rename(&tmp, out).with_context(|| format!("moving the merge into {}", out.display()))?;
-    guard.0 = None;
-    Ok(Merged { out: out.to_path_buf(), cells: kept.len(), gpus, missing, sources })
+    m.merged_from = sources.to_vec();
+    m
 }

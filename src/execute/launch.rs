@@ -80,18 +80,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     }
     let cells: Vec<&Cell> = ctx.plan.cells_of(launch.index).filter(|c| !ctx.skip.contains(&c.id)).collect();
     if let Some(p) = rec.prediction.as_ref().filter(|p| p.budget.refusal.is_some() && ctx.scenario().scenario.skip_predicted_infeasible) {
-        let estimated = match p.budget.refusal {
-            Some(crate::estimate::Refusal::KvCacheTooSmall { estimated_max_model_len }) => Some(estimated_max_model_len),
-            _ => None,
-        };
-        let failure = StartFailure {
-            reason: crate::telemetry::failure::FailureReason::Predicted,
-            message: format!("not launched (skip_predicted_infeasible): {}", p.summary().replace('\n', " ").replace("    ", " ")),
-            decisive_lines: vec![],
-            estimated_max_model_len: estimated,
-            hint: Some("lower max-model-len or max-num-seqs, raise gpu-memory-utilization, or use a bigger GPU".into()),
-            log_tail: vec![],
-        };
+        let failure = predicted_refusal(p);
         return failed(ctx, launch, &cells, rec, failure, results, reporter);
     }
     keep_earlier_log(&log_path);
@@ -103,22 +92,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
         Ok(e) => e,
         Err(failure) => return failed(ctx, launch, &cells, rec, failure, results, reporter),
     };
-    rec.argv = eng.argv().map(<[String]>::to_vec);
-    rec.command = eng.argv().map(argv::display);
-    rec.base_url = Some(eng.base_url().to_string());
-    rec.ready_s = Some(eng.ready_s());
-    rec.engine_version = engine_version(&eng.client(), eng.base_url(), engine::spec(launch.server.engine).version_paths()).await;
-    rec.facts = facts::parse(launch.server.engine, &read_log(&log_path));
-    if rec.facts.n_layer.is_none() {
-        if let Some(m) = &launch.server.model {
-            crate::telemetry::arch::fill_from_local_config(&mut rec.facts, m, &ctx.loaded.base_dir());
-        }
-    }
-    if !spec.metrics().cache_config.is_empty() {
-        rec.kv_cross_check = kv_cross_check(launch.server.engine, eng.as_ref(), &rec.facts).await;
-    }
-    let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
-    rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
+    record_ready(ctx, launch, eng.as_ref(), &log_path, &mut rec).await;
     if let Some(cmd) = &rec.command {
         store::atomic_write(&dir.join(store::layout::COMMAND), format!("{cmd}\n").as_bytes())?;
     }
@@ -152,6 +126,43 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     store::write_json(&dir.join(store::layout::LAUNCH), &rec)?;
     reporter.event(Event::LaunchStopped { launch });
     outcome
+}
+
+/// The start failure of a launch the estimate predicts the engine would refuse (not launched).
+fn predicted_refusal(p: &crate::estimate::Prediction) -> StartFailure {
+    let estimated = match p.budget.refusal {
+        Some(crate::estimate::Refusal::KvCacheTooSmall { estimated_max_model_len }) => Some(estimated_max_model_len),
+        _ => None,
+    };
+    StartFailure {
+        reason: crate::telemetry::failure::FailureReason::Predicted,
+        message: format!("not launched (skip_predicted_infeasible): {}", p.summary().replace('\n', " ").replace("    ", " ")),
+        decisive_lines: vec![],
+        estimated_max_model_len: estimated,
+        hint: Some("lower max-model-len or max-num-seqs, raise gpu-memory-utilization, or use a bigger GPU".into()),
+        log_tail: vec![],
+    }
+}
+
+/// What the launch record keeps of a ready engine: its argv, URL, ready time, version, startup
+/// facts (with the model's architecture when the log leaves it out), KV cross-check and memory.
+async fn record_ready(ctx: &Ctx<'_>, launch: &Launch, eng: &dyn Served, log_path: &std::path::Path, rec: &mut LaunchRecord) {
+    rec.argv = eng.argv().map(<[String]>::to_vec);
+    rec.command = eng.argv().map(argv::display);
+    rec.base_url = Some(eng.base_url().to_string());
+    rec.ready_s = Some(eng.ready_s());
+    rec.engine_version = engine_version(&eng.client(), eng.base_url(), engine::spec(launch.server.engine).version_paths()).await;
+    rec.facts = facts::parse(launch.server.engine, &read_log(log_path));
+    if rec.facts.n_layer.is_none() {
+        if let Some(m) = &launch.server.model {
+            crate::telemetry::arch::fill_from_local_config(&mut rec.facts, m, &ctx.loaded.base_dir());
+        }
+    }
+    if !engine::spec(launch.server.engine).metrics().cache_config.is_empty() {
+        rec.kv_cross_check = kv_cross_check(launch.server.engine, eng, &rec.facts).await;
+    }
+    let (probe, pgid) = (ctx.probe.clone(), eng.pgid());
+    rec.memory_at_ready = tokio::task::spawn_blocking(move || probe.sample(pgid, 0.0)).await.ok();
 }
 
 fn failed(

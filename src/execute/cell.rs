@@ -116,26 +116,13 @@ pub(super) async fn run(
     Ok(result)
 }
 
-/// The cell's result before it runs: status ok until the measurement says otherwise.
+/// The cell's result before it runs: status ok until the measurement says otherwise
+/// (`unmeasured`'s record, with no reason and no finish time yet).
 fn new_result(launch: &Launch, cell: &Cell, startup: &StartupSnapshot) -> CellResult {
-    CellResult {
-        cell: cell.clone(),
-        launch_id: launch.id.clone(),
-        server: launch.server.name.clone(),
-        engine: launch.server.engine,
-        model: launch.server.model.clone(),
-        status: CellStatus::Ok,
-        reason: None,
-        stopped_early: None,
-        summary: None,
-        verdict: None,
-        startup: Some(startup.clone()),
-        telemetry: None,
-        quality: Quality::default(),
-        started_at: now(),
-        finished_at: String::new(),
-        provenance: None,
-    }
+    let mut r = super::unmeasured(cell, launch, CellStatus::Ok, "", Some(startup.clone()));
+    r.reason = None;
+    r.finished_at = String::new();
+    r
 }
 
 /// A probe cell: no load, the engine idle for `probe_s` while its memory and metrics are sampled.

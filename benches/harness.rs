@@ -216,7 +216,7 @@ fn jobs(n: usize) -> Vec<Job> {
                 conversation: None,
                 turn: 0,
                 endpoint: Endpoint::Chat,
-                model: "bench".into(),
+                model: Some("bench".into()),
                 prompt: Prompt::user("hi"),
                 max_tokens: CHUNKS as u32,
                 temperature: 0.0,

@@ -2,13 +2,21 @@
 //! by least squares (slope = bytes per token, R² = linearity), steps, the theoretical bytes per token
 //! and the headroom envelope. Also the gpu-memory-utilization table. Pure.
 
+use crate::engine::spec::EngineSpec;
+use crate::scenario::schema::EngineKind;
 use crate::store::read::StoredRun;
 use crate::telemetry::facts::theoretical_kv_bytes_per_token;
 use crate::telemetry::memory::MemorySource;
 use serde::{Deserialize, Serialize};
 
-/// Server axes that set a context length.
-pub const CONTEXT_AXES: &[&str] = &["max_model_len", "ctx_size", "context_length", "c"];
+/// The flags of a run's engines that `pick` names (`EngineSpec::context_flags`, `kv_budget_flags`),
+/// in the registry's order.
+fn engine_axes(run: &StoredRun, pick: fn(&dyn EngineSpec) -> &'static [&'static str]) -> Vec<&'static str> {
+    let mut engines: Vec<EngineKind> = run.cells.iter().map(|c| c.engine).collect();
+    engines.sort();
+    engines.dedup();
+    engines.into_iter().flat_map(|e| pick(crate::engine::spec(e)).iter().copied()).collect()
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
@@ -160,7 +168,8 @@ fn series_key(c: &crate::results::records::CellResult, axis: &str) -> (String, S
 /// axis, with at least two measured launches.
 pub fn kv_scaling(run: &StoredRun) -> Vec<KvScaling> {
     let cells: Vec<_> = run.cells.iter().filter(|c| c.startup.as_ref().is_some_and(|s| s.memory_at_ready.is_some())).collect();
-    let Some(axis) = CONTEXT_AXES.iter().find(|a| cells.iter().any(|c| c.cell.params.contains_key(**a))) else { return vec![] };
+    let axes = engine_axes(run, |s| s.context_flags());
+    let Some(axis) = axes.iter().find(|a| cells.iter().any(|c| c.cell.params.contains_key(**a))) else { return vec![] };
     let mut keys: Vec<(String, String)> = cells.iter().map(|c| series_key(c, axis)).collect();
     keys.sort();
     keys.dedup();
@@ -255,9 +264,6 @@ fn one_series(run: &StoredRun, cells: &[&crate::results::records::CellResult], a
     })
 }
 
-/// Server axes that set the KV budget (vLLM): a share of memory, or bytes.
-pub const BUDGET_AXES: &[&str] = &["gpu_memory_utilization", "kv_cache_memory_bytes"];
-
 /// KV GiB, KV tokens and maximum concurrency per KV budget setting (vLLM: gpu-memory-utilization or
 /// kv-cache-memory-bytes), one row per launch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,7 +286,8 @@ pub struct UtilRow {
 
 /// The budget table of a run: its budget axis' name and one row per launch (empty without one).
 pub fn util_table(run: &StoredRun) -> (String, Vec<UtilRow>) {
-    let Some(axis) = BUDGET_AXES.iter().find(|a| run.cells.iter().any(|c| c.cell.params.contains_key(**a))) else {
+    let axes = engine_axes(run, |s| s.kv_budget_flags());
+    let Some(axis) = axes.iter().find(|a| run.cells.iter().any(|c| c.cell.params.contains_key(**a))) else {
         return (String::new(), vec![]);
     };
     let mut rows: Vec<UtilRow> = Vec::new();

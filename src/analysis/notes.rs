@@ -35,7 +35,8 @@ pub enum TrustNote {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PracticeNote {
     /// The share of prompt tokens served from the prefix cache at the recommended point.
-    PrefixCache { share: f64, flag: Option<String> },
+    /// `flag_name` is the engine's prefix-caching flag as a command line writes it, `flag` its value.
+    PrefixCache { share: f64, flag_name: Option<String>, flag: Option<String> },
     /// Chunked prefill was set for these measurements.
     ChunkedPrefill { on: bool },
     /// max-model-len as a KV reservation: how many full-length requests the KV cache holds.
@@ -48,11 +49,14 @@ pub enum PracticeNote {
 pub fn practice(rs: &[&CellResult], scenario: Option<&Scenario>, server: &str, life: &super::report::Life) -> Vec<PracticeNote> {
     let mut out = Vec::new();
     let flags = scenario.and_then(|s| s.servers.iter().find(|x| x.name == server)).map(|x| x.flags.clone()).unwrap_or_default();
+    let names = rs.first().map(|r| crate::engine::spec(r.engine).practice_flags()).unwrap_or_default();
+    let set = |name: Option<&str>| name.and_then(|n| Some((n.replace('_', "-"), flags.get(n)?.label())));
     if let Some(share) = life.cached_share {
-        out.push(PracticeNote::PrefixCache { share, flag: flags.get("enable_prefix_caching").map(|v| v.label()) });
+        let (flag_name, flag) = set(names.prefix_caching).unzip();
+        out.push(PracticeNote::PrefixCache { share, flag_name, flag });
     }
-    if let Some(v) = flags.get("enable_chunked_prefill") {
-        out.push(PracticeNote::ChunkedPrefill { on: v.label() == "true" });
+    if let Some((_, v)) = set(names.chunked_prefill) {
+        out.push(PracticeNote::ChunkedPrefill { on: v == "true" });
     }
     if let (Some(max_concurrency), Some(tokens), Some(kv_tokens)) =
         (life.max_concurrency, life.max_concurrency_tokens, life.kv_cache_tokens)

@@ -155,6 +155,9 @@ impl EngineSpec for Llamacpp {
             }
         }
     }
+    fn context_flags(&self) -> &'static [&'static str] {
+        &["ctx_size", "c"]
+    }
     /// The KV cache is the KV buffer, its capacity the context cells.
     fn facts_finish(&self, f: &mut StartupFacts) {
         f.kv_cache_gib = f.kv_cache_gib.or(f.kv_buffer_mib.map(|m| m / 1024.0));

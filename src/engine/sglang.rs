@@ -92,6 +92,9 @@ impl EngineSpec for Sglang {
             hint: "raise mem-fraction-static, or use a smaller model",
         }]
     }
+    fn context_flags(&self) -> &'static [&'static str] {
+        &["context_length"]
+    }
     fn metrics(&self) -> MetricNames {
         MetricNames {
             prefix: "sglang:",

@@ -185,6 +185,20 @@ pub trait EngineSpec: Sync {
     fn recipe_yaml(&self, _srv: &Server, _target: &LaunchTarget) -> Option<String> {
         None
     }
+    /// Server flags (snake_case, as the scenario writes them) that set the longest request: a grid
+    /// axis over one of them is a KV-scaling study.
+    fn context_flags(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Server flags that set the KV-cache budget (a share of memory, or bytes): a grid axis over
+    /// one of them gives the budget table.
+    fn kv_budget_flags(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The flags the practice notes report, when the engine has them.
+    fn practice_flags(&self) -> PracticeFlags {
+        PracticeFlags::default()
+    }
     /// Startup facts from one log line (colour codes stripped).
     fn facts_line(&self, _line: &str, _facts: &mut StartupFacts) {}
     /// Facts derived once every line is read.
@@ -215,6 +229,13 @@ macro_rules! spec_of {
     };
 }
 crate::engines::registry!(spec_of);
+
+/// An engine's flags for what the practice notes report (snake_case, as in the scenario).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PracticeFlags {
+    pub prefix_caching: Option<&'static str>,
+    pub chunked_prefill: Option<&'static str>,
+}
 
 /// Picks one list out of an engine's `MetricNames`.
 pub type Pick = fn(&MetricNames) -> &'static [&'static str];

@@ -7,7 +7,7 @@ use super::argv::LaunchTarget;
 use super::facts::{int, num, KvBudget, StartupFacts};
 use super::failure::{FailureReason, Rule};
 use super::resolve::{cache_dir, set_up_path, set_up_program};
-use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames};
+use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames, PracticeFlags};
 use crate::scenario::schema::{FlagValue, Server};
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -148,6 +148,15 @@ impl EngineSpec for Vllm {
     }
     fn facts_finish(&self, f: &mut StartupFacts) {
         f.context_len = f.context_len.or(f.max_model_len);
+    }
+    fn context_flags(&self) -> &'static [&'static str] {
+        &["max_model_len"]
+    }
+    fn kv_budget_flags(&self) -> &'static [&'static str] {
+        &["gpu_memory_utilization", "kv_cache_memory_bytes"]
+    }
+    fn practice_flags(&self) -> PracticeFlags {
+        PracticeFlags { prefix_caching: Some("enable_prefix_caching"), chunked_prefill: Some("enable_chunked_prefill") }
     }
     fn recipe_how(&self) -> &'static str {
         "a `vllm serve --config` file"

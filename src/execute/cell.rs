@@ -33,7 +33,7 @@ fn target(ctx: &Ctx<'_>, eng: &dyn Served) -> Target {
 pub(super) struct Serving<'a> {
     pub eng: &'a dyn Served,
     pub load: LoadClient,
-    pub model: String,
+    pub model: Option<String>,
     pub startup: &'a StartupSnapshot,
 }
 
@@ -63,7 +63,7 @@ pub(super) async fn run(
         seed: plan::request_seed(s, cell),
         scenario_seed: s.scenario.seed,
         base: &ctx.loaded.base_dir(),
-        model: &on.model,
+        model: on.model.as_deref(),
         client: &client,
         load: &on.load,
         base_url: on.eng.base_url(),

@@ -261,14 +261,15 @@ pub(super) fn settle(
     Ok(Some(r))
 }
 
-/// The `model` field sent with requests: served name, model id, or (external) the server's first model.
-async fn request_model(launch: &Launch, eng: &dyn Served) -> String {
+/// The `model` field sent with requests: served name, model id, or (external) the server's first
+/// model; None when the server lists none (requests then carry no `model`).
+async fn request_model(launch: &Launch, eng: &dyn Served) -> Option<String> {
     let srv = &launch.server;
     if let Some(n) = &srv.served_model_name {
-        return n.clone();
+        return Some(n.clone());
     }
     if let Some(m) = srv.model.as_ref().filter(|m| !m.is_empty()) {
-        return m.clone();
+        return Some(m.clone());
     }
     let url = format!("{}/v1/models", eng.base_url());
     let first = async {
@@ -276,7 +277,7 @@ async fn request_model(launch: &Launch, eng: &dyn Served) -> String {
         let v = crate::engine::bounded_json(resp).await?;
         v["data"][0]["id"].as_str().map(str::to_string)
     };
-    first.await.unwrap_or_else(|| "default".into())
+    first.await
 }
 
 /// The engine's own version report, from the endpoints its module names (vLLM `/version`,

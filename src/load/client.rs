@@ -31,7 +31,8 @@ pub struct RequestSpec {
     pub conversation: Option<usize>,
     pub turn: u32,
     pub endpoint: Endpoint,
-    pub model: String,
+    /// The request's `model` field; None when the server named none (then it is left out).
+    pub model: Option<String>,
     pub prompt: Prompt,
     pub max_tokens: u32,
     pub temperature: f64,
@@ -49,7 +50,7 @@ impl RequestSpec {
         let own = |key: &str| !self.extra.contains_key(key);
         let text;
         let body = Body {
-            model: own("model").then_some(self.model.as_str()),
+            model: self.model.as_deref().filter(|_| own("model")),
             max_tokens: own("max_tokens").then_some(self.max_tokens),
             temperature: own("temperature").then_some(self.temperature),
             stream: own("stream").then_some(self.stream),

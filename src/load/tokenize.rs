@@ -14,7 +14,7 @@ pub struct Calibrator {
     client: reqwest::Client,
     load: LoadClient,
     base_url: String,
-    model: String,
+    model: Option<String>,
     corpus: String,
     /// The corpus as engine token ids, when the engine tokenizes.
     tokens: Option<Vec<u64>>,
@@ -24,12 +24,19 @@ pub struct Calibrator {
 
 impl Calibrator {
     /// Prepares a corpus of at least `max_tokens` tokens.
-    pub async fn new(client: &reqwest::Client, load: &LoadClient, base_url: &str, model: &str, max_tokens: usize, seed: u64) -> Self {
+    pub async fn new(
+        client: &reqwest::Client,
+        load: &LoadClient,
+        base_url: &str,
+        model: Option<&str>,
+        max_tokens: usize,
+        seed: u64,
+    ) -> Self {
         let mut c = Calibrator {
             client: client.clone(),
             load: load.clone(),
             base_url: base_url.to_string(),
-            model: model.to_string(),
+            model: model.map(str::to_string),
             corpus: String::new(),
             tokens: None,
             chars_per_token: 4.0,

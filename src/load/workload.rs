@@ -27,7 +27,7 @@ pub struct Inputs<'a> {
     pub seed: u64,
     pub scenario_seed: u64,
     pub base: &'a Path,
-    pub model: &'a str,
+    pub model: Option<&'a str>,
     pub client: &'a reqwest::Client,
     /// The client that sends the load (also the calibration's one real request).
     pub load: &'a super::http::LoadClient,
@@ -47,7 +47,7 @@ fn spec(i: &Inputs<'_>, index: usize, prompt: Prompt, max_tokens: u32) -> Reques
         conversation: None,
         turn: 0,
         endpoint: w.endpoint,
-        model: i.model.to_string(),
+        model: i.model.map(str::to_string),
         prompt,
         max_tokens,
         temperature: w.temperature,

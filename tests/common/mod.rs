@@ -425,7 +425,7 @@ pub fn request_spec(i: usize, endpoint: runner::scenario::schema::Endpoint) -> r
         conversation: None,
         turn: 0,
         endpoint,
-        model: "m".into(),
+        model: Some("m".into()),
         prompt: runner::load::prompts::Prompt::user(&format!("request {i}")),
         max_tokens: 16,
         temperature: 0.0,

@@ -41,7 +41,13 @@ fn every_invalid_scenario_is_refused_with_its_message() {
 fn run_refuses_invalid_scenarios_before_creating_anything() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
     let out_dir = tempfile::tempdir().unwrap();
-    for name in ["unknown_engine.toml", "zero_concurrency.toml", "syntax_unclosed_table.toml", "secret_in_env.toml"] {
+    for name in [
+        "unknown_engine.toml",
+        "zero_concurrency.toml",
+        "syntax_unclosed_table.toml",
+        "secret_in_env.toml",
+        "issue23_five_cases_at_once.toml",
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
             .current_dir(&dir)
             .args(["run", name, "--output", out_dir.path().to_str().unwrap()])

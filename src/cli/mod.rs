@@ -201,6 +201,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn load(file: &std::path::Path) -> anyhow::Result<Loaded> {
     let l = crate::engine::checks::load(file)?;
+    for w in &l.warnings {
+        eprint!("{w}");
+    }
     for w in crate::scenario::validate::warnings(&l.scenario) {
         eprintln!("{w}");
     }

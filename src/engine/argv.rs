@@ -103,8 +103,11 @@ name = "chat"
     #[test]
     fn argv_per_engine() {
         let vllm = argv(&server("vllm", ""), &target("vllm")).unwrap();
-        let sglang = argv(&server("sglang", "served_model_name = \"qwen\""), &target("python3")).unwrap();
-        let mut llama = server("sglang", "");
+        // vLLM's flag names, passed to the other engines unchecked, to compare how each writes them.
+        let unchecked =
+            "unchecked_flags = [\"gpu_memory_utilization\", \"max_model_len\", \"enable_prefix_caching\", \"enable_chunked_prefill\"]";
+        let sglang = argv(&server("sglang", &format!("served_model_name = \"qwen\"\n{unchecked}")), &target("python3")).unwrap();
+        let mut llama = server("sglang", unchecked);
         llama.engine = EngineKind::Llamacpp;
         let llama = argv(&llama, &LaunchTarget { program: "llama-server".into(), model: "/m/tiny.gguf".into(), port: None }).unwrap();
         insta::assert_snapshot!(format!("vllm:     {}\nsglang:   {}\nllamacpp: {}", display(&vllm), display(&sglang), display(&llama)));

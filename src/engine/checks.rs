@@ -13,8 +13,14 @@ use crate::scenario::validate::{is_plain_text, shown};
 use std::path::Path;
 
 /// `scenario::validate::EngineCheck` for every engine: server `i`'s engine checks it.
+/// A scenario about to run also has its flags checked against the engine's flag table
+/// (`flag_check`); a stored one (`base` None: another machine's run, perhaps of a newer engine) is
+/// data to read, and is not refused for flags this runner's tables do not know.
 pub fn check(s: &Scenario, i: usize, base: Option<&Path>, out: &mut Vec<Issue>) {
     spec(s.servers[i].engine).check(s, i, base, out);
+    if base.is_some() {
+        super::flag_check::check(s, i, out);
+    }
 }
 
 /// Reads, parses and validates a scenario file, the engines' checks included.

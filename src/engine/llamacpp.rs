@@ -4,14 +4,16 @@
 use super::argv::LaunchTarget;
 use super::facts::{int, num, StartupFacts};
 use super::failure::{FailureReason, Rule};
+use super::flags::{compiled_in, lookup, no_form_if_negatable, FlagTable};
 use super::resolve::{cache_dir, set_up_path, set_up_program};
 use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames};
 use crate::kp;
 use crate::scenario::diag::Issue;
-use crate::scenario::schema::{Scenario, Server};
+use crate::scenario::schema::{FlagValue, Scenario, Server};
+use indexmap::IndexMap;
 use regex::Regex;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 pub struct Llamacpp;
 
@@ -156,7 +158,32 @@ impl EngineSpec for Llamacpp {
         }
     }
     fn context_flags(&self) -> &'static [&'static str] {
-        &["ctx_size", "c"]
+        &["ctx_size"]
+    }
+    /// `llama-server --help` of the pinned build (`scripts/flags/llamacpp_flags.py`), and the
+    /// hand-kept rules beside it.
+    fn flag_table(&self) -> Option<&'static FlagTable> {
+        static TABLE: OnceLock<FlagTable> = OnceLock::new();
+        let (generated, rules) = (include_str!("flags/llamacpp.toml"), include_str!("flags/llamacpp-rules.toml"));
+        Some(compiled_in(&TABLE, "llama.cpp", "src/engine/flags/llamacpp.toml", false, generated, rules))
+    }
+    /// `false` on a switch that has a `--no-` form is written so (`mmap = false` -> `--no-mmap`);
+    /// other switches are off unless given, and `false` omits them.
+    fn false_flag(&self, key: &str) -> Option<String> {
+        self.flag_table().and_then(|t| no_form_if_negatable(t, key))
+    }
+    fn slots_flag(&self) -> Option<&'static str> {
+        Some("parallel")
+    }
+    /// A slot holds ctx_size / parallel tokens when `parallel` is given (each slot its own share of
+    /// the context), the whole context otherwise (auto slots share one unified KV cache).
+    fn request_limit(&self, flags: &IndexMap<String, FlagValue>) -> Option<(u64, String)> {
+        let ctx = lookup(flags, "ctx_size")?.as_f64().filter(|c| *c >= 1.0)? as u64;
+        let unified = matches!(lookup(flags, "kv_unified"), Some(FlagValue::Bool(true)));
+        match lookup(flags, "parallel").and_then(FlagValue::as_f64).filter(|p| *p >= 1.0 && !unified) {
+            Some(p) => Some((ctx / p as u64, format!("ctx_size {ctx} / parallel {p} = {} tokens per slot", ctx / p as u64))),
+            None => Some((ctx, format!("ctx_size = {ctx}"))),
+        }
     }
     /// The KV cache is the KV buffer, its capacity the context cells.
     fn facts_finish(&self, f: &mut StartupFacts) {

@@ -6,6 +6,8 @@ pub mod external;
 pub mod facts;
 pub mod failure;
 pub mod fake;
+pub mod flag_check;
+pub mod flags;
 pub mod llamacpp;
 pub mod process;
 pub mod resolve;

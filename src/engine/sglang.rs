@@ -4,13 +4,15 @@
 use super::argv::LaunchTarget;
 use super::facts::{int, num, StartupFacts};
 use super::failure::{FailureReason, Rule};
+use super::flags::{compiled_in, lookup, no_form_if_negatable, parse_size, FlagTable};
 use super::spec::{EngineSpec, MetricNames};
 use crate::kp;
 use crate::scenario::diag::Issue;
-use crate::scenario::schema::{Scenario, Server};
+use crate::scenario::schema::{FlagValue, Scenario, Server};
+use indexmap::IndexMap;
 use regex::Regex;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 pub struct Sglang;
 
@@ -94,6 +96,30 @@ impl EngineSpec for Sglang {
     }
     fn context_flags(&self) -> &'static [&'static str] {
         &["context_length"]
+    }
+    /// The pinned release's `ServerArgs.add_cli_args`, read from its PyPI wheel
+    /// (`scripts/flags/sglang_flags.py`; SGLang is not run here), and the hand-kept rules beside it.
+    fn flag_table(&self) -> Option<&'static FlagTable> {
+        static TABLE: OnceLock<FlagTable> = OnceLock::new();
+        let (generated, rules) = (include_str!("flags/sglang.toml"), include_str!("flags/sglang-rules.toml"));
+        Some(compiled_in(&TABLE, "SGLang", "src/engine/flags/sglang.toml", false, generated, rules))
+    }
+    /// `false` on a switch with a `--no-` form (argparse BooleanOptionalAction) is written so;
+    /// other switches are off unless given, and `false` omits them.
+    fn false_flag(&self, key: &str) -> Option<String> {
+        self.flag_table().and_then(|t| no_form_if_negatable(t, key))
+    }
+    fn slots_flag(&self) -> Option<&'static str> {
+        Some("max_running_requests")
+    }
+    /// SGLang refuses a request whose input + max_new_tokens exceeds context_length, unless
+    /// `allow_auto_truncate` makes it cut the request instead (tokenizer_manager.py, 0.5.23).
+    fn request_limit(&self, flags: &IndexMap<String, FlagValue>) -> Option<(u64, String)> {
+        if matches!(lookup(flags, "allow_auto_truncate"), Some(FlagValue::Bool(true))) {
+            return None;
+        }
+        let n = parse_size(lookup(flags, "context_length")?).filter(|n| *n > 0)?;
+        Some((n, format!("context_length = {n}")))
     }
     fn metrics(&self) -> MetricNames {
         MetricNames {

@@ -8,7 +8,8 @@ use super::argv::LaunchTarget;
 use super::facts::StartupFacts;
 use super::failure::Rule;
 use crate::scenario::diag::Issue;
-use crate::scenario::schema::{EngineKind, Scenario, Server};
+use crate::scenario::schema::{EngineKind, FlagValue, Scenario, Server};
+use indexmap::IndexMap;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -194,6 +195,20 @@ pub trait EngineSpec: Sync {
     /// one of them gives the budget table.
     fn kv_budget_flags(&self) -> &'static [&'static str] {
         &[]
+    }
+    /// Its flag table (taken from its CLI, `engine::flags`); None: its flags are passed unchecked,
+    /// and `runner plan` says so.
+    fn flag_table(&self) -> Option<&'static super::flags::FlagTable> {
+        None
+    }
+    /// The flag (snake_case) that caps how many requests it runs at once (vLLM `max_num_seqs`).
+    fn slots_flag(&self) -> Option<&'static str> {
+        None
+    }
+    /// The longest request (prompt + output tokens) a launch with these flags accepts, with how
+    /// that follows from them ("max_model_len = 8192"); None: not set by its flags.
+    fn request_limit(&self, _flags: &IndexMap<String, FlagValue>) -> Option<(u64, String)> {
+        None
     }
     /// The flags the practice notes report, when the engine has them.
     fn practice_flags(&self) -> PracticeFlags {

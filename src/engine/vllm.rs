@@ -6,13 +6,15 @@
 use super::argv::LaunchTarget;
 use super::facts::{int, num, KvBudget, StartupFacts};
 use super::failure::{FailureReason, Rule};
+use super::flags::{compiled_in, lookup, parse_size, FlagTable};
 use super::resolve::{cache_dir, set_up_path, set_up_program};
 use super::spec::{BuiltinModel, EngineSpec, MemoryModel, MetricNames, PracticeFlags};
 use crate::scenario::schema::{FlagValue, Server};
+use indexmap::IndexMap;
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 pub struct Vllm;
 
@@ -60,7 +62,7 @@ impl EngineSpec for Vllm {
     /// `max_num_seqs` when the config sets it. The log's "maximum concurrency" is for requests of
     /// max_model_len tokens: shorter requests run more at once, so it is no limit here.
     fn concurrency_limit(&self, srv: &Server, _facts: &StartupFacts) -> Option<(u32, String)> {
-        let n = srv.flags.get("max_num_seqs").or_else(|| srv.flags.get("max-num-seqs"))?.as_f64()?;
+        let n = lookup(&srv.flags, "max_num_seqs")?.as_f64()?;
         let n = n as u32;
         Some((n, format!("vLLM schedules at most {n} sequences at once (max_num_seqs)")))
     }
@@ -151,6 +153,21 @@ impl EngineSpec for Vllm {
     }
     fn context_flags(&self) -> &'static [&'static str] {
         &["max_model_len"]
+    }
+    /// `vllm serve`'s flags of the pinned version, from its argument parser
+    /// (`scripts/flags/vllm_flags.py`), and the hand-kept rules beside them.
+    fn flag_table(&self) -> Option<&'static FlagTable> {
+        static TABLE: OnceLock<FlagTable> = OnceLock::new();
+        let (generated, rules) = (include_str!("flags/vllm.toml"), include_str!("flags/vllm-rules.toml"));
+        Some(compiled_in(&TABLE, "vLLM", "src/engine/flags/vllm.toml", true, generated, rules))
+    }
+    fn slots_flag(&self) -> Option<&'static str> {
+        Some("max_num_seqs")
+    }
+    /// vLLM refuses a request whose prompt + max_tokens exceeds max_model_len.
+    fn request_limit(&self, flags: &IndexMap<String, FlagValue>) -> Option<(u64, String)> {
+        let n = parse_size(lookup(flags, "max_model_len")?).filter(|n| *n > 0)?;
+        Some((n, format!("max_model_len = {n}")))
     }
     fn kv_budget_flags(&self) -> &'static [&'static str] {
         &["gpu_memory_utilization", "kv_cache_memory_bytes"]

@@ -52,6 +52,26 @@ pub fn render(
                 let _ = writeln!(out, "  external endpoint {} (not launched)", launch.server.url.clone().unwrap_or_default());
             }
         }
+        let most = cells
+            .iter()
+            .filter_map(|c| match c.load {
+                crate::plan::Load::Closed { concurrency } => Some(concurrency),
+                crate::plan::Load::Open { max_in_flight, .. } => max_in_flight,
+                crate::plan::Load::Probe => None,
+            })
+            // A search capped at the engine's limit never offers more than it runs at once.
+            .chain(
+                s.search
+                    .iter()
+                    .filter(|x| {
+                        !searches.is_empty() && x.load == crate::scenario::schema::SearchLoad::Concurrency && !x.cap_at_engine_limit
+                    })
+                    .map(|x| x.max as u32),
+            )
+            .max();
+        for note in crate::engine::flag_check::plan_notes(&launch.server, most) {
+            let _ = writeln!(out, "  note: {note}");
+        }
         if let Some(p) = prediction(launch) {
             let _ = writeln!(out, "  {}", p.replace('\n', "\n  "));
         }

@@ -64,11 +64,17 @@ pub struct Issue {
     pub path: Vec<Seg>,
     pub message: String,
     pub help: Option<String>,
+    /// A warning is printed and the scenario still runs; every other issue refuses it.
+    pub warning: bool,
 }
 
 impl Issue {
     pub fn new(path: Vec<Seg>, message: impl Into<String>) -> Self {
-        Issue { path, message: message.into(), help: None }
+        Issue { path, message: message.into(), help: None, warning: false }
+    }
+    /// A problem worth saying that does not stop the run.
+    pub fn warn(path: Vec<Seg>, message: impl Into<String>) -> Self {
+        Issue { warning: true, ..Issue::new(path, message) }
     }
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
@@ -89,6 +95,7 @@ pub struct Diagnostic {
     /// The line the problem is on, and the byte range of the problem within it.
     pub source_line: String,
     pub underline: Range<usize>,
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -111,6 +118,7 @@ impl Diagnostic {
             key: path_to_string(&issue.path),
             message: issue.message,
             help: issue.help,
+            warning: issue.warning,
             source_line: source_line.to_string(),
             underline: from..to,
         }
@@ -140,7 +148,8 @@ impl fmt::Display for Diagnostic {
     /// so the carets sit under the key however the line is indented.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
-        let mut group = Level::ERROR.primary_title(self.message.as_str()).element(
+        let level = if self.warning { Level::WARNING } else { Level::ERROR };
+        let mut group = level.primary_title(self.message.as_str()).element(
             Snippet::source(self.source_line.as_str())
                 .line_start(self.line)
                 .path(self.file.as_str())

@@ -1,7 +1,7 @@
 //! Reading a scenario file: TOML syntax and the serde schema (`strict`: every unknown key at once),
 //! then semantic validation. Every problem is located at its file:line:column with its key path.
 
-use super::diag::ScenarioErrors;
+use super::diag::{Diagnostic, ScenarioErrors};
 use super::schema::Scenario;
 use super::strict;
 use super::validate::{self, EngineCheck};
@@ -13,6 +13,8 @@ pub struct Loaded {
     pub scenario: Scenario,
     pub path: PathBuf,
     pub text: String,
+    /// What validation found worth saying that does not stop a run, located in the file.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Loaded {
@@ -38,27 +40,29 @@ pub enum LoadError {
 pub fn load(path: &Path, engine: EngineCheck) -> Result<Loaded, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let scenario = parse(&path.display().to_string(), &text, base, engine)?;
-    Ok(Loaded { scenario, path: path.to_path_buf(), text })
+    let (scenario, warnings) = parse_with(&path.display().to_string(), &text, Some(base), engine)?;
+    Ok(Loaded { scenario, path: path.to_path_buf(), text, warnings })
 }
 
 /// Parses and validates scenario text. `file` is only used in messages; `base` resolves relative paths.
 pub fn parse(file: &str, text: &str, base: &Path, engine: EngineCheck) -> Result<Scenario, ScenarioErrors> {
-    parse_with(file, text, Some(base), engine)
+    parse_with(file, text, Some(base), engine).map(|(s, _)| s)
 }
 
 /// Parses a scenario stored in a results folder (another machine's data): every check of `runner
 /// validate` (grid size, ranges, names, secrets) except the files it names, which stayed on the
 /// machine that ran it. Nothing is expanded from a stored scenario before this passes.
 pub fn parse_stored(file: &str, text: &str, engine: EngineCheck) -> Result<Scenario, ScenarioErrors> {
-    parse_with(file, text, None, engine)
+    parse_with(file, text, None, engine).map(|(s, _)| s)
 }
 
-fn parse_with(file: &str, text: &str, base: Option<&Path>, engine: EngineCheck) -> Result<Scenario, ScenarioErrors> {
+/// The scenario and its located warnings, or every error at once (warnings are then not shown:
+/// the errors come first).
+fn parse_with(file: &str, text: &str, base: Option<&Path>, engine: EngineCheck) -> Result<(Scenario, Vec<Diagnostic>), ScenarioErrors> {
     let parsed = strict::parse::<Scenario>(file, text)?;
-    let issues = validate::validate(&parsed.value, base, engine);
-    if issues.is_empty() {
-        return Ok(parsed.value);
+    let (warnings, errors): (Vec<_>, Vec<_>) = validate::validate(&parsed.value, base, engine).into_iter().partition(|i| i.warning);
+    if errors.is_empty() {
+        return Ok((parsed.value, strict::locate_all(file, text, &parsed.doc, warnings)));
     }
-    Err(ScenarioErrors { file: file.to_string(), diagnostics: strict::locate_all(file, text, &parsed.doc, issues) })
+    Err(ScenarioErrors { file: file.to_string(), diagnostics: strict::locate_all(file, text, &parsed.doc, errors) })
 }

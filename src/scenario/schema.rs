@@ -303,9 +303,19 @@ pub struct Server {
     /// Override the engine executable (e.g. a virtualenv's `vllm`, a llama-server build).
     #[serde(default)]
     pub binary: Option<String>,
-    /// Engine flags, in order; keys are written as `--kebab-case`.
+    /// Engine flags, in order; keys are written as `--kebab-case`. Each is checked against the
+    /// engine's flag table (`src/engine/flags/`) before anything starts.
     #[serde(default)]
     pub flags: IndexMap<String, FlagValue>,
+    /// The engine version this recipe is written for (`"0.33.0"`, llama.cpp `"b11500"`). When it is
+    /// not the version of the engine's flag table, a flag or choice that table does not know is a
+    /// warning instead of an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    /// Flags (keys of `flags` or of `[grid.server]`) passed to the engine without checking them
+    /// against its flag table; `runner plan` lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked_flags: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Name of an environment variable of the runner that holds the API key. The key is sent as

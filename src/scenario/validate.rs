@@ -33,7 +33,7 @@ pub fn validate(s: &Scenario, base: Option<&Path>, engine: EngineCheck) -> Vec<I
     super::search::validate(s, &mut out);
     prices(s, base, &mut out);
     super::secrets::check(s, &mut out);
-    if out.is_empty() {
+    if out.iter().all(|i| i.warning) {
         let cells = super::grid::count_cells(s);
         if cells == 0 {
             out.push(
@@ -251,6 +251,14 @@ fn is_loopback(host: &str) -> bool {
     matches!(host, "localhost" | "::1" | "[::1]") || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
+/// Whether a flag key passes the checks of `flag_name` (the engines then check it against their
+/// flag tables; a key refused here is not reported twice).
+pub fn flag_key_ok(k: &str) -> bool {
+    let mut v = Vec::new();
+    flag_name(k, Vec::new(), &mut v);
+    v.is_empty()
+}
+
 fn flag_name(k: &str, path: Vec<super::diag::Seg>, out: &mut Vec<Issue>) {
     let norm = k.replace('_', "-");
     if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || k.starts_with('-') {
@@ -387,6 +395,22 @@ fn slos(s: &Scenario, out: &mut Vec<Issue>) {
                     out.push(
                         Issue::new(kp!["slo", name, key], format!("{key} = {v} must be positive and finite"))
                             .help("a threshold in milliseconds, e.g. 1500"),
+                    );
+                }
+            }
+        }
+        if let Some(w) = s.workloads.iter().position(|w| &w.name == name && !w.stream) {
+            for (key, v) in
+                [("p95_ttft_ms", slo.p95_ttft_ms), ("ttft_ms", slo.ttft_ms), ("p95_tpot_ms", slo.p95_tpot_ms), ("tpot_ms", slo.tpot_ms)]
+            {
+                if v.is_some() {
+                    let what = if key.contains("ttft") { "TTFT is then the whole response time (E2E)" } else { "TPOT cannot be measured" };
+                    out.push(
+                        Issue::new(
+                            kp!["slo", name, key],
+                            format!("`{key}` on workload `{name}`, which does not stream (stream = false): {what}"),
+                        )
+                        .help(format!("set stream = true on workloads[{w}], or hold it to p95_e2e_ms instead")),
                     );
                 }
             }

@@ -32,6 +32,16 @@ fn every_shipped_scenario_validates_and_plans() {
     }
 }
 
+/// "1 server launches" was printed for a one-launch scenario.
+#[test]
+fn validate_counts_in_words_that_agree_with_the_number() {
+    runner()
+        .args(["validate", &repo("scenarios/chat_rtx16.toml")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok (12 cells on 1 server launch)"));
+}
+
 #[test]
 fn plan_chat_rtx16_is_12_cells_on_one_vllm_launch() {
     let out = runner().args(["plan", &repo("scenarios/chat_rtx16.toml")]).assert().success().get_output().stdout.clone();

@@ -223,3 +223,17 @@ fn the_frontier_chart_follows_one_config_per_gpu() {
     assert!(of_config < g.cells.len(), "the run has cells of another config");
     assert_eq!(points(&svg), of_config, "{svg}");
 }
+
+/// The quickstart's reference TTFTs were helped by llama-server's prompt cache (~97% of prompt tokens
+/// cached) and no note said so; vLLM's run without prefix hits gets no such note.
+#[test]
+fn a_ttft_served_from_the_prompt_cache_carries_a_trust_note() {
+    let note = "served more than half of the prompt tokens from its cache";
+    for (run, expected) in [("quickstart_cpu/20261130T093718Z", true), ("vllm_cpu/20261130T124734Z", false)] {
+        let dir = PathBuf::from(format!("{}/results/reference/{run}", env!("CARGO_MANIFEST_DIR")));
+        let data = build(&[read_run(&dir).unwrap()], "2026-01-01T00:00:00Z");
+        let out = runner::report::render::render_all(&data, None).unwrap();
+        let md = &out.iter().find(|(n, _)| n == "playbook.md").unwrap().1;
+        assert_eq!(md.contains(note), expected, "{run}:\n{md}");
+    }
+}

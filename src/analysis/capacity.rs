@@ -155,7 +155,7 @@ pub struct Curve {
     pub peak_concurrency: u32,
     /// First concurrency whose throughput is within 10% of the peak.
     pub knee_concurrency: u32,
-    /// First concurrency from which every further step adds less than 5% throughput.
+    /// First concurrency from which no larger one gets 5% more throughput than the best so far.
     pub saturation_concurrency: Option<u32>,
     /// p95 E2E at the knee relative to concurrency 1 (how much latency the knee costs).
     pub latency_factor_at_knee: Option<f64>,
@@ -163,6 +163,18 @@ pub struct Curve {
     /// undisturbed ones exist: then they are used, and this says so.
     #[serde(default)]
     pub uses_disturbed: bool,
+}
+
+/// Saturation on throughputs ordered by concurrency: the first point from which no larger
+/// concurrency gets 5% more than the best so far; None when only the largest does (throughput still
+/// rising at the end). A dip and a partial recovery after the peak is saturation at the peak, not a
+/// rise (a search's probes read "peaks at 4 ... still rising" before).
+fn saturation_index(tp: &[f64]) -> Option<usize> {
+    let mut best = f64::MIN;
+    (0..tp.len().saturating_sub(1)).find(|&i| {
+        best = best.max(tp[i]);
+        tp[i + 1..].iter().all(|t| *t < best * 1.05)
+    })
 }
 
 pub fn curves(cells: &[CellView]) -> Vec<Curve> {
@@ -190,8 +202,7 @@ pub fn curves(cells: &[CellView]) -> Vec<Curve> {
         let tp = |c: &CellView| c.throughput_tok_s.unwrap_or(0.0);
         let peak = pts.iter().copied().max_by(|a, b| tp(a).total_cmp(&tp(b))).expect("two points");
         let knee = pts.iter().find(|c| tp(c) >= 0.9 * tp(peak)).copied().unwrap_or(peak);
-        // Saturation: the first concurrency from which no further step adds 5% or more.
-        let saturation = (0..pts.len() - 1).find(|&i| pts[i..].windows(2).all(|w| tp(w[1]) < tp(w[0]) * 1.05)).map(|i| conc(pts[i]));
+        let saturation = saturation_index(&pts.iter().map(|c| tp(c)).collect::<Vec<_>>()).map(|i| conc(pts[i]));
         let base = pts[0].p95_e2e_ms;
         out.push(Curve {
             max_tokens: mt,
@@ -261,5 +272,19 @@ pub fn streaming(results: &[&CellResult]) -> StreamingCheck {
         ineffective_cells: bad,
         median_ttft_share: shares.get(shares.len() / 2).copied(),
         non_streamed_cells,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::saturation_index;
+
+    #[test]
+    fn saturation_is_where_no_larger_load_gets_five_percent_more() {
+        // A dip after the peak and a partial recovery: saturated at the peak.
+        assert_eq!(saturation_index(&[100.0, 200.0, 300.0, 250.0, 280.0]), Some(2));
+        assert_eq!(saturation_index(&[100.0, 200.0, 300.0, 400.0]), None);
+        assert_eq!(saturation_index(&[100.0, 104.0, 103.0]), Some(0));
+        assert_eq!(saturation_index(&[100.0]), None);
     }
 }

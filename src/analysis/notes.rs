@@ -18,6 +18,9 @@ pub enum TrustNote {
     Unstable { run_id: String, cells: usize },
     /// Requests whose tokens decoded to no visible text.
     InvisibleText { run_id: String, requests: usize, cells: usize },
+    /// Cells whose engine served most prompt tokens from its cache (llama-server's prompt cache,
+    /// vLLM's prefix cache): their TTFT is that of cached prompts, not of new ones.
+    PromptCache { run_id: String, cells: usize, measured: usize, max_share: f64 },
     /// Sequential-vs-concurrent comparisons left out because a side was disturbed.
     Withheld { run_id: String, comparisons: usize },
     /// A boundary search that did not finish.
@@ -70,6 +73,10 @@ pub fn practice(rs: &[&CellResult], scenario: Option<&Scenario>, server: &str, l
     out
 }
 
+/// Above this share of prompt tokens served from the engine's cache, a cell's TTFT is mostly that of
+/// cached prompts.
+const PROMPT_CACHE_SHARE: f64 = 0.5;
+
 /// The trust notes of one run: disturbed and unstable cells, and comparisons withheld for them.
 pub fn trust(m: &Manifest, results: &[CellResult]) -> Vec<TrustNote> {
     let run_id = || m.run_id.clone();
@@ -92,6 +99,19 @@ pub fn trust(m: &Manifest, results: &[CellResult]) -> Vec<TrustNote> {
     let invisible: Vec<usize> = measured.iter().filter_map(|r| r.summary.as_ref().map(|s| s.no_visible_text)).filter(|n| *n > 0).collect();
     if !invisible.is_empty() {
         out.push(TrustNote::InvisibleText { run_id: run_id(), requests: invisible.iter().sum(), cells: invisible.len() });
+    }
+    let cached: Vec<f64> = measured
+        .iter()
+        .filter_map(|r| r.telemetry.as_ref()?.engine.prefix_cache_hit_rate)
+        .filter(|share| *share > PROMPT_CACHE_SHARE)
+        .collect();
+    if !cached.is_empty() {
+        out.push(TrustNote::PromptCache {
+            run_id: run_id(),
+            cells: cached.len(),
+            measured: measured.len(),
+            max_share: cached.iter().copied().fold(0.0, f64::max),
+        });
     }
     let withheld = sequential::withheld(results);
     if withheld > 0 {

@@ -215,11 +215,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { file } => {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);
-            if p.searches.is_empty() {
-                println!("{}: ok ({} cells on {} server launches)", file.display(), p.cells.len(), p.launches.len());
-            } else {
-                println!("{}: ok ({} boundary searches on {} server launches)", file.display(), p.searches.len(), p.launches.len());
-            }
+            println!("{}: ok ({} on {})", file.display(), p.work_label(), p.launches_label());
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { file } => {

@@ -261,15 +261,32 @@ pub(super) fn settle(
     Ok(Some(r))
 }
 
-/// The `model` field sent with requests: served name, model id, or (external) the server's first
-/// model; None when the server lists none (requests then carry no `model`).
-async fn request_model(launch: &Launch, eng: &dyn Served) -> Option<String> {
-    let srv = &launch.server;
+/// Where the `model` field of a server config's requests comes from.
+#[derive(Debug, PartialEq)]
+enum ModelName {
+    /// The name the scenario gives: `served_model_name`, else `model` as the engine serves it.
+    Given(String),
+    /// The engine's first model in `/v1/models`: an external endpoint without a model, or a
+    /// built-in model, which the engine serves under its path on this machine (vLLM answers 404 to
+    /// `builtin:tiny-qwen2-hf`).
+    Served,
+}
+
+fn model_name(srv: &crate::scenario::schema::Server) -> ModelName {
     if let Some(n) = &srv.served_model_name {
-        return Some(n.clone());
+        return ModelName::Given(n.clone());
     }
-    if let Some(m) = srv.model.as_ref().filter(|m| !m.is_empty()) {
-        return Some(m.clone());
+    match srv.model.as_ref().filter(|m| !m.is_empty() && !m.starts_with("builtin:")) {
+        Some(m) => ModelName::Given(m.clone()),
+        None => ModelName::Served,
+    }
+}
+
+/// The `model` field sent with requests ([`model_name`]); None when it is to be asked and the server
+/// lists none (requests then carry no `model`).
+async fn request_model(launch: &Launch, eng: &dyn Served) -> Option<String> {
+    if let ModelName::Given(n) = model_name(&launch.server) {
+        return Some(n);
     }
     let url = format!("{}/v1/models", eng.base_url());
     let first = async {
@@ -304,5 +321,26 @@ fn keep_earlier_log(log_path: &std::path::Path) {
             let _ = std::fs::rename(log_path, old);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(extra: &str) -> crate::scenario::schema::Server {
+        let text =
+            format!("[scenario]\nname = \"t\"\n[[servers]]\nname = \"s\"\nengine = \"vllm\"\n{extra}\n[[workloads]]\nname = \"chat\"\n");
+        crate::engine::checks::parse_stored("t.toml", &text).expect("valid").servers.remove(0)
+    }
+
+    /// A built-in model is served under its path on this machine, never as `builtin:...` (vLLM
+    /// answered 404 to every request of such a run).
+    #[test]
+    fn requests_name_the_model_the_engine_serves() {
+        assert_eq!(model_name(&server("model = \"builtin:tiny-qwen2-hf\"")), ModelName::Served);
+        assert_eq!(model_name(&server("model = \"Qwen/Qwen2.5-1.5B-Instruct\"")), ModelName::Given("Qwen/Qwen2.5-1.5B-Instruct".into()));
+        let named = server("model = \"builtin:tiny-qwen2-hf\"\nserved_model_name = \"tiny\"");
+        assert_eq!(model_name(&named), ModelName::Given("tiny".into()));
     }
 }

@@ -166,6 +166,21 @@ impl Plan {
     pub fn knows(&self, cell: &Cell) -> bool {
         self.cells.iter().any(|p| p.same_as(cell)) || self.searches.iter().any(|t| t.owns(cell))
     }
+    /// "1 server launch", "3 server launches".
+    pub fn launches_label(&self) -> String {
+        let n = self.launches.len();
+        format!("{n} server launch{}", if n == 1 { "" } else { "es" })
+    }
+    /// "1 cell", "12 cells"; with `[search]`, "1 boundary search", "2 boundary searches".
+    pub fn work_label(&self) -> String {
+        if self.searches.is_empty() {
+            let n = self.cells.len();
+            format!("{n} cell{}", if n == 1 { "" } else { "s" })
+        } else {
+            let n = self.searches.len();
+            format!("{n} boundary search{}", if n == 1 { "" } else { "es" })
+        }
+    }
     pub fn total_requests(&self, scenario: &Scenario) -> u64 {
         self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup))).sum()
     }

@@ -16,17 +16,11 @@ pub fn render(
 ) -> String {
     let mut out = String::new();
     let requests = plan.total_requests(s);
-    let launches = format!("{} server launch{}", plan.launches.len(), if plan.launches.len() == 1 { "" } else { "es" });
+    let launches = plan.launches_label();
     if plan.searches.is_empty() {
-        let cells = format!("{} cell{}", plan.cells.len(), if plan.cells.len() == 1 { "" } else { "s" });
-        let _ = writeln!(out, "scenario {}: {cells} on {launches}, {requests} requests (warm-up included)", s.scenario.name);
+        let _ = writeln!(out, "scenario {}: {} on {launches}, {requests} requests (warm-up included)", s.scenario.name, plan.work_label());
     } else {
-        let _ = writeln!(
-            out,
-            "scenario {}: {} boundary search(es) on {launches}; probes are chosen as the search runs",
-            s.scenario.name,
-            plan.searches.len()
-        );
+        let _ = writeln!(out, "scenario {}: {} on {launches}; probes are chosen as the search runs", s.scenario.name, plan.work_label());
     }
     if let Some(x) = &s.search {
         out.push_str(&search_space(s, x, plan));

@@ -155,4 +155,20 @@ mod tests {
         let html = page("report.html");
         assert!(html.contains("curve of chat on it&#x27;s at max_tokens 64") && !html.contains("&amp;"), "{html}");
     }
+
+    /// A reference TTFT helped by the engine's prompt cache says so (the quickstart's had ~97% of its
+    /// prompt tokens cached, and no note).
+    #[test]
+    fn a_cache_served_ttft_is_a_trust_note() {
+        let mut data = crate::analysis::report::build(&[], "2026-01-01T00:00:00Z");
+        data.trust.push(TrustNote::PromptCache { run_id: "r1".into(), cells: 3, measured: 4, max_share: 0.97 });
+        let out = super::render_all(&data, None).unwrap();
+        let md = out.iter().find(|(n, _)| n == "playbook.md").map(|(_, t)| t.clone()).unwrap();
+        assert!(
+            md.contains(
+                "Run r1: in 3 of 4 measured cells the engine served more than half of the prompt tokens from its cache (up to 97%)"
+            ),
+            "{md}"
+        );
+    }
 }

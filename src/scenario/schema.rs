@@ -289,7 +289,8 @@ pub struct Server {
     /// Model id (vLLM/SGLang), a GGUF path or `builtin:tiny-qwen2` (llama.cpp). Optional for `external`.
     #[serde(default)]
     pub model: Option<String>,
-    /// Name sent in the request's `model` field; defaults to `model`.
+    /// Name sent in the request's `model` field; defaults to `model` (for a `builtin:` model, the
+    /// name the engine lists in `/v1/models`: it serves that model under its path).
     #[serde(default)]
     pub served_model_name: Option<String>,
     #[serde(default = "default_host")]

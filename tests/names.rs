@@ -24,5 +24,6 @@ fn as_str_is_the_serde_name_of_every_variant() {
     agree(runner::results::record::ErrorClass::as_str);
     agree(runner::results::records::CellStatus::as_str);
     agree(runner::analysis::report::Outcome::as_str);
+    agree(runner::analysis::report::Verdict::as_str);
     agree(runner::scenario::schema::EngineKind::as_str);
 }

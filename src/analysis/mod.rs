@@ -11,4 +11,6 @@ pub mod reconcile;
 pub mod report;
 pub mod search;
 pub mod sequential;
+pub mod startup;
+pub mod surface;
 pub mod view;

@@ -6,15 +6,23 @@ use super::kv;
 use super::notes::{self, TrustNote};
 use super::sequential;
 pub use crate::analysis::view::{
-    ConfigQueueing, FrontierRow, Group, Life, Outcome, Recipe, RentRow, ReportData, RunInfo, SloView, Surface, SurfaceRow, UpgradeRow,
+    ConfigQueueing, FrontierRow, Group, Life, Outcome, PreemptionPoint, Recipe, RentRow, ReportData, RunInfo, SloView, Surface,
+    SurfaceCell, SurfaceRow, UpgradeRow, Verdict,
 };
 use crate::results::records::{CellResult, CellStatus};
 use crate::scenario::schema::{Scenario, Slo};
 use crate::store::read::StoredRun;
 use crate::telemetry::memory::MemorySource;
 
+impl Verdict {
+    /// The stored name (the same as serde's: tests/names.rs checks every variant).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl Outcome {
-    pub const ALL: [Outcome; 3] = [Outcome::Feasible, Outcome::SloFail, Outcome::Infeasible];
+    pub const ALL: [Outcome; 5] = [Outcome::Feasible, Outcome::Degrades, Outcome::SloFail, Outcome::DiesUnderLoad, Outcome::Infeasible];
     /// The stored name (the same as serde's: tests/names.rs checks every variant).
     pub fn as_str(self) -> &'static str {
         self.into()
@@ -47,6 +55,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         trust: Vec::new(),
         searches: Vec::new(),
         pareto: Vec::new(),
+        startup: Vec::new(),
     };
     for run in runs {
         add_run(&mut data, run);
@@ -119,12 +128,13 @@ fn add_run(data: &mut ReportData, run: &StoredRun) {
     searches(data, run, scenario.as_ref());
     groups(data, run, scenario.as_ref(), &results);
     data.reconcile.extend(super::reconcile::rows(run));
+    data.startup.extend(super::startup::rows(run, &server_axes(scenario.as_ref())));
     data.kv_scaling.extend(kv::kv_scaling(run));
     let (axis, u) = kv::util_table(run);
     if !u.is_empty() {
         data.util_tables.push((format!("{} / {}", m.gpu_label, m.scenario_name), axis, u));
     }
-    if let Some(s) = surface(run, scenario.as_ref()) {
+    if let Some(s) = super::surface::surface(run, scenario.as_ref(), &server_axes(scenario.as_ref())) {
         data.surfaces.push(s);
     }
     let owned: Vec<CellResult> = results.iter().map(|r| (*r).clone()).collect();
@@ -368,39 +378,4 @@ fn life(rs: &[&CellResult], spot: Option<&Pick>, axes: &[String]) -> Life {
         kv_usage_max: eng.and_then(|e| e.kv_cache_usage_max),
         cached_share: s.and_then(|s| s.cached_share),
     }
-}
-
-fn surface(run: &StoredRun, scenario: Option<&Scenario>) -> Option<Surface> {
-    let axes = server_axes(scenario);
-    if axes.is_empty() || run.launches.len() < 2 {
-        return None;
-    }
-    let rows = run
-        .launches
-        .iter()
-        .map(|l| {
-            let cells: Vec<&CellResult> = run.cells.iter().filter(|c| c.launch_id == l.id).collect();
-            let typed: indexmap::IndexMap<_, _> = cells
-                .first()
-                .map(|c| axes.iter().filter_map(|k| Some((k.clone(), c.cell.params.get(k)?.clone()))).collect())
-                .unwrap_or_default();
-            let params = cells.first().map_or(String::new(), |c| crate::analysis::capacity::axes_label(&c.cell.params, &axes));
-            let (outcome, reason) = if let Some(f) = &l.failure {
-                (
-                    Outcome::Infeasible,
-                    Some(format!(
-                        "{}{}",
-                        f.reason,
-                        f.estimated_max_model_len.map_or(String::new(), |n| format!(" (engine estimates max model len {n})"))
-                    )),
-                )
-            } else if cells.iter().any(|c| c.status == CellStatus::Ok || c.cell.is_probe()) {
-                (Outcome::Feasible, None)
-            } else {
-                (Outcome::SloFail, cells.iter().find_map(|c| c.reason.clone()))
-            };
-            SurfaceRow { launch_id: l.id.clone(), axes: typed, server_params: params, outcome, reason }
-        })
-        .collect();
-    Some(Surface { gpu: run.manifest.gpu_label.clone(), server: run.launches[0].server.clone(), rows })
 }

@@ -156,17 +156,74 @@ pub struct Group {
     pub search: Option<super::search::SearchRow>,
 }
 
-/// What became of one server config on the OOM surface.
+/// What became of one server config on the OOM surface: the worst of its cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Outcome {
-    /// Started, and a cell met the SLO (or it was a probe).
+    /// Started, and a cell met the SLO without preempting or filling its KV cache (or it was a probe).
     Feasible,
-    /// Started, but no cell met the SLO.
+    /// Started, but a cell preempted or filled its KV cache.
+    Degrades,
+    /// Started, but no cell met the SLO (and none degraded).
     SloFail,
+    /// Started, then the engine exited or stopped answering during a cell.
+    DiesUnderLoad,
     /// Did not start.
     Infeasible,
+}
+
+/// What one cell of the surface says (`surface::verdict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Verdict {
+    /// No preemption, the KV cache never full, every SLO met.
+    Safe,
+    /// The engine preempted running requests or its KV cache was full (the figure says which).
+    Degrades,
+    /// No sign of memory pressure, but an SLO was missed.
+    Slow,
+    /// The server config did not start (the engine's reason and figure).
+    RefusedAtStart,
+    /// The engine exited or stopped answering during this cell, after it was ready.
+    DiesUnderLoad,
+    /// Not measured for another reason (every request failed).
+    Failed,
+}
+
+/// One cell on the surface.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceCell {
+    pub cell_id: String,
+    pub workload: String,
+    pub load_label: String,
+    pub concurrency: Option<u32>,
+    pub max_tokens: u32,
+    pub verdict: Verdict,
+    /// The figure behind the verdict: "12 preemption(s), KV cache 100% used", "p95 E2E 840 ms, KV peak 41%".
+    pub figure: String,
+}
+
+/// Where a config started to preempt, against where `runner plan` predicted it would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreemptionPoint {
+    pub workload: String,
+    pub max_tokens: u32,
+    /// Predicted: preemption from this many requests in flight (`estimate::kv_demand`).
+    pub predicted_from: Option<u64>,
+    /// Why there is no prediction, when there is none.
+    pub not_predicted: Option<String>,
+    /// The lowest measured concurrency that preempted.
+    pub observed_from: Option<u32>,
+    /// The highest measured concurrency below it that did not.
+    pub clean_below: Option<u32>,
+    pub largest_measured: Option<u32>,
+    /// The prediction lies in (clean_below, observed_from], or above every concurrency measured when
+    /// none preempted. None: nothing to compare.
+    pub agrees: Option<bool>,
+    /// The engine counted preemptions in these cells (false: it exposes no counter).
+    pub counted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +234,12 @@ pub struct SurfaceRow {
     pub server_params: String,
     pub outcome: Outcome,
     pub reason: Option<String>,
+    /// Each measured or refused cell of this config, by load.
+    #[serde(default)]
+    pub cells: Vec<SurfaceCell>,
+    /// Per workload and max_tokens: predicted vs observed preemption.
+    #[serde(default)]
+    pub preemption: Vec<PreemptionPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,4 +319,7 @@ pub struct ReportData {
     /// Per GPU x workload searched: every probe on the system vs per-user throughput plane.
     #[serde(default)]
     pub pareto: Vec<super::search::Pareto>,
+    /// Every launch's startup facts (weights, KV, CUDA graphs, init, ready, dtype, attention backend).
+    #[serde(default)]
+    pub startup: Vec<super::startup::StartupRow>,
 }

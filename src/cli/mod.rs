@@ -263,7 +263,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                             "launch {}
   {}",
                             launch.id,
-                            x.summary().replace('\n', "\n  ")
+                            crate::estimate::summary_with_demand(&l.scenario, launch, x).replace('\n', "\n  ")
                         ),
                         Err(why) => println!(
                             "launch {}
@@ -272,9 +272,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                         ),
                     }
                 }
-                out.push(
-                    serde_json::json!({ "launch": launch.id, "prediction": pred.as_ref().ok(), "not_estimated": pred.as_ref().err() }),
-                );
+                out.push(serde_json::json!({
+                    "launch": launch.id,
+                    "prediction": pred.as_ref().ok(),
+                    "kv_demand": pred.as_ref().map(|x| crate::estimate::demand_lines(&l.scenario, launch, x)).unwrap_or_default(),
+                    "not_estimated": pred.as_ref().err(),
+                }));
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -333,7 +336,7 @@ fn predictions(l: &Loaded, p: &plan::Plan) -> Vec<Option<String>> {
     p.launches
         .iter()
         .map(|launch| match crate::estimate::predict_launch(&l.scenario, launch, &base, host) {
-            Ok(x) => Some(x.summary()),
+            Ok(x) => Some(crate::estimate::summary_with_demand(&l.scenario, launch, &x)),
             // Said where the engine has a memory model (`EngineSpec::memory_model`) that could not run.
             Err(why) if crate::engine::spec(launch.server.engine).memory_model().is_some() => Some(format!("not estimated: {why}")),
             Err(_) => None,
@@ -404,13 +407,13 @@ async fn run(
     };
     match l.scenario.search.as_ref().filter(|_| !p.searches.is_empty()) {
         Some(x) => eprintln!(
-            "runner: {} boundary searches on {} launches, at most {} probes each -> {}",
-            p.searches.len(),
-            p.launches.len(),
+            "runner: {} on {}, at most {} probes each -> {}",
+            p.work_label(),
+            p.launches_label(),
             plan::search::Spec::of(x).most_probes(),
             dir.display()
         ),
-        None => eprintln!("runner: {} cells on {} launches -> {}", p.cells.len(), p.launches.len(), dir.display()),
+        None => eprintln!("runner: {} on {} -> {}", p.work_label(), p.launches_label(), dir.display()),
     }
     let mut reporter = Terminal::new();
     let outcome = execute::run(&l, &p, target, &execute::Processes, &mut reporter, &cancel).await?;

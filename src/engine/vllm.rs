@@ -278,6 +278,7 @@ struct Patterns {
     max_conc: Regex,
     weights: Regex,
     graphs: Regex,
+    attention: Regex,
     init: Regex,
     max_len: Regex,
     batched: Regex,
@@ -295,7 +296,13 @@ static P: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     serving: re(r"Starting vLLM (?:API )?server on (\S+)"),
     max_conc: re(r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.,]+)x"),
     weights: re(r"Model loading took ([\d.,]+) GiB(?: memory)? and ([\d.,]+) s"),
-    graphs: re(r"Graph capturing finished in [\d.]+ secs?, took ([\d.,]+) GiB"),
+    graphs: re(r"Graph capturing finished in ([\d.]+) secs?, took ([\d.,]+) GiB"),
+    // 0.32 auto-selected: "Using FLASH_ATTN attention backend out of potential backends: [...]";
+    // chosen by flag: "Using AttentionBackendEnum.FLASH_ATTN backend."; 0.11: "Using Flash Attention
+    // backend on V1 engine." The CPU build's default CPU_ATTN is chosen without a line.
+    attention: re(
+        r"Using (\w+) attention backend out of potential backends|Using (?:AttentionBackendEnum\.)?([A-Z][A-Z0-9_]+) backend\.|Using ([\w ]+?) backend on V1 engine",
+    ),
     init: re(r"init engine \(profile, create kv cache, warmup model\) took ([\d.,]+) s(?:econds)?(?: \(compilation: ([\d.,]+) s)?"),
     max_len: re(r"Using max model len ([\d,]+)"),
     batched: re(r"max_num_batched_tokens=([\d,]+)"),
@@ -346,7 +353,13 @@ pub fn facts_line(l: &str, f: &mut StartupFacts) {
         f.weights_load_s = num(&c[2]);
     }
     if let Some(c) = p.graphs.captures(l) {
-        f.cuda_graph_gib = num(&c[1]);
+        f.cuda_graph_capture_s = num(&c[1]);
+        f.cuda_graph_gib = num(&c[2]);
+    }
+    if f.attention_backend.is_none() {
+        if let Some(c) = p.attention.captures(l) {
+            f.attention_backend = (1..=3).find_map(|i| c.get(i)).map(|m| m.as_str().to_string());
+        }
     }
     if let Some(c) = p.init.captures(l) {
         f.init_engine_s = num(&c[1]);

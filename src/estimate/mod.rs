@@ -3,6 +3,7 @@
 //! `locate` (reading the model's config.json and safetensors headers).
 
 pub mod catalog;
+pub mod kv_demand;
 pub mod paged_kv;
 
 use crate::engine::spec::{spec, MemoryModel};
@@ -95,6 +96,45 @@ pub fn predict_launch(s: &Scenario, launch: &Launch, base: &Path, host_memory_gi
         ),
         _ => predict_with(s, &catalog::scenario_gpus(s, base)?, launch, locate(model, base).as_ref(), host_memory_gib),
     }
+}
+
+/// Each workload's KV demand on `launch` against its prediction (paged-KV engines only), as
+/// `runner plan` and `runner estimate` print it: the preemption point, or why it is not predicted.
+pub fn demand_lines(s: &Scenario, launch: &Launch, p: &Prediction) -> Vec<String> {
+    if p.weights_from == WeightsFrom::Gguf || p.budget.refusal.is_some() {
+        return Vec::new();
+    }
+    let f = &launch.server.flags;
+    let block = kv_demand::block_tokens(p.request.device, f);
+    let cap = crate::engine::flags::lookup(f, "max_num_seqs").and_then(FlagValue::as_f64).map(|v| v as u64);
+    let concurrencies = &crate::scenario::grid::concurrency_values(s).unwrap_or_else(|| vec![1]);
+    s.workloads
+        .iter()
+        .filter(|w| w.servers.is_empty() || w.servers.contains(&launch.server.name))
+        .flat_map(|w| {
+            crate::scenario::grid::max_tokens_values(s, w).into_iter().map(move |mt| {
+                match kv_demand::demand(w, mt, &p.budget, block, cap) {
+                    Ok(d) => format!("KV demand: {}", d.summary(concurrencies)),
+                    Err(why) => format!("KV demand of {} not predicted: {why}", w.name),
+                }
+            })
+        })
+        .fold(Vec::new(), |mut v, l| {
+            if v.last() != Some(&l) {
+                v.push(l);
+            }
+            v
+        })
+}
+
+/// `Prediction::summary` followed by the launch's KV-demand lines (`demand_lines`).
+pub fn summary_with_demand(s: &Scenario, launch: &Launch, p: &Prediction) -> String {
+    let mut text = p.summary();
+    for l in demand_lines(s, launch, p) {
+        text.push_str("\n    ");
+        text.push_str(&l);
+    }
+    text
 }
 
 /// This machine's memory in GiB (the CPU build of vLLM sizes its KV cache from it).

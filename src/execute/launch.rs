@@ -185,11 +185,8 @@ fn failed(
     let mut reason = if failure.reason == crate::telemetry::failure::FailureReason::Predicted {
         failure.message.clone()
     } else {
-        format!("server did not start: {}", failure.reason)
+        format!("server did not start: {}", failure.label())
     };
-    if let Some(n) = failure.estimated_max_model_len {
-        reason.push_str(&format!(" (engine estimates max model len {n})"));
-    }
     if let Some(line) = failure.decisive_lines.first() {
         reason.push_str(&format!(" | {line}"));
     }

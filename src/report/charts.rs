@@ -3,8 +3,8 @@
 
 use crate::analysis::capacity::CellView;
 use crate::analysis::kv::KvScaling;
-use crate::analysis::report::Outcome;
 use crate::analysis::report::{Group, ReportData, Surface};
+use crate::analysis::report::{Outcome, Verdict};
 use crate::analysis::search::Pareto;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -196,18 +196,82 @@ pub fn kv(k: &KvScaling) -> Option<String> {
     line_chart(&format!("{} / {}: memory vs {}", k.gpu, k.server, k.axis), &k.axis, "MiB", &series, None)
 }
 
-/// OOM surface for two numeric server axes: feasible (green), SLO-failing (orange), infeasible (red).
+/// The points of a surface chart: (x, y) and the index of its class in `classes`; `x_ticks` holds
+/// the axis values when x is their position (one numeric server axis).
+struct SurfacePlot {
+    pts: Vec<((f64, f64), usize)>,
+    classes: Vec<&'static str>,
+    x_desc: String,
+    y_desc: String,
+    x_ticks: Option<Vec<f64>>,
+}
+
+fn surface_plot(s: &Surface) -> Option<SurfacePlot> {
+    let numbers = |r: &crate::analysis::report::SurfaceRow| -> Vec<f64> { r.axes.values().filter_map(|v| v.as_f64()).collect() };
+    let names: Vec<String> = s.rows.first()?.axes.keys().cloned().collect();
+    if !s.rows.iter().all(|r| numbers(r).len() == names.len()) {
+        return None;
+    }
+    match names.len() {
+        2 => Some(SurfacePlot {
+            pts: s
+                .rows
+                .iter()
+                .map(|r| {
+                    let v = numbers(r);
+                    ((v[0], v[1]), Outcome::ALL.iter().position(|o| *o == r.outcome).unwrap_or(0))
+                })
+                .collect(),
+            classes: Outcome::ALL.iter().map(|o| o.as_str()).collect(),
+            x_desc: names[0].clone(),
+            y_desc: names[1].clone(),
+            x_ticks: None,
+        }),
+        1 => {
+            let mut values: Vec<f64> = s.rows.iter().map(|r| numbers(r)[0]).collect();
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            let at = |v: f64| values.iter().position(|x| *x == v).unwrap_or(0) as f64 + 1.0;
+            let verdicts = [Verdict::Safe, Verdict::Degrades, Verdict::Slow, Verdict::DiesUnderLoad, Verdict::RefusedAtStart];
+            let pts = s
+                .rows
+                .iter()
+                .flat_map(|r| {
+                    let x = at(numbers(r)[0]);
+                    r.cells.iter().filter_map(move |c| {
+                        let class = verdicts.iter().position(|v| *v == c.verdict)?;
+                        Some(((x, f64::from(c.concurrency?)), class))
+                    })
+                })
+                .collect();
+            Some(SurfacePlot {
+                pts,
+                classes: verdicts.iter().map(|v| v.as_str()).collect(),
+                x_desc: names[0].clone(),
+                y_desc: "concurrency".into(),
+                x_ticks: Some(values),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// OOM surface. Two numeric server axes: one point per config, coloured by its outcome. One numeric
+/// axis: one point per config and concurrency (the axis' values evenly spaced), coloured by the
+/// cell's verdict. Green is safe, yellow degrades, orange too slow, purple dies under load, red refused.
 pub fn surface(s: &Surface) -> Option<String> {
-    let numbers = |r: &crate::analysis::report::SurfaceRow| -> Option<(f64, f64)> {
-        let v: Vec<f64> = r.axes.values().filter_map(|v| v.as_f64()).collect();
-        (v.len() == 2 && r.axes.len() == 2).then(|| (v[0], v[1]))
-    };
-    let pts: Vec<((f64, f64), Outcome)> = s.rows.iter().filter_map(|r| numbers(r).map(|p| (p, r.outcome))).collect();
+    const COLOURS: [RGBColor; 5] =
+        [RGBColor(44, 160, 44), RGBColor(230, 190, 0), RGBColor(255, 127, 14), RGBColor(148, 103, 189), RGBColor(214, 39, 40)];
+    let SurfacePlot { pts, classes, x_desc, y_desc, x_ticks } = surface_plot(s)?;
     if pts.len() < 2 || !pts.iter().all(|((x, y), _)| plottable(*x, *y)) {
         return None;
     }
-    let names: Vec<String> = s.rows[0].axes.keys().cloned().collect();
     let (x1, y1) = pts.iter().fold((0.0f64, 0.0f64), |(a, b), ((x, y), _)| (a.max(*x), b.max(*y)));
+    let x_label = |v: &f64| match &x_ticks {
+        Some(values) if v.fract() == 0.0 && *v >= 1.0 => values.get(*v as usize - 1).map(tick).unwrap_or_default(),
+        Some(_) => String::new(),
+        None => tick(v),
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
@@ -217,21 +281,22 @@ pub fn surface(s: &Surface) -> Option<String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x1 * 1.15, 0.0..y1 * 1.15)
+            .build_cartesian_2d(0.0..x1 * 1.15 + if x_ticks.is_some() { 0.5 } else { 0.0 }, 0.0..y1 * 1.15)
             .ok()?;
         chart
             .configure_mesh()
-            .x_desc(safe(names.first().map_or("", |s| s)))
-            .y_desc(safe(names.get(1).map_or("", |s| s)))
-            .x_label_formatter(&tick)
+            .x_desc(safe(&x_desc))
+            .y_desc(safe(&y_desc))
+            .x_labels(x_ticks.as_ref().map_or(10, |v| v.len() * 2 + 2))
+            .x_label_formatter(&x_label)
             .y_label_formatter(&tick)
             .draw()
             .ok()?;
-        for (outcome, color) in Outcome::ALL.into_iter().zip([RGBColor(44, 160, 44), RGBColor(255, 127, 14), RGBColor(214, 39, 40)]) {
+        for (class, (name, color)) in classes.iter().zip(COLOURS).enumerate() {
             chart
-                .draw_series(pts.iter().filter(|(_, o)| *o == outcome).map(|(p, _)| Circle::new(*p, 7, color.filled())))
+                .draw_series(pts.iter().filter(|(_, k)| *k == class).map(|(p, _)| Circle::new(*p, 7, color.filled())))
                 .ok()?
-                .label(outcome.as_str())
+                .label(*name)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;

@@ -52,6 +52,17 @@ pub struct StartFailure {
     pub log_tail: Vec<String>,
 }
 
+impl StartFailure {
+    /// The reason with the engine's own figure: "kv_cache_too_small (engine estimates max model len 768)".
+    pub fn label(&self) -> String {
+        format!(
+            "{}{}",
+            <&'static str>::from(self.reason),
+            self.estimated_max_model_len.map_or(String::new(), |n| format!(" (engine estimates max model len {n})"))
+        )
+    }
+}
+
 /// How a stop went, for the launch record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +117,12 @@ pub struct StartupFacts {
     pub weights_load_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cuda_graph_gib: Option<f64>,
+    /// Seconds vLLM spent capturing CUDA graphs ("Graph capturing finished in N secs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_graph_capture_s: Option<f64>,
+    /// The attention backend the engine says it chose (vLLM "Using FLASH_ATTN attention backend").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_backend: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_engine_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

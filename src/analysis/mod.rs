@@ -6,6 +6,7 @@
 pub mod campaign;
 pub mod capacity;
 pub mod kv;
+pub mod levers;
 pub mod notes;
 pub mod reconcile;
 pub mod report;

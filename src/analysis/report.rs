@@ -56,6 +56,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         searches: Vec::new(),
         pareto: Vec::new(),
         startup: Vec::new(),
+        levers: Vec::new(),
     };
     for run in runs {
         add_run(&mut data, run);
@@ -129,6 +130,9 @@ fn add_run(data: &mut ReportData, run: &StoredRun) {
     groups(data, run, scenario.as_ref(), &results);
     data.reconcile.extend(super::reconcile::rows(run));
     data.startup.extend(super::startup::rows(run, &server_axes(scenario.as_ref())));
+    if let Some(s) = scenario.as_ref() {
+        data.levers.extend(super::levers::pairs(run, &crate::plan::expand(s).launches));
+    }
     data.kv_scaling.extend(kv::kv_scaling(run));
     let (axis, u) = kv::util_table(run);
     if !u.is_empty() {

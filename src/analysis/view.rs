@@ -322,4 +322,7 @@ pub struct ReportData {
     /// Every launch's startup facts (weights, KV, CUDA graphs, init, ready, dtype, attention backend).
     #[serde(default)]
     pub startup: Vec<super::startup::StartupRow>,
+    /// Server configs that differ by one flag, paired on the same workload and load.
+    #[serde(default)]
+    pub levers: Vec<super::levers::LeverPair>,
 }

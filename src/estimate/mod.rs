@@ -17,19 +17,22 @@ use std::path::{Path, PathBuf};
 /// What is known of the model on this machine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFiles {
-    pub config: PathBuf,
+    /// Where the config.json came from: its path, or the built-in entry and its source.
+    pub config: String,
     pub config_text: String,
     /// Tensor bytes from the checkpoint's safetensors headers, when the checkpoint is local.
     pub safetensors_bytes: Option<u64>,
 }
 
-/// Finds `model`'s config.json (a local folder, or the local Hugging Face cache) and its weights.
-pub fn locate(model: &str, base: &Path) -> Option<ModelFiles> {
-    crate::model::hf::config_candidates(model, base, crate::engine::resolve::builtin_model_path(model)).into_iter().find_map(|p| {
-        let text = std::fs::read_to_string(&p).ok()?;
-        let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-        Some(ModelFiles { config: p, config_text: text, safetensors_bytes: crate::model::safetensors::safetensors_bytes(&dir) })
-    })
+/// Finds `model`'s config.json (`model_config` when the server sets it; else a local folder, the
+/// local Hugging Face cache, or the built-in catalog) and, beside a local one, its weights.
+pub fn locate(model: &str, model_config: Option<&str>, base: &Path) -> Result<Option<ModelFiles>, String> {
+    let found = crate::model::hf::find_config(model, model_config, base, crate::engine::resolve::builtin_model_path(model))?;
+    Ok(found.map(|f| ModelFiles {
+        safetensors_bytes: f.dir.as_deref().and_then(crate::model::safetensors::safetensors_bytes),
+        config: f.origin,
+        config_text: f.text,
+    }))
 }
 
 /// The GGUF file a llama.cpp server would load (the built-in tiny model, or a path relative to
@@ -94,7 +97,10 @@ pub fn predict_launch(s: &Scenario, launch: &Launch, base: &Path, host_memory_gi
             launch,
             &gguf_path(model, base).ok_or_else(|| format!("the GGUF file of `{model}` is not on this machine"))?,
         ),
-        _ => predict_with(s, &catalog::scenario_gpus(s, base)?, launch, locate(model, base).as_ref(), host_memory_gib),
+        _ => {
+            let files = locate(model, launch.server.model_config.as_deref(), base)?;
+            predict_with(s, &catalog::scenario_gpus(s, base)?, launch, files.as_ref(), host_memory_gib)
+        }
     }
 }
 
@@ -173,8 +179,14 @@ pub fn predict_with(
         return Err(format!("{} launches are not estimated (only {} state a memory model)", srv.engine.as_str(), modelled.join(" and ")));
     }
     let model = srv.model.as_deref().unwrap_or_default();
-    let files = files.ok_or_else(|| format!("no config.json for `{model}` on this machine (a local folder or the Hugging Face cache)"))?;
-    let arch = crate::model::arch::Arch::from_config(&files.config_text).map_err(|e| format!("{}: {e}", files.config.display()))?;
+    let files = files.ok_or_else(|| {
+        let built_in: Vec<&str> = crate::model::catalog::ENTRIES.iter().map(|e| e.id).collect();
+        format!(
+            "no config.json for `{model}` on this machine (a local folder or the Hugging Face cache) and none built in ({}): set the server's `model_config` to one",
+            built_in.join(", ")
+        )
+    })?;
+    let arch = crate::model::arch::Arch::from_config(&files.config_text).map_err(|e| format!("{}: {e}", files.config))?;
     let label = s.scenario.gpu.clone().unwrap_or_default();
     let (device, memory_gib, bandwidth) = if crate::scenario::gpus::is_cpu_label(&label) {
         (Device::Cpu, host_memory_gib.ok_or("this machine's memory is unknown")?, None)
@@ -225,7 +237,7 @@ pub fn predict_with(
         request,
         budget,
         weights_from,
-        config: files.config.display().to_string(),
+        config: files.config.clone(),
         roofline,
         roofline_context: context,
         not_modelled: arch.not_modelled,

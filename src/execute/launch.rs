@@ -159,7 +159,12 @@ async fn record_ready(ctx: &Ctx<'_>, launch: &Launch, eng: &dyn Served, log_path
     rec.facts = facts::parse(launch.server.engine, &read_log(log_path));
     if rec.facts.n_layer.is_none() {
         if let Some(m) = &launch.server.model {
-            crate::telemetry::arch::fill_from_local_config(&mut rec.facts, m, &ctx.loaded.base_dir());
+            crate::telemetry::arch::fill_from_local_config(
+                &mut rec.facts,
+                m,
+                launch.server.model_config.as_deref(),
+                &ctx.loaded.base_dir(),
+            );
         }
     }
     if !engine::spec(launch.server.engine).metrics().cache_config.is_empty() {

@@ -71,8 +71,14 @@ impl Arch {
         if get("kv_lora_rank").is_some() {
             not_modelled.push("multi-head latent attention (MLA): its compressed KV is smaller than the GQA formula".into());
         }
-        if v.get("use_sliding_window").and_then(Value::as_bool).unwrap_or(false) || v.get("sliding_window_pattern").is_some() {
+        let window = get("sliding_window").filter(|w| get("max_position_embeddings").is_none_or(|m| *w < m));
+        let window_used = v.get("use_sliding_window").and_then(Value::as_bool);
+        if window_used.unwrap_or(false) || v.get("sliding_window_pattern").is_some() {
             not_modelled.push("sliding-window attention: windowed layers keep less KV than counted".into());
+        } else if let (Some(w), None) = (window, window_used) {
+            not_modelled.push(format!(
+                "a {w}-token sliding window is declared: every layer's full KV is counted (the engine may keep less, or cap the context at the window)"
+            ));
         }
         if v.get("quantization_config").is_some() {
             not_modelled.push("quantized weights: weight bytes come from the checkpoint only when its safetensors are local".into());
@@ -136,7 +142,7 @@ impl Arch {
 mod tests {
     use super::*;
 
-    pub const QWEN_1_5B: &str = include_str!("../../tests/fixtures/models/Qwen2.5-1.5B-Instruct/config.json");
+    pub const QWEN_1_5B: &str = include_str!("configs/Qwen--Qwen2.5-1.5B-Instruct/config.json");
 
     #[test]
     fn a_config_with_zero_or_absurd_sizes_is_refused_by_name() {

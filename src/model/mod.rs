@@ -4,6 +4,7 @@
 //! the reports; it knows no engine.
 
 pub mod arch;
+pub mod catalog;
 pub mod dtype;
 pub mod gguf;
 pub mod hf;

@@ -293,6 +293,11 @@ pub struct Server {
     /// name the engine lists in `/v1/models`: it serves that model under its path).
     #[serde(default)]
     pub served_model_name: Option<String>,
+    /// A Hugging Face `config.json` (relative to this scenario) for `runner plan` and `estimate`
+    /// when the model's own is not on this machine. Without it: a local folder, the Hugging Face
+    /// cache, then the configs built into `runner` (`src/model/configs/README.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_config: Option<String>,
     #[serde(default = "default_host")]
     pub host: String,
     /// 0 = pick a free port at launch time.

@@ -369,6 +369,16 @@ fn prices(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>) {
             );
         }
     }
+    for (i, srv) in s.servers.iter().enumerate() {
+        if let Some(f) = &srv.model_config {
+            if let Err(e) = crate::model::hf::read_config(&base.join(f)) {
+                out.push(
+                    Issue::new(kp!["servers", i, "model_config"], e)
+                        .help("the model's Hugging Face config.json, relative to this scenario (or leave the key out)"),
+                );
+            }
+        }
+    }
 }
 
 fn slos(s: &Scenario, out: &mut Vec<Issue>) {

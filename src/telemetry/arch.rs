@@ -2,7 +2,7 @@
 //! folder, or the local Hugging Face cache; `crate::model`), for the theoretical KV bytes per token.
 
 use super::facts::StartupFacts;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Fills the architecture fields the log left empty from a config.json text. Pure.
 pub fn apply_config(facts: &mut StartupFacts, config: &str) -> bool {
@@ -16,16 +16,11 @@ pub fn apply_config(facts: &mut StartupFacts, config: &str) -> bool {
     true
 }
 
-/// Reads the first config.json found for `model` into `facts`; returns where it came from.
-pub fn fill_from_local_config(facts: &mut StartupFacts, model: &str, base: &Path) -> Option<PathBuf> {
-    for p in crate::model::hf::config_candidates(model, base, crate::engine::resolve::builtin_model_path(model)) {
-        if let Ok(text) = std::fs::read_to_string(&p) {
-            if apply_config(facts, &text) {
-                return Some(p);
-            }
-        }
-    }
-    None
+/// Reads the config.json found for `model` (`crate::model::hf::find_config`: the server's
+/// `model_config`, a local file, or the built-in one) into `facts`; returns where it came from.
+pub fn fill_from_local_config(facts: &mut StartupFacts, model: &str, model_config: Option<&str>, base: &Path) -> Option<String> {
+    let found = crate::model::hf::find_config(model, model_config, base, crate::engine::resolve::builtin_model_path(model)).ok()??;
+    apply_config(facts, &found.text).then_some(found.origin)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ fn plan_chat_rtx16_is_12_cells_on_one_vllm_launch() {
     assert!(
         text.contains(
             "$ vllm serve Qwen/Qwen2.5-1.5B-Instruct --dtype bfloat16 --gpu-memory-utilization 0.8 --max-model-len 4096 \
-         --max-num-seqs 128 --enable-prefix-caching --enable-chunked-prefill --host 127.0.0.1 --port 8000"
+         --max-num-seqs 128 --max-num-batched-tokens 2048 --enable-prefix-caching --enable-chunked-prefill --host 127.0.0.1 --port 8000"
         ),
         "{text}"
     );
@@ -173,5 +173,21 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         } else {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
+    }
+}
+
+/// The lab's A100 anchor is "same scripts, different GPU" (issue 22 §5): each A100 recipe has its
+/// 16 GB twin's servers, flags, workloads and SLOs, to the letter; only the scenario's name, GPU
+/// and load range differ.
+#[test]
+fn the_a100_anchor_runs_the_16gb_recipe_to_the_letter() {
+    let read = |name: &str| -> toml::Table { std::fs::read_to_string(repo(&format!("scenarios/{name}.toml"))).unwrap().parse().unwrap() };
+    for (small, anchor) in [("chat_rtx16", "chat_a100"), ("batch_rtx16", "batch_a100"), ("search_chat_rtx16", "search_chat_a100")] {
+        let (a, b) = (read(small), read(anchor));
+        for key in ["servers", "workloads", "slo"] {
+            assert_eq!(a.get(key), b.get(key), "{anchor}.toml's [{key}] differs from {small}.toml's");
+        }
+        assert_eq!(b["scenario"]["gpu"].as_str(), Some("a100-40gb"), "{anchor}: the seed's column is the A100 40GB");
+        assert_ne!(a["scenario"]["gpu"], b["scenario"]["gpu"]);
     }
 }

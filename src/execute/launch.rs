@@ -85,11 +85,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, launch: &Launch, results: &mut Vec<CellRe
     }
     keep_earlier_log(&log_path);
     let searches = ctx.plan.searches_of(launch.index).count();
-    let what = if searches > 0 {
-        format!("{searches} boundary search(es)")
-    } else {
-        format!("{} cell{}", cells.len(), if cells.len() == 1 { "" } else { "s" })
-    };
+    let what = crate::plan::work_words(cells.len(), searches);
     reporter.event(Event::LaunchStarting { launch, command: preview.as_deref(), what });
     let gpu_before = ctx.probe.gpu_used_bytes();
     let mut eng = match ctx.launcher.start(&launch.server, &ctx.loaded.base_dir(), &log_path, ctx.cancel).await {

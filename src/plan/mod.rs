@@ -173,16 +173,18 @@ impl Plan {
     }
     /// "1 cell", "12 cells"; with `[search]`, "1 boundary search", "2 boundary searches".
     pub fn work_label(&self) -> String {
-        if self.searches.is_empty() {
-            let n = self.cells.len();
-            format!("{n} cell{}", if n == 1 { "" } else { "s" })
-        } else {
-            let n = self.searches.len();
-            format!("{n} boundary search{}", if n == 1 { "" } else { "es" })
-        }
+        work_words(self.cells.len(), self.searches.len())
     }
     pub fn total_requests(&self, scenario: &Scenario) -> u64 {
         self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup))).sum()
+    }
+}
+
+/// "1 cell", "12 cells"; with searches, "1 boundary search", "2 boundary searches".
+pub fn work_words(cells: usize, searches: usize) -> String {
+    match searches {
+        0 => format!("{cells} cell{}", if cells == 1 { "" } else { "s" }),
+        n => format!("{n} boundary search{}", if n == 1 { "" } else { "es" }),
     }
 }
 
@@ -321,6 +323,15 @@ pub fn expand(s: &Scenario) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_is_counted_in_agreeing_words() {
+        // `runner plan` printed "launch ... - 1 cells" and "1 search(es)".
+        assert_eq!(work_words(1, 0), "1 cell");
+        assert_eq!(work_words(12, 0), "12 cells");
+        assert_eq!(work_words(0, 1), "1 boundary search");
+        assert_eq!(work_words(0, 2), "2 boundary searches");
+    }
     use crate::engine::checks::parse;
     use std::path::Path;
 

@@ -28,7 +28,7 @@ pub fn render(
     for launch in &plan.launches {
         let cells: Vec<_> = plan.cells_of(launch.index).collect();
         let searches: Vec<_> = plan.searches_of(launch.index).collect();
-        let what = if searches.is_empty() { format!("{} cells", cells.len()) } else { format!("{} search(es)", searches.len()) };
+        let what = crate::plan::work_words(cells.len(), searches.len());
         let _ = writeln!(out, "\nlaunch {} [{}] - {what}", launch.id, launch.server.engine.as_str());
         let t = target(launch);
         match argv::argv(&launch.server, &t) {

@@ -202,14 +202,15 @@ fn prometheus_metrics_fixtures() {
     *later.get_mut("vllm:prefix_cache_hits_total").unwrap() += 50.0;
     *later.get_mut("vllm:prefix_cache_queries_total").unwrap() += 100.0;
     *later.get_mut("vllm:kv_cache_usage_perc").unwrap() = 0.9;
-    let s = summarize(&[MetricsSample { t_ms: 0.0, values: v }, MetricsSample { t_ms: 500.0, values: later }]);
+    // Both samples taken while the load ran (window 0..500 ms).
+    let s = summarize(&[MetricsSample { t_ms: 0.0, values: v }, MetricsSample { t_ms: 500.0, values: later }], (0.0, 500.0));
     assert_eq!(s.preemptions, Some(3.0));
     assert_eq!(s.prefix_cache_hit_rate, Some(0.5));
     assert_eq!(s.kv_cache_usage_max, Some(0.9));
     assert_eq!(s.running_max, Some(16.0));
     // vLLM before 0.10 named it gpu_cache_usage_perc.
     let old = prom("# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{model_name=\"m\"} 0.25\n");
-    assert_eq!(summarize(&[MetricsSample { t_ms: 0.0, values: old }]).kv_cache_usage_max, Some(0.25));
+    assert_eq!(summarize(&[MetricsSample { t_ms: 0.0, values: old }], (0.0, 1.0)).kv_cache_usage_max, Some(0.25));
 }
 
 /// The real vLLM 0.32 CPU build's startup logs (captured): the CPU forms of the KV budget line, the

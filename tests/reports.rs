@@ -236,4 +236,16 @@ fn a_ttft_served_from_the_prompt_cache_carries_a_trust_note() {
         let md = &out.iter().find(|(n, _)| n == "playbook.md").unwrap().1;
         assert_eq!(md.contains(note), expected, "{run}:\n{md}");
     }
+    // The way to turn the cache off is the engine's own: a vLLM run was told llama-server's.
+    for (run, hint, not) in [
+        ("quickstart_cpu/20261130T093718Z", "cache_prompt = false", "enable_prefix_caching"),
+        ("levers_vllm_cpu/20261207T021806Z", "`enable_prefix_caching = false`", "cache_prompt"),
+    ] {
+        let dir = PathBuf::from(format!("{}/results/reference/{run}", env!("CARGO_MANIFEST_DIR")));
+        let data = build(&[read_run(&dir).unwrap()], "2026-01-01T00:00:00Z");
+        let out = runner::report::render::render_all(&data, None).unwrap();
+        let md = &out.iter().find(|(n, _)| n == "playbook.md").unwrap().1;
+        let line = md.lines().find(|l| l.contains(note)).unwrap_or_default();
+        assert!(line.contains(hint) && !line.contains(not), "{run}: {line}");
+    }
 }

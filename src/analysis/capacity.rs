@@ -51,6 +51,34 @@ pub struct CellView {
     /// retractions): running requests evicted for lack of KV blocks.
     #[serde(default)]
     pub preemptions: Option<f64>,
+    /// Mean E2E (the lab's `mean_e2e_s`, here in ms).
+    #[serde(default)]
+    pub mean_e2e_ms: Option<f64>,
+    /// Mean GPU utilisation over the cell's samples (NVML; None without a GPU).
+    #[serde(default)]
+    pub gpu_util_pct: Option<f64>,
+    /// Requests the engine itself reported running (its batch), mean and peak over the samples taken
+    /// while the load ran (None: no sample fell inside the load, or no such gauge).
+    #[serde(default)]
+    pub engine_running_mean: Option<f64>,
+    #[serde(default)]
+    pub engine_running_max: Option<f64>,
+    /// The engine samples those gauges were read off while the load ran (None: a run stored before
+    /// the load's window was kept, whose gauges also counted the idle samples before and after).
+    #[serde(default)]
+    pub engine_samples_during_load: Option<usize>,
+}
+
+/// The engine's running batch (mean, peak) of a cell. A run stored before the load's window was
+/// kept read its gauges off the idle samples too: a loaded cell whose peak is 0 there had no sample
+/// inside its load, and is not measured rather than 0.
+fn running_batch(r: &CellResult) -> (Option<f64>, Option<f64>) {
+    let Some(e) = r.telemetry.as_ref().map(|t| &t.engine) else { return (None, None) };
+    let served = r.summary.as_ref().is_some_and(|s| s.output_tokens > 0);
+    match e.samples_during_load {
+        None if served && e.running_max == Some(0.0) => (None, None),
+        _ => (e.running_mean, e.running_max),
+    }
 }
 
 impl CellView {
@@ -86,6 +114,11 @@ impl CellView {
             spread: r.quality.spread.clone(),
             cost_per_mtok: None,
             preemptions: r.telemetry.as_ref().and_then(|t| t.engine.preemptions),
+            mean_e2e_ms: d(|s| s.e2e_seen().map(|x| x.mean)),
+            gpu_util_pct: r.telemetry.as_ref().and_then(|t| t.memory.mean_gpu_util_pct),
+            engine_running_mean: running_batch(r).0,
+            engine_running_max: running_batch(r).1,
+            engine_samples_during_load: r.telemetry.as_ref().and_then(|t| t.engine.samples_during_load),
         }
     }
 }

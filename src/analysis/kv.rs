@@ -30,6 +30,29 @@ pub struct Point {
     #[serde(default)]
     pub max_concurrency: Option<f64>,
     pub launch_id: String,
+    /// The lab's `delta_mb_from_prev` and `bytes_per_token_est`: memory at ready minus the previous
+    /// (shorter) point's, and that change over the change of tokens (None on the first row).
+    #[serde(default)]
+    pub delta_bytes: Option<f64>,
+    #[serde(default)]
+    pub step_bytes_per_token: Option<f64>,
+    /// That change is within the measurement noise (`noise_floor_bytes`): the estimate is not read.
+    #[serde(default)]
+    pub step_within_noise: bool,
+}
+
+/// Fills each point's change from the previous one (points sorted by tokens). Pure.
+fn steps_from_previous(points: &mut [Point]) {
+    for i in 1..points.len() {
+        let (prev, this) = (&points[i - 1], &points[i]);
+        let delta = this.memory_bytes - prev.memory_bytes;
+        let tokens = this.tokens - prev.tokens;
+        let noise = noise_floor_bytes((this.memory_bytes + prev.memory_bytes) / 2.0);
+        let p = &mut points[i];
+        p.delta_bytes = Some(delta);
+        p.step_bytes_per_token = (tokens > 0.0).then(|| delta / tokens);
+        p.step_within_noise = delta.abs() <= noise;
+    }
 }
 
 /// Changes of memory at ready smaller than this are measurement noise: 1% of the mean, at least
@@ -199,12 +222,16 @@ fn one_series(run: &StoredRun, cells: &[&crate::results::records::CellResult], a
             engine_kv_tokens: st.facts.kv_cache_tokens,
             max_concurrency: st.facts.max_concurrency.or_else(|| st.facts.kv_cache_tokens.map(|k| k as f64 / tokens)),
             launch_id: c.launch_id.clone(),
+            delta_bytes: None,
+            step_bytes_per_token: None,
+            step_within_noise: false,
         });
     }
     if points.len() < 2 {
         return None;
     }
     points.sort_by(|a, b| a.tokens.total_cmp(&b.tokens));
+    steps_from_previous(&mut points);
     let xs: Vec<f64> = points.iter().map(|p| p.tokens).collect();
     let memory_fit = fit(&xs, &points.iter().map(|p| p.memory_bytes).collect::<Vec<_>>());
     let kv_pts: Vec<(f64, f64)> = points.iter().filter_map(|p| p.engine_kv_bytes.map(|b| (p.tokens, b))).collect();
@@ -330,7 +357,22 @@ mod tests {
             engine_kv_tokens: None,
             max_concurrency: None,
             launch_id: format!("l{tokens}"),
+            delta_bytes: None,
+            step_bytes_per_token: None,
+            step_within_noise: false,
         }
+    }
+
+    #[test]
+    fn each_row_gets_the_change_from_the_previous_and_its_bytes_per_token() {
+        // The lab's delta_mb_from_prev and bytes_per_token_est: +300 B/token on a ~100 MiB process,
+        // then a step within noise (2 MiB on ~110 MiB, below the 4 MiB floor).
+        let mut pts = vec![pt(8192.0, 100.0, None), pt(40960.0, 100.0 + 32768.0 * 300.0 / 1048576.0, None), pt(41984.0, 111.375, None)];
+        steps_from_previous(&mut pts);
+        assert_eq!(pts[0].delta_bytes, None);
+        assert!((pts[1].step_bytes_per_token.unwrap() - 300.0).abs() < 1e-9);
+        assert!(!pts[1].step_within_noise);
+        assert!(pts[2].step_within_noise, "{:?}", pts[2]);
     }
 
     #[test]

@@ -20,7 +20,15 @@ pub enum TrustNote {
     InvisibleText { run_id: String, requests: usize, cells: usize },
     /// Cells whose engine served most prompt tokens from its cache (llama-server's prompt cache,
     /// vLLM's prefix cache): their TTFT is that of cached prompts, not of new ones.
-    PromptCache { run_id: String, cells: usize, measured: usize, max_share: f64 },
+    PromptCache {
+        run_id: String,
+        cells: usize,
+        measured: usize,
+        max_share: f64,
+        /// How those cells' engines turn the cache off (`EngineSpec::cache_off_hint`), one per engine.
+        #[serde(default)]
+        cache_off: Vec<String>,
+    },
     /// Sequential-vs-concurrent comparisons left out because a side was disturbed.
     Withheld { run_id: String, comparisons: usize },
     /// A boundary search that did not finish.
@@ -100,17 +108,24 @@ pub fn trust(m: &Manifest, results: &[CellResult]) -> Vec<TrustNote> {
     if !invisible.is_empty() {
         out.push(TrustNote::InvisibleText { run_id: run_id(), requests: invisible.iter().sum(), cells: invisible.len() });
     }
-    let cached: Vec<f64> = measured
+    let cached_cells: Vec<_> = measured
         .iter()
-        .filter_map(|r| r.telemetry.as_ref()?.engine.prefix_cache_hit_rate)
-        .filter(|share| *share > PROMPT_CACHE_SHARE)
+        .filter(|r| r.telemetry.as_ref().and_then(|t| t.engine.prefix_cache_hit_rate).is_some_and(|share| share > PROMPT_CACHE_SHARE))
         .collect();
+    let cached: Vec<f64> = cached_cells.iter().filter_map(|r| r.telemetry.as_ref()?.engine.prefix_cache_hit_rate).collect();
+    let mut cache_off: Vec<String> = cached_cells
+        .iter()
+        .filter_map(|r| crate::engine::spec(r.engine).cache_off_hint().map(|h| format!("{}: {h}", r.engine.as_str())))
+        .collect();
+    cache_off.sort();
+    cache_off.dedup();
     if !cached.is_empty() {
         out.push(TrustNote::PromptCache {
             run_id: run_id(),
             cells: cached.len(),
             measured: measured.len(),
             max_share: cached.iter().copied().fold(0.0, f64::max),
+            cache_off,
         });
     }
     let withheld = sequential::withheld(results);

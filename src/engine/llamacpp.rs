@@ -40,6 +40,9 @@ const BUILTIN: &[BuiltinModel] = &[BuiltinModel {
 }];
 
 impl EngineSpec for Llamacpp {
+    fn cache_off_hint(&self) -> Option<String> {
+        Some("`extra_body = { cache_prompt = false }` in the workload".into())
+    }
     /// Built from source by the repository's own script, at its pinned version.
     fn install_command(&self) -> Option<String> {
         Some("scripts/setup-cpu-engine.sh".to_string())

@@ -214,6 +214,11 @@ pub trait EngineSpec: Sync {
     fn practice_flags(&self) -> PracticeFlags {
         PracticeFlags::default()
     }
+    /// How a scenario turns the engine's prompt cache off, to measure uncached prefill (the trust
+    /// note on cached prompts says it); by default its prefix-caching flag set to false.
+    fn cache_off_hint(&self) -> Option<String> {
+        self.practice_flags().prefix_caching.map(|f| format!("the server flag `{f} = false`"))
+    }
     /// Startup facts from one log line (colour codes stripped).
     fn facts_line(&self, _line: &str, _facts: &mut StartupFacts) {}
     /// Facts derived once every line is read.

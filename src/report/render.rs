@@ -161,7 +161,13 @@ mod tests {
     #[test]
     fn a_cache_served_ttft_is_a_trust_note() {
         let mut data = crate::analysis::report::build(&[], "2026-01-01T00:00:00Z");
-        data.trust.push(TrustNote::PromptCache { run_id: "r1".into(), cells: 3, measured: 4, max_share: 0.97 });
+        data.trust.push(TrustNote::PromptCache {
+            run_id: "r1".into(),
+            cells: 3,
+            measured: 4,
+            max_share: 0.97,
+            cache_off: vec!["`extra_body = { cache_prompt = false }` in the workload".into()],
+        });
         let out = super::render_all(&data, None).unwrap();
         let md = out.iter().find(|(n, _)| n == "playbook.md").map(|(_, t)| t.clone()).unwrap();
         assert!(

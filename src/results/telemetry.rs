@@ -82,6 +82,10 @@ pub struct HostCpu {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineMetricsSummary {
     pub samples: usize,
+    /// Of which taken while the load ran: the gauges below are read off these alone (None: stored
+    /// before the window was kept, when the idle samples before and after the load counted too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_during_load: Option<usize>,
     /// KV-cache usage (0..1): vLLM `kv_cache_usage_perc` (or `gpu_cache_usage_perc`), SGLang `token_usage`.
     pub kv_cache_usage_max: Option<f64>,
     pub kv_cache_usage_mean: Option<f64>,

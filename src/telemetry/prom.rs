@@ -98,13 +98,18 @@ fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-/// Summarises the samples scraped during one cell (counters as differences last - first).
-pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
+/// Summarises the samples scraped during one cell: counters as differences last - first over all
+/// samples (the first is taken before the load, the last after it), gauges (KV usage, running,
+/// waiting) over the samples whose time falls in `window` (ms, the load's start and end) alone, so
+/// the idle engine before and after the load never stands for it. No sample in the window: the
+/// gauges are not measured (None), never a 0 read off an idle engine.
+pub fn summarize(samples: &[MetricsSample], window: (f64, f64)) -> EngineMetricsSummary {
     // Every registered engine's names (their modules under src/engine/); a scrape holds one engine's.
     let names = |pick: Pick| crate::engine::spec::all_names(pick);
-    let kv = series(samples, &names(|m| m.kv_usage));
-    let running = series(samples, &names(|m| m.running));
-    let waiting = series(samples, &names(|m| m.waiting));
+    let during: Vec<MetricsSample> = samples.iter().filter(|s| s.t_ms >= window.0 && s.t_ms <= window.1).cloned().collect();
+    let kv = series(&during, &names(|m| m.kv_usage));
+    let running = series(&during, &names(|m| m.running));
+    let waiting = series(&during, &names(|m| m.waiting));
     let hit_rate = match (delta(samples, &names(|m| m.prefix_hits)), delta(samples, &names(|m| m.prefix_queries))) {
         (Some(h), Some(q)) if q > 0.0 => Some(h / q),
         _ => match (delta(samples, &names(|m| m.cached_prompt_tokens)), delta(samples, &names(|m| m.prompt_tokens))) {
@@ -115,6 +120,7 @@ pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
     };
     EngineMetricsSummary {
         samples: samples.len(),
+        samples_during_load: Some(during.len()),
         kv_cache_usage_max: max(&kv),
         kv_cache_usage_mean: mean(&kv),
         running_max: max(&running),
@@ -127,7 +133,7 @@ pub fn summarize(samples: &[MetricsSample]) -> EngineMetricsSummary {
         prefill_seconds: delta(samples, &names(|m| m.prefill_seconds)),
         decode_seconds: delta(samples, &names(|m| m.decode_seconds)),
         phases: None,
-        waiting_by_reason_max: waiting_by_reason(samples),
+        waiting_by_reason_max: waiting_by_reason(&during),
     }
 }
 
@@ -172,5 +178,37 @@ pub fn cross_check(engine: EngineKind, labels: &BTreeMap<String, String>, facts:
         log_kv_tokens: facts.kv_cache_tokens,
         log_kv_gib: facts.kv_cache_gib,
         agree: tokens_agree && bytes_agree && (tokens.is_some() || bytes.is_some()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{summarize, MetricsSample};
+
+    fn sample(t_ms: f64, running: f64, preempted: f64) -> MetricsSample {
+        let values = [("vllm:num_requests_running", running), ("vllm:num_preemptions_total", preempted)];
+        MetricsSample { t_ms, values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect() }
+    }
+
+    #[test]
+    fn gauges_come_from_the_load_alone_counters_from_all_samples() {
+        // Before the load (idle), one while 8 requests ran, after it (idle again).
+        let s = [sample(1.0, 0.0, 0.0), sample(105.0, 8.0, 1.0), sample(450.0, 0.0, 3.0)];
+        let e = summarize(&s, (2.0, 440.0));
+        assert_eq!(e.running_max, Some(8.0));
+        assert_eq!(e.running_mean, Some(8.0));
+        assert_eq!(e.samples_during_load, Some(1));
+        assert_eq!(e.preemptions, Some(3.0));
+    }
+
+    #[test]
+    fn no_sample_during_the_load_is_not_measured_not_zero() {
+        // The short cell of issue 22 §6: the samples before and after a 0.44 s load read an idle
+        // engine, which used to be reported as a running batch of 0.
+        let s = [sample(1.0, 0.0, 0.0), sample(450.0, 0.0, 0.0)];
+        let e = summarize(&s, (2.0, 440.0));
+        assert_eq!(e.running_max, None);
+        assert_eq!(e.samples_during_load, Some(0));
+        assert_eq!(e.preemptions, Some(0.0));
     }
 }

@@ -86,7 +86,11 @@ async fn histograms(target: &Target) -> Option<Histograms> {
     (!h.is_empty()).then_some(h)
 }
 
-/// Runs `work` while sampling every `interval`, with one sample before and one after it.
+/// The gap between the first and the second sample (later ones are `Target::interval` apart).
+const FIRST_GAP: Duration = Duration::from_millis(100);
+
+/// Runs `work` while sampling every `interval` (the second sample `FIRST_GAP` after the first), with
+/// one sample before and one after it.
 pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Output, CellTelemetry) {
     let stop = CancellationToken::new();
     let t = target.clone();
@@ -95,7 +99,7 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
         let client = t.client.clone();
         let ms = || t0.elapsed().as_secs_f64() * 1000.0;
         let (mut mem, mut met) = (Vec::new(), Vec::new());
-        loop {
+        for round in 0u64.. {
             let probe = t.probe.clone();
             let pgid = t.pgid;
             let now = ms();
@@ -103,15 +107,21 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
                 mem.push(s);
             }
             if let Some(url) = &t.metrics_url {
+                // Stamped when the scrape is sent: the one sent before the load starts stays out of
+                // the load's window even when its answer comes after.
+                let sent = ms();
                 if let Some(values) = fetch(&client, url).await.map(|t| prom::parse(&t)).filter(|v| !v.is_empty()) {
-                    met.push(MetricsSample { t_ms: ms(), values });
+                    met.push(MetricsSample { t_ms: sent, values });
                 }
             }
             if stop2.is_cancelled() {
                 break;
             }
+            // The second sample comes soon after the first, so a cell shorter than the interval
+            // still has one taken while its requests are in flight.
+            let gap = if round == 0 { t.interval.min(FIRST_GAP) } else { t.interval };
             tokio::select! {
-                _ = tokio::time::sleep(t.interval) => {}
+                _ = tokio::time::sleep(gap) => {}
                 _ = stop2.cancelled() => {}
             }
         }
@@ -133,7 +143,11 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
     let mut memory = summarize_memory(target.probe.source(), &mem);
     memory.runner_cpu_pct = cpu0.zip(cpu1).and_then(|(a, b)| cpu_pct(b - a, wall_s, cores));
     memory.host_cpu = host0.zip(host1).and_then(|(a, b)| super::host_cpu::between(&a, &b, cores));
-    let mut engine = prom::summarize(&met);
+    // The gauges (running, waiting, KV usage) count only samples taken while the work ran: the one
+    // before it and the one after it show an idle engine.
+    let ms_of = |i: Instant| i.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+    let window = (ms_of(wall0), ms_of(wall0) + wall_s * 1000.0);
+    let mut engine = prom::summarize(&met, window);
     engine.phases = hist1.and_then(|after| super::histogram::phases(hist0.as_ref(), &after));
     let tel = CellTelemetry { memory, engine, memory_series: mem, metrics_series: met };
     (out, tel)

@@ -83,6 +83,7 @@ fn running_batch(r: &CellResult) -> (Option<f64>, Option<f64>) {
 
 impl CellView {
     pub fn of(r: &CellResult, server_axes: &[String]) -> Self {
+        let (engine_running_mean, engine_running_max) = running_batch(r);
         let s = r.summary.as_ref();
         let d = |f: fn(&crate::results::summary::CellSummary) -> Option<f64>| s.and_then(f);
         CellView {
@@ -116,8 +117,8 @@ impl CellView {
             preemptions: r.telemetry.as_ref().and_then(|t| t.engine.preemptions),
             mean_e2e_ms: d(|s| s.e2e_seen().map(|x| x.mean)),
             gpu_util_pct: r.telemetry.as_ref().and_then(|t| t.memory.mean_gpu_util_pct),
-            engine_running_mean: running_batch(r).0,
-            engine_running_max: running_batch(r).1,
+            engine_running_mean,
+            engine_running_max,
             engine_samples_during_load: r.telemetry.as_ref().and_then(|t| t.engine.samples_during_load),
         }
     }

@@ -108,23 +108,24 @@ pub fn trust(m: &Manifest, results: &[CellResult]) -> Vec<TrustNote> {
     if !invisible.is_empty() {
         out.push(TrustNote::InvisibleText { run_id: run_id(), requests: invisible.iter().sum(), cells: invisible.len() });
     }
-    let cached_cells: Vec<_> = measured
+    // Each cell served mostly from the cache, with its share.
+    let cached: Vec<(&CellResult, f64)> = measured
         .iter()
-        .filter(|r| r.telemetry.as_ref().and_then(|t| t.engine.prefix_cache_hit_rate).is_some_and(|share| share > PROMPT_CACHE_SHARE))
+        .filter_map(|r| Some((*r, r.telemetry.as_ref()?.engine.prefix_cache_hit_rate?)))
+        .filter(|(_, share)| *share > PROMPT_CACHE_SHARE)
         .collect();
-    let cached: Vec<f64> = cached_cells.iter().filter_map(|r| r.telemetry.as_ref()?.engine.prefix_cache_hit_rate).collect();
-    let mut cache_off: Vec<String> = cached_cells
-        .iter()
-        .filter_map(|r| crate::engine::spec(r.engine).cache_off_hint().map(|h| format!("{}: {h}", r.engine.as_str())))
-        .collect();
-    cache_off.sort();
-    cache_off.dedup();
     if !cached.is_empty() {
+        let mut cache_off: Vec<String> = cached
+            .iter()
+            .filter_map(|(r, _)| crate::engine::spec(r.engine).cache_off_hint().map(|h| format!("{}: {h}", r.engine.as_str())))
+            .collect();
+        cache_off.sort();
+        cache_off.dedup();
         out.push(TrustNote::PromptCache {
             run_id: run_id(),
             cells: cached.len(),
             measured: measured.len(),
-            max_share: cached.iter().copied().fold(0.0, f64::max),
+            max_share: cached.iter().map(|(_, share)| *share).fold(0.0, f64::max),
             cache_off,
         });
     }

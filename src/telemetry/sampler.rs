@@ -146,7 +146,8 @@ pub async fn during<F: Future>(target: &Target, t0: Instant, work: F) -> (F::Out
     // The gauges (running, waiting, KV usage) count only samples taken while the work ran: the one
     // before it and the one after it show an idle engine.
     let ms_of = |i: Instant| i.saturating_duration_since(t0).as_secs_f64() * 1000.0;
-    let window = (ms_of(wall0), ms_of(wall0) + wall_s * 1000.0);
+    let start_ms = ms_of(wall0);
+    let window = (start_ms, start_ms + wall_s * 1000.0);
     let mut engine = prom::summarize(&met, window);
     engine.phases = hist1.and_then(|after| super::histogram::phases(hist0.as_ref(), &after));
     let tel = CellTelemetry { memory, engine, memory_series: mem, metrics_series: met };

@@ -11,11 +11,15 @@
 //!   lateness (on the wire -> first token sent, beyond 20 ms); and the same client timing chunks
 //!   when it parses them instead of by the kernel's receive time, for comparison,
 //! - first, the machine's own scheduling noise (how long a spinning thread loses its core), which
-//!   bounds any client-side timing on that machine.
+//!   bounds any client-side timing on that machine,
+//! - last, the replay schedule: a trace of 1,000 requests/s for 60 s, each held ~5 s by the server
+//!   (up to ~5,000 in flight), replayed by the trace driver: send lag (actual - scheduled send)
+//!   p50 / p99 / max; and the time to prepare a 20,000-request trace (read, reshape, prompt
+//!   synthesis) and the Mooncake trace with its prefix blocks.
 //!
 //! Run: cargo bench --bench harness   (targets and results: docs/performance.md)
 //! Knobs: BENCH_WORKERS=N (another client worker count), BENCH_TTFT_ONLY=1 (skip the throughput
-//! phases), BENCH_DUMP=FILE (write client ns, server ns, begun ns, on-the-wire ns per first token
+//! phases), BENCH_REPLAY_ONLY=1 (only the replay schedule and trace preparation), BENCH_DUMP=FILE (write client ns, server ns, begun ns, on-the-wire ns per first token
 //! as CSV, to FILE.20 for varied stream lengths and FILE.0 for synchronized ones).
 
 #[path = "../tests/common/raw_http.rs"]
@@ -209,8 +213,8 @@ fn vm_hwm_mb() -> f64 {
 
 fn jobs(n: usize) -> Vec<Job> {
     (0..n)
-        .map(|i| Job {
-            specs: vec![RequestSpec {
+        .map(|i| {
+            Job::single(RequestSpec {
                 index: i,
                 phase: runner::results::record::Phase::Measured,
                 conversation: None,
@@ -224,7 +228,7 @@ fn jobs(n: usize) -> Vec<Job> {
                 ignore_eos: false,
                 timeout: Duration::from_secs(120),
                 extra: Default::default(),
-            }],
+            })
         })
         .collect()
 }
@@ -335,6 +339,10 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("harness benchmark: {CHUNKS} chunks per stream, server in a separate process, {cores} cores");
     noise_floor(5.0);
+    if std::env::var_os("BENCH_REPLAY_ONLY").is_some() {
+        replay(&rt);
+        return;
+    }
     let ttft_only = std::env::var_os("BENCH_TTFT_ONLY").is_some();
     let server = Server::start(0, 0, CHUNKS, 0, None);
     // One client per server, as `runner run` keeps one per launch: its connections stay open
@@ -411,5 +419,88 @@ fn main() {
                 );
             });
         }
+    }
+    replay(&rt);
+}
+
+/// The replay schedule's accuracy and a trace's preparation time.
+fn replay(rt: &tokio::runtime::Runtime) {
+    use runner::load::trace::{read, shape, text};
+    // 1,000 requests/s for 60 s; the server holds each ~5 s (1 s to the first of 5 chunks, 1 s apart).
+    let (rate, secs) = (1_000usize, 60usize);
+    let held = Server::start(1_000, 1_000, 5, 0, None);
+    let client = rt.block_on(async { runner::load::http::LoadClient::new(None) });
+    let jobs: Vec<Job> = jobs(rate * secs)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut j)| {
+            j.at_s = vec![i as f64 / rate as f64];
+            j
+        })
+        .collect();
+    let cpu0 = cpu_seconds();
+    let p = rt.block_on(drive(
+        &client,
+        &held.url,
+        jobs,
+        Schedule::Trace { speed: 1.0 },
+        &runner::load::driver::Stop::default(),
+        Instant::now(),
+        &CancellationToken::new(),
+        |_| {},
+    ));
+    let cpu = cpu_seconds() - cpu0;
+    drop(held);
+    let lag = Dist::of(p.records.iter().map(|r| r.sent_ms - r.scheduled_ms)).unwrap();
+    let errors = p.records.iter().filter(|r| !r.ok()).count();
+    let fig = runner::results::trace::replay(&p.records, false);
+    println!(
+        "replay schedule: {rate} requests/s for {secs} s ({} requests, peak {} in flight, errors {errors}): send lag (actual - scheduled) p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; client CPU {:.0} µs per request",
+        lag.n,
+        fig.peak_requests_in_flight,
+        lag.p50,
+        lag.p99,
+        lag.max,
+        cpu / lag.n as f64 * 1e6
+    );
+    // Preparation: a 20,000-request trace in the Azure format (its 19,366 rows, then its first rows
+    // again a day later), at full length; and the Mooncake trace with its prefix blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let azure = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/traces/azure_llm_2023_conv.csv");
+    let text_in = std::fs::read_to_string(&azure).unwrap();
+    let mut rows: Vec<&str> = text_in.lines().collect();
+    let header = rows.remove(0);
+    let mut big = format!("{header}\n");
+    for k in 0..20_000 {
+        let row = rows[k % rows.len()];
+        let row = if k >= rows.len() { row.replacen("2023-11-16", "2023-11-17", 1) } else { row.to_string() };
+        big.push_str(&row);
+        big.push('\n');
+    }
+    let big_path = dir.path().join("azure20k.csv");
+    std::fs::write(&big_path, big).unwrap();
+    let moon = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/traces/mooncake_synthetic_trace.jsonl");
+    use runner::scenario::schema::{TimeUnit, TraceFormat};
+    for (label, path, format) in [
+        ("20,000 requests (Azure CSV, full lengths)", big_path.as_path(), TraceFormat::Azure),
+        ("3,993 requests (Mooncake, full lengths, 121,877 block references)", moon.as_path(), TraceFormat::Mooncake),
+    ] {
+        let t = Instant::now();
+        let src = read::Source { format, columns: None, time_unit: TimeUnit::S };
+        let entries = read::read(path, &src, &read::Select::default()).unwrap();
+        let t_read = t.elapsed().as_secs_f64();
+        let shaped = shape::shape(&entries, &shape::Shaping { scale: 1.0, max_input: None, max_output: None, block_tokens: 512 });
+        let sessions = if format == TraceFormat::Mooncake { shape::by_blocks(&entries) } else { shape::by_id(&entries) };
+        let prev = shape::previous(&sessions, entries.len());
+        let spec = text::Spec { words_per_token: 0.9, block_tokens: shaped.block_tokens, overhead: 18, seed: 1 };
+        let texts = text::texts(&entries, &shaped.input, &shaped.output, &prev, &spec);
+        let total = t.elapsed().as_secs_f64();
+        let mb = texts.iter().map(|t| t.0.len()).sum::<usize>() as f64 / 1e6;
+        println!(
+            "trace preparation, {label}: read {:.2} s, reshape + sessions + prompt synthesis {:.2} s, total {total:.2} s ({} requests, {mb:.0} MB of prompt text; the engine calibration adds 2 requests and 16 tokenizer calls)",
+            t_read,
+            total - t_read,
+            entries.len()
+        );
     }
 }

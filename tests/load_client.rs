@@ -330,7 +330,7 @@ async fn open_loop_beyond_capacity_shows_growing_queueing() {
     // Each request takes ~65 ms and at most one is in flight: capacity ~15/s. Arrivals at 40/s queue.
     let base = start_mock(Mock::default()).await;
     let client = runner::load::http::LoadClient::new(None);
-    let jobs: Vec<Job> = (0..40).map(|i| Job { specs: vec![spec(i, Endpoint::Chat)] }).collect();
+    let jobs: Vec<Job> = (0..40).map(|i| Job::single(spec(i, Endpoint::Chat))).collect();
     let schedule = Schedule::Open { rate: 40.0, arrival: Arrival::Poisson, burstiness: 1.0, seed: 1, max_in_flight: Some(1) };
     let p =
         drive(&client, &base, jobs, schedule, &runner::load::driver::Stop::default(), Instant::now(), &CancellationToken::new(), |_| {})

@@ -166,7 +166,7 @@ pub struct EnvelopeRow {
 }
 
 /// Cell parameters that are the load, not the server config.
-const LOAD_KEYS: &[&str] = &["concurrency", "request_rate", "max_tokens"];
+const LOAD_KEYS: &[&str] = &["concurrency", "request_rate", "trace_speed", "max_tokens"];
 
 /// A cell's server-axis values other than `axis`, as text ("max_model_len=2048").
 fn other_axes(c: &crate::results::records::CellResult, axis: &str) -> String {

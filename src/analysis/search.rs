@@ -3,7 +3,6 @@
 //! GPU x workload, and the Pareto frontier of system vs per-user throughput over every probe. Pure.
 
 use crate::results::records::CellResult;
-use crate::scenario::schema::SearchLoad;
 use crate::store::read::StoredRun;
 use crate::store::search::{AtBoundary, SearchRecord};
 use serde::{Deserialize, Serialize};
@@ -17,7 +16,7 @@ pub struct SearchRow {
     pub launch_id: String,
     /// The config's server-axis values as text ("parallel=16").
     pub config: String,
-    /// "concurrency" or "req/s".
+    /// "concurrency", "req/s" or "x trace speed".
     pub unit: String,
     pub boundary: Option<f64>,
     pub first_fail: Option<f64>,
@@ -74,7 +73,7 @@ fn row(run: &StoredRun, r: &SearchRecord, axes: &[String]) -> SearchRow {
         server: r.server.clone(),
         launch_id: r.launch_id.clone(),
         config: if config.is_empty() { r.server.clone() } else { config },
-        unit: if r.load == SearchLoad::Concurrency { "concurrency".into() } else { "req/s".into() },
+        unit: r.load.unit().into(),
         boundary: r.boundary,
         first_fail: r.first_fail,
         kind: r.boundary_kind.map(|k| format!("{k:?}").to_lowercase()),

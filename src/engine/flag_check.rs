@@ -118,7 +118,8 @@ fn longest(s: &Scenario, w: &crate::scenario::schema::Workload) -> Option<(u64, 
     let prompt = match w.kind {
         WorkloadKind::Chat | WorkloadKind::Batch => u64::from(w.prompt_tokens?.bounds().1),
         WorkloadKind::Prefix => u64::from(w.prefix_tokens.bounds().1) + w.prompt_tokens.map_or(0, |p| u64::from(p.bounds().1)),
-        WorkloadKind::Dataset => return None,
+        // A trace's lengths are in its file, checked when it is read (max_input_tokens caps them).
+        WorkloadKind::Dataset | WorkloadKind::Trace => return None,
     };
     let max_tokens = s.grid.max_tokens.as_ref().and_then(|m| m.iter().max().copied()).map_or(u64::from(w.max_tokens), |m| m.max(0) as u64);
     let output = w.output_tokens.map_or(max_tokens, |o| u64::from(o.bounds().1).min(max_tokens));

@@ -33,6 +33,9 @@ pub struct Demand {
 
 /// Why a workload's demand is not predicted.
 pub fn unpredictable(w: &Workload) -> Option<&'static str> {
+    if w.is_trace() {
+        return Some("a trace's lengths and concurrency are the trace's (runner plan does not read it)");
+    }
     if w.turns > 1 {
         return Some("multi-turn conversations grow with their history");
     }

@@ -59,7 +59,7 @@ pub(super) async fn run(
         workload: w,
         cell,
         warmup: w.warmup as usize,
-        measured: w.requests as usize,
+        measured: w.requests() as usize,
         seed: plan::request_seed(s, cell),
         scenario_seed: s.scenario.seed,
         base: &ctx.loaded.base_dir(),
@@ -77,8 +77,9 @@ pub(super) async fn run(
     let mut records = Vec::new();
     if !warm.is_empty() {
         // Warm-up runs with the cell's own load (same concurrency, or same arrivals and cap), outside
-        // the measurement.
-        let p = driver::drive(&on.load, on.eng.base_url(), warm, schedule, &Stop::default(), t0, ctx.cancel, |n| {
+        // the measurement; a trace's warm-up requests go one at a time (they have no trace times).
+        let warm_schedule = if cell.load.speed().is_some() { Schedule::Closed { concurrency: 1 } } else { schedule };
+        let p = driver::drive(&on.load, on.eng.base_url(), warm, warm_schedule, &Stop::default(), t0, ctx.cancel, |n| {
             reporter.event(Event::RequestsDone(n))
         })
         .await;
@@ -91,6 +92,10 @@ pub(super) async fn run(
     let slo_cfg = s.slo.get(&cell.workload);
     let mut summary = quality::median_summary(&m.summaries).unwrap_or_else(|| summary::summarize(&[], 0.0, slo_cfg));
     summary.prompt_build = Some(note);
+    if cell.load.speed().is_some() {
+        let counted: Vec<RequestRecord> = records.iter().filter(|r| r.error != Some(ErrorClass::StoppedEarly)).cloned().collect();
+        summary.replay = Some(crate::results::trace::replay(&counted, w.sessions));
+    }
     let verdict = slo::judge(&summary, slo_cfg);
     let ended = if m.interrupted || ctx.cancel.is_cancelled() {
         Ended::Interrupted
@@ -150,6 +155,7 @@ fn schedule(s: &crate::scenario::schema::Scenario, w: &crate::scenario::schema::
         Load::Open { rate, max_in_flight } => {
             Schedule::Open { rate, arrival: w.arrival, burstiness: w.burstiness, seed: plan::request_seed(s, cell) ^ 0x5eed, max_in_flight }
         }
+        Load::Trace { speed } => Schedule::Trace { speed },
         Load::Probe => unreachable!("probe cells have no schedule"),
     }
 }

@@ -149,7 +149,7 @@ async fn one(
     }
     let t0 = Instant::now();
     let slo = ctx.scenario().slo.get(&t.workload).cloned();
-    let total = crate::plan::workload(ctx.scenario(), &t.workload).map_or(0, |w| w.requests as usize);
+    let total = crate::plan::workload(ctx.scenario(), &t.workload).map_or(0, |w| w.requests() as usize);
     let mut dead = None;
     loop {
         rec.wall_s = earlier_wall + t0.elapsed().as_secs_f64();

@@ -27,6 +27,22 @@ pub enum Schedule {
     /// `max_in_flight` run at once when set, later ones wait (and that wait counts from the scheduled
     /// time); without a cap every job starts when it is due.
     Open { rate: f64, arrival: Arrival, burstiness: f64, seed: u64, max_in_flight: Option<u32> },
+    /// A trace replay: each job is due at its first turn's trace time divided by `speed`, uncapped;
+    /// a session's later turns keep their own trace times (or think times) after each answer.
+    Trace { speed: f64 },
+}
+
+/// A trace replay's clock: the phase start and the speed-up its trace times are divided by.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    start: Instant,
+    speed: f64,
+}
+
+impl Pace {
+    fn due(&self, at_s: f64) -> Instant {
+        self.start + Duration::from_secs_f64((at_s / self.speed).max(0.0))
+    }
 }
 
 /// A check of the records so far: `Some(why)` ends the phase early.
@@ -110,7 +126,7 @@ pub async fn drive(
     // for another's, and no first-wave TTFT holds a connection set-up (docs/metrics.md).
     let slots = match schedule {
         Schedule::Closed { concurrency } => open_slots(client, &jobs, concurrency, &target, cancel).await,
-        Schedule::Open { .. } => Vec::new(),
+        Schedule::Open { .. } | Schedule::Trace { .. } => Vec::new(),
     };
     let start = Instant::now();
     // Records are collected on a runtime worker: the caller may run on the thread that blocks on
@@ -147,8 +163,14 @@ pub async fn drive(
         }
         Schedule::Open { rate, arrival, burstiness, seed, max_in_flight } => {
             let times = arrivals(jobs.len(), rate, arrival, burstiness, seed);
-            let open = Open { client, target: &target, jobs: &jobs, tx: &tx, cancel, t0, start, deadline };
+            let open = Open { client, target: &target, jobs: &jobs, tx: &tx, cancel, t0, start, deadline, pace: None };
             handles = open.spawn(times, max_in_flight, &mut || report(&mut on_done, &mut reported)).await;
+        }
+        Schedule::Trace { speed } => {
+            let pace = Pace { start, speed };
+            let times = jobs.iter().map(|j| j.at_s.first().copied().unwrap_or(0.0) / speed).collect();
+            let open = Open { client, target: &target, jobs: &jobs, tx: &tx, cancel, t0, start, deadline, pace: Some(pace) };
+            handles = open.spawn(times, None, &mut || report(&mut on_done, &mut reported)).await;
         }
     }
     drop(tx);
@@ -182,32 +204,62 @@ struct Open<'a> {
     t0: Instant,
     start: Instant,
     deadline: Option<Duration>,
+    pace: Option<Pace>,
 }
 
 impl Open<'_> {
     /// Spawns each job at its arrival time (until the deadline or a cancel); `tick` reports progress
-    /// between arrivals.
+    /// meanwhile. The schedule runs on a thread of its own that sleeps on the kernel's
+    /// high-resolution timer (tens of µs late), not on tokio's timer wheel, which wakes a sleep at
+    /// the next whole millisecond: the replay's send lag stays well under a millisecond
+    /// (benches/harness.rs, "replay schedule").
     async fn spawn(&self, times: Vec<f64>, max_in_flight: Option<u32>, tick: &mut dyn FnMut()) -> Vec<tokio::task::JoinHandle<()>> {
         let permits = Arc::new(Semaphore::new(max_in_flight.map_or(Semaphore::MAX_PERMITS, |c| c.max(1) as usize)));
-        let mut handles = Vec::new();
-        for (i, at) in times.into_iter().enumerate() {
-            let due = self.start + Duration::from_secs_f64(at);
-            if self.deadline.is_some_and(|d| due.duration_since(self.start) >= d) {
-                break;
+        let runtime = tokio::runtime::Handle::current();
+        let (jobs, tx, cancel, client, target) =
+            (self.jobs.clone(), self.tx.clone(), self.cancel.clone(), self.client.clone(), self.target.clone());
+        let (t0, start, deadline, pace) = (self.t0, self.start, self.deadline, self.pace);
+        let (done_tx, mut done) = tokio::sync::oneshot::channel();
+        let dispatch = move || {
+            let mut handles = Vec::new();
+            for (i, at) in times.into_iter().enumerate() {
+                let due = start + Duration::from_secs_f64(at);
+                if deadline.is_some_and(|d| due.duration_since(start) >= d) || !sleep_until(due, &cancel) {
+                    break;
+                }
+                let (jobs, tx, cancel, permits) = (jobs.clone(), tx.clone(), cancel.child_token(), permits.clone());
+                let (client, target) = (client.clone(), target.clone());
+                handles.push(runtime.spawn(async move {
+                    let Ok(_permit) = permits.acquire_owned().await else { return };
+                    run_job(&mut Via::Pool(&client), &target, &jobs[i], Sent { t0, scheduled: due, pace }, &cancel, &tx).await;
+                }));
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
-                _ = self.cancel.cancelled() => break,
-            }
-            tick();
-            let (jobs, tx, cancel, permits) = (self.jobs.clone(), self.tx.clone(), self.cancel.child_token(), permits.clone());
-            let (client, target, t0) = (self.client.clone(), self.target.clone(), self.t0);
-            handles.push(tokio::spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else { return };
-                run_job(&mut Via::Pool(&client), &target, &jobs[i], t0, due, &cancel, &tx).await;
-            }));
+            let _ = done_tx.send(handles);
+        };
+        if std::thread::Builder::new().name("runner-schedule".into()).spawn(dispatch).is_err() {
+            return Vec::new();
         }
-        handles
+        loop {
+            tokio::select! {
+                handles = &mut done => return handles.unwrap_or_default(),
+                _ = tokio::time::sleep(Duration::from_millis(100)) => tick(),
+            }
+        }
+    }
+}
+
+/// Sleeps this (non-runtime) thread until `due`, looking for a cancel every 50 ms; false when
+/// cancelled.
+fn sleep_until(due: Instant, cancel: &CancellationToken) -> bool {
+    loop {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= due {
+            return true;
+        }
+        std::thread::sleep((due - now).min(Duration::from_millis(50)));
     }
 }
 
@@ -269,7 +321,16 @@ impl ClosedSlot {
             }
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = self.jobs.get(i) else { break };
-            if !run_job(&mut Via::Slot(&mut slot), &self.target, job, t0, Instant::now(), &self.cancel, &self.tx).await {
+            if !run_job(
+                &mut Via::Slot(&mut slot),
+                &self.target,
+                job,
+                Sent { t0, scheduled: Instant::now(), pace: None },
+                &self.cancel,
+                &self.tx,
+            )
+            .await
+            {
                 break;
             }
         }
@@ -284,18 +345,24 @@ fn mark_stopped_early(records: &mut [RequestRecord]) {
     }
 }
 
+/// When a job's first request is due, on which clock, and how a trace paces its later turns.
+struct Sent {
+    t0: Instant,
+    scheduled: Instant,
+    pace: Option<Pace>,
+}
+
 /// Sends a job's requests in order; false when the collector is gone or the run was cancelled.
 async fn run_job(
     via: &mut Via<'_>,
     target: &Target,
     job: &Job,
-    t0: Instant,
-    scheduled: Instant,
+    sent: Sent,
     cancel: &CancellationToken,
     tx: &mpsc::UnboundedSender<RequestRecord>,
 ) -> bool {
+    let Sent { t0, mut scheduled, pace } = sent;
     let mut history: Vec<Message> = Vec::new();
-    let mut scheduled = scheduled;
     for (turn, spec) in job.specs.iter().enumerate() {
         // Later turns carry the conversation so far; a single request is sent as it is.
         let spec: std::borrow::Cow<RequestSpec> = if history.is_empty() {
@@ -321,9 +388,26 @@ async fn run_job(
             // A conversation cannot go on without the previous answer.
             break;
         }
-        scheduled = Instant::now();
+        scheduled = next_turn(job, turn + 1, pace);
+        if scheduled > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(scheduled.into()) => {}
+                _ = cancel.cancelled() => return false,
+            }
+        }
     }
     true
+}
+
+/// When turn `turn` of a job is due, its previous answer having just arrived: after the think
+/// time, or at its trace time (never before now); at once outside a trace.
+fn next_turn(job: &Job, turn: usize, pace: Option<Pace>) -> Instant {
+    let now = Instant::now();
+    match (job.think_s, pace, job.at_s.get(turn)) {
+        (Some(think), _, _) => now + Duration::from_secs_f64(think),
+        (None, Some(p), Some(&at)) => p.due(at).max(now),
+        _ => now,
+    }
 }
 
 fn interrupted(spec: &RequestSpec, t0: Instant, scheduled: Instant) -> RequestRecord {
@@ -353,7 +437,7 @@ pub async fn closed_loop(
     cancel: &CancellationToken,
     on_done: impl FnMut(u64),
 ) -> PhaseResult {
-    let jobs = specs.into_iter().map(|s| Job { specs: vec![s] }).collect();
+    let jobs = specs.into_iter().map(Job::single).collect();
     drive(client, base_url, jobs, Schedule::Closed { concurrency }, &Stop::default(), t0, cancel, on_done).await
 }
 

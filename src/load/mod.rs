@@ -11,4 +11,5 @@ pub mod sources;
 pub mod sse;
 pub mod synth;
 pub mod tokenize;
+pub mod trace;
 pub mod workload;

@@ -66,6 +66,21 @@ impl Calibrator {
         c
     }
 
+    /// Words of synthetic text per engine token: measured on the engine's tokenizer, else from the
+    /// characters-per-token estimate.
+    pub fn words_per_token(&self) -> f64 {
+        let words = self.corpus.split_whitespace().count() as f64;
+        let tokens = match &self.tokens {
+            Some(t) => t.len() as f64,
+            None => self.corpus.len() as f64 / self.chars_per_token.max(0.1),
+        };
+        if tokens > 0.0 && words > 0.0 {
+            words / tokens
+        } else {
+            1.0
+        }
+    }
+
     /// True when lengths come from the engine's tokenizer (exact), false when estimated.
     pub fn exact(&self) -> bool {
         self.tokens.is_some()

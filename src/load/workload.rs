@@ -14,9 +14,20 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Requests sent in order by one worker; later turns get the conversation so far prepended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Job {
     pub specs: Vec<RequestSpec>,
+    /// A trace replay: when each turn is due, in seconds of the trace from its start (the driver
+    /// divides by the speed); a later turn is never sent before the previous answer arrived.
+    pub at_s: Vec<f64>,
+    /// A trace session's pause after an answer before the next turn (instead of its recorded time).
+    pub think_s: Option<f64>,
+}
+
+impl Job {
+    pub fn single(spec: RequestSpec) -> Job {
+        Job { specs: vec![spec], ..Job::default() }
+    }
 }
 
 pub struct Inputs<'a> {
@@ -68,14 +79,17 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(i.seed);
     let mut note = BuildNote::default();
     let mt = i.cell.max_tokens;
-    let single = |specs: Vec<RequestSpec>| specs.into_iter().map(|s| Job { specs: vec![s] }).collect::<Vec<_>>();
+    let single = |specs: Vec<RequestSpec>| specs.into_iter().map(Job::single).collect::<Vec<_>>();
+    if w.kind == WorkloadKind::Trace {
+        return super::trace::build(i).await;
+    }
     let jobs = match w.kind {
         WorkloadKind::Chat if w.prompt_tokens.is_some() || w.turns <= 1 => {
             let user_texts: Vec<Prompt> = match w.prompt_tokens {
                 Some(len) => {
                     let cal = calibrator(i, len.bounds().1 as usize).await;
                     let over = cal.overhead(&[], "").await.unwrap_or(0);
-                    note = BuildNote { exact_lengths: Some(cal.exact()), overhead_tokens: Some(over) };
+                    note = BuildNote { exact_lengths: Some(cal.exact()), overhead_tokens: Some(over), trace: None };
                     let mut v = Vec::with_capacity(n);
                     for _ in 0..n {
                         let target = sample(len, &mut rng).saturating_sub(over as usize);
@@ -106,7 +120,7 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
                     let len = len.unwrap_or(TokenLen::Fixed(2000));
                     let cal = calibrator(i, len.bounds().1 as usize).await;
                     let over = cal.overhead(&[], &over_text).await.unwrap_or(0);
-                    note = BuildNote { exact_lengths: Some(cal.exact()), overhead_tokens: Some(over) };
+                    note = BuildNote { exact_lengths: Some(cal.exact()), overhead_tokens: Some(over), trace: None };
                     let mut v = Vec::with_capacity(n);
                     for _ in 0..n {
                         let target = sample(len, &mut rng).saturating_sub(over as usize);
@@ -153,6 +167,7 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
                     .collect(),
             )
         }
+        WorkloadKind::Trace => unreachable!("built by load::trace"),
         WorkloadKind::Dataset => {
             let entries = sources::dataset(w.dataset.as_deref().unwrap_or_default(), i.base)?;
             single(
@@ -186,6 +201,8 @@ fn conversations(i: &Inputs<'_>, users: Vec<Prompt>) -> Vec<Job> {
     let n = i.warmup + i.measured;
     (0..n)
         .map(|c| Job {
+            at_s: Vec::new(),
+            think_s: None,
             specs: (0..turns)
                 .map(|t| {
                     let mut s = spec(i, c * turns + t, users[(c * turns + t) % users.len()].clone(), i.cell.max_tokens);

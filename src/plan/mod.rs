@@ -31,6 +31,9 @@ pub enum Load {
     /// Open loop: requests arrive at `rate` per second; at most `max_in_flight` run at once when set
     /// (later ones wait, and that wait counts from their scheduled time).
     Open { rate: f64, max_in_flight: Option<u32> },
+    /// A trace workload replayed at its own arrival times, divided by `speed` (2.0 = twice the
+    /// traffic).
+    Trace { speed: f64 },
 }
 
 /// How a cell's load is stored (the fields of `summary.json` since the first runs): `concurrency`,
@@ -44,6 +47,8 @@ struct LoadRepr {
     request_rate: Option<f64>,
     #[serde(default)]
     probe: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_speed: Option<f64>,
 }
 
 const LEGACY_UNCAPPED: u32 = 10_000;
@@ -51,6 +56,9 @@ const LEGACY_UNCAPPED: u32 = 10_000;
 impl TryFrom<LoadRepr> for Load {
     type Error = String;
     fn try_from(r: LoadRepr) -> Result<Self, String> {
+        if let Some(speed) = r.trace_speed {
+            return Ok(Load::Trace { speed });
+        }
         Ok(match (r.probe, r.request_rate, r.concurrency) {
             (true, _, _) => Load::Probe,
             (false, Some(rate), cap) => Load::Open { rate, max_in_flight: cap.filter(|c| *c != LEGACY_UNCAPPED) },
@@ -62,7 +70,7 @@ impl TryFrom<LoadRepr> for Load {
 
 impl From<Load> for LoadRepr {
     fn from(l: Load) -> Self {
-        LoadRepr { concurrency: l.concurrency(), request_rate: l.rate(), probe: l == Load::Probe }
+        LoadRepr { concurrency: l.concurrency(), request_rate: l.rate(), probe: l == Load::Probe, trace_speed: l.speed() }
     }
 }
 
@@ -72,7 +80,14 @@ impl Load {
         match self {
             Load::Closed { concurrency } => Some(concurrency),
             Load::Open { max_in_flight, .. } => max_in_flight,
-            Load::Probe => None,
+            Load::Probe | Load::Trace { .. } => None,
+        }
+    }
+    /// A trace replay's speed-up.
+    pub fn speed(self) -> Option<f64> {
+        match self {
+            Load::Trace { speed } => Some(speed),
+            _ => None,
         }
     }
     /// Offered requests per second of an open loop.
@@ -96,6 +111,7 @@ impl Load {
             Load::Closed { concurrency } => format!("concurrency {concurrency}"),
             Load::Open { rate, max_in_flight: Some(c) } => format!("{rate} req/s (at most {c} in flight)"),
             Load::Open { rate, max_in_flight: None } => format!("{rate} req/s"),
+            Load::Trace { speed } => format!("trace at {speed}x speed"),
         }
     }
     /// Its part of a cell id: `conc4`, `conc8-rate2`, `rate2`.
@@ -105,6 +121,7 @@ impl Load {
             Load::Closed { concurrency } => format!("conc{concurrency}"),
             Load::Open { rate, max_in_flight: Some(c) } => format!("conc{c}-rate{rate}"),
             Load::Open { rate, max_in_flight: None } => format!("rate{rate}"),
+            Load::Trace { speed } => format!("speed{speed}"),
         }
     }
 }
@@ -176,7 +193,7 @@ impl Plan {
         work_words(self.cells.len(), self.searches.len())
     }
     pub fn total_requests(&self, scenario: &Scenario) -> u64 {
-        self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests + w.warmup))).sum()
+        self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests() + w.warmup))).sum()
     }
 }
 
@@ -218,8 +235,12 @@ fn server_combos(s: &Scenario) -> Vec<IndexMap<String, FlagValue>> {
     combos
 }
 
-/// The load points of the grid, in expansion order (concurrency, then request rate).
-fn loads(s: &Scenario) -> Vec<Load> {
+/// The load points of the grid for workload `w`, in expansion order (concurrency, then request
+/// rate; a trace workload: its speeds).
+fn loads(s: &Scenario, w: &Workload) -> Vec<Load> {
+    if w.is_trace() {
+        return grid::trace_speeds(s, w).into_iter().map(|speed| Load::Trace { speed }).collect();
+    }
     let conc = grid::concurrency_values(s);
     let mut out = Vec::new();
     for c in conc.clone().map_or(vec![None], |v| v.into_iter().map(Some).collect()) {
@@ -241,6 +262,11 @@ pub(crate) fn cell_params(axes: &IndexMap<String, FlagValue>, load: Load, max_to
     }
     if let Some(r) = load.rate() {
         params.insert("request_rate".into(), FlagValue::Float(r));
+    }
+    if let Some(speed) = load.speed() {
+        // A trace asks for its recorded output lengths: no max_tokens of the cell's own.
+        params.insert("trace_speed".into(), FlagValue::Float(speed));
+        return params;
     }
     params.insert("max_tokens".into(), FlagValue::Int(i64::from(max_tokens)));
     params
@@ -298,13 +324,15 @@ pub fn expand(s: &Scenario) -> Plan {
                     searches.push(search::Target::new(searches.len(), index, &w.name, max_tokens, &axes));
                     continue;
                 }
-                for load in loads(s) {
+                for load in loads(s, w) {
                     for m in grid::max_tokens_values(s, w) {
                         let params = cell_params(&axes, load, m);
                         let ci = cells.len();
+                        // A trace cell's output lengths are the trace's: no max_tokens in its id.
+                        let mt = if w.is_trace() { String::new() } else { format!("-mt{m}") };
                         cells.push(Cell {
                             index: ci,
-                            id: format!("c{ci:03}-l{index:02}-{}-{}-mt{m}", slug(&w.name), load.id_part()),
+                            id: format!("c{ci:03}-l{index:02}-{}-{}{mt}", slug(&w.name), load.id_part()),
                             launch: index,
                             workload: w.name.clone(),
                             load,

@@ -46,11 +46,15 @@ impl Target {
         let load = match kind {
             SearchLoad::Concurrency => Load::Closed { concurrency: load.round().max(1.0) as u32 },
             SearchLoad::RequestRate => Load::Open { rate: load, max_in_flight: None },
+            SearchLoad::TraceSpeed => Load::Trace { speed: load },
         };
         Cell {
             // Searches own disjoint index ranges, so results sort by search, then probe order.
             index: (self.index + 1) * 1000 + n,
-            id: format!("{}-p{n:03}-{}-mt{}", self.id, load.id_part(), self.max_tokens),
+            id: match kind {
+                SearchLoad::TraceSpeed => format!("{}-p{n:03}-{}", self.id, load.id_part()),
+                _ => format!("{}-p{n:03}-{}-mt{}", self.id, load.id_part(), self.max_tokens),
+            },
             launch: self.launch,
             workload: self.workload.clone(),
             load,
@@ -66,7 +70,7 @@ impl Target {
 
     /// The load a probe cell offered, in the search's units.
     pub fn load_of(cell: &Cell) -> Option<f64> {
-        cell.load.rate().or_else(|| cell.load.closed().map(f64::from))
+        cell.load.rate().or(cell.load.speed()).or_else(|| cell.load.closed().map(f64::from))
     }
 }
 

@@ -53,7 +53,7 @@ impl std::fmt::Display for Shard {
 /// the tokens each asks for; a search counts the most probes it can take.
 pub fn cost(s: &Scenario, plan: &Plan, launch: usize) -> f64 {
     let per = |workload: &str, max_tokens: u32| {
-        super::workload(s, workload).map_or(1.0, |w| f64::from(w.warmup + w.requests * w.repeats.max(1)) * f64::from(max_tokens.max(1)))
+        super::workload(s, workload).map_or(1.0, |w| f64::from(w.warmup + w.requests() * w.repeats.max(1)) * f64::from(max_tokens.max(1)))
     };
     let cells: f64 = plan.cells_of(launch).map(|c| per(&c.workload, c.max_tokens)).sum();
     let probes = s.search.as_ref().map_or(0, |x| Spec::of(x).most_probes()) as f64;

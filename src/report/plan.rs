@@ -65,14 +65,18 @@ pub fn render(
         if let Some(p) = prediction(launch) {
             let _ = writeln!(out, "  {}", p.replace('\n', "\n  "));
         }
+        // A trace workload without `requests` replays its whole window.
+        let requests = |name: &str| match crate::plan::workload(s, name) {
+            Some(w) if w.is_trace() && w.requests.is_none() => "the trace's".to_string(),
+            w => w.map_or(0, |w| w.requests()).to_string(),
+        };
         for t in searches {
-            let reqs = crate::plan::workload(s, &t.workload).map_or(0, |w| w.requests);
+            let reqs = requests(&t.workload);
             let _ = writeln!(out, "  search {:<32} workload={} max_tokens={} requests={reqs} per probe", t.id, t.workload, t.max_tokens);
         }
         for c in cells {
             let params: Vec<String> = c.params.iter().map(|(k, v)| format!("{k}={}", v.label())).collect();
-            let reqs = crate::plan::workload(s, &c.workload).map_or(0, |w| w.requests);
-            let _ = writeln!(out, "  {:<40} workload={} {} requests={}", c.id, c.workload, params.join(" "), reqs);
+            let _ = writeln!(out, "  {:<40} workload={} {} requests={}", c.id, c.workload, params.join(" "), requests(&c.workload));
         }
     }
     out
@@ -83,7 +87,11 @@ pub fn render(
 fn search_space(s: &Scenario, x: &crate::scenario::schema::Search, plan: &Plan) -> String {
     use crate::scenario::schema::{SearchGoal, SearchLoad};
     let spec = crate::plan::search::Spec::of(x);
-    let unit = if x.load == SearchLoad::Concurrency { "concurrency" } else { "request_rate (req/s)" };
+    let unit = match x.load {
+        SearchLoad::Concurrency => "concurrency",
+        SearchLoad::RequestRate => "request_rate (req/s)",
+        SearchLoad::TraceSpeed => "trace_speed (x the trace's arrival rate)",
+    };
     let step = match spec.resolution {
         crate::plan::search::Resolution::Absolute(a) => format!("{a}"),
         crate::plan::search::Resolution::Relative(p) => format!("{p}% of the load"),

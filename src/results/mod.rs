@@ -10,3 +10,4 @@ pub mod records;
 pub mod slo;
 pub mod summary;
 pub mod telemetry;
+pub mod trace;

@@ -12,6 +12,9 @@ pub struct BuildNote {
     pub exact_lengths: Option<bool>,
     /// Prompt tokens the chat template and instruction add around the generated text.
     pub overhead_tokens: Option<u64>,
+    /// A trace workload: the trace as this cell sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<super::trace::TraceNote>,
 }
 
 /// Distribution of one metric (milliseconds or tokens/s). Percentiles interpolate linearly between
@@ -122,6 +125,10 @@ pub struct CellSummary {
     /// visible text: counted in throughput and E2E, absent from TTFT, TPOT and ITL.
     #[serde(default)]
     pub no_visible_text: usize,
+    /// A trace replay: its schedule lag, the concurrency it made and latency over time (all
+    /// repeats' measured requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<super::trace::Replay>,
 }
 
 impl CellSummary {
@@ -214,6 +221,7 @@ pub fn summarize(records: &[RequestRecord], wall_s: f64, slo: Option<&Slo>) -> C
         new_connections: Some(measured.iter().filter(|r| r.connect_ms.is_some()).count()),
         connect_ms: Dist::of(measured.iter().filter_map(|r| r.connect_ms)),
         no_visible_text: ok.iter().filter(|r| r.no_visible_text).count(),
+        replay: None,
     }
 }
 

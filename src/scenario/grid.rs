@@ -24,9 +24,18 @@ pub fn rate_values(s: &Scenario) -> Vec<Option<f64>> {
     s.grid.request_rate.clone().map_or_else(|| vec![None], |r| r.into_iter().map(Some).collect())
 }
 
-/// The `max_tokens` axis, or the workload's own `max_tokens`.
+/// The `max_tokens` axis, or the workload's own `max_tokens`; a trace workload has one (its
+/// `max_output_tokens` or 0: it asks for the trace's recorded output lengths).
 pub fn max_tokens_values(s: &Scenario, w: &Workload) -> Vec<u32> {
+    if w.is_trace() {
+        return vec![w.max_output_tokens.unwrap_or(0)];
+    }
     s.grid.max_tokens.as_ref().map_or_else(|| vec![w.max_tokens], |v| counts(v))
+}
+
+/// A trace workload's speeds: the `trace_speed` axis, or its own `speed` (1 when absent).
+pub fn trace_speeds(s: &Scenario, w: &Workload) -> Vec<f64> {
+    s.grid.trace_speed.clone().unwrap_or_else(|| vec![w.speed.unwrap_or(1.0)])
 }
 
 /// Number of server-flag combinations (launches per server), saturating: 64 axes of 2 values are
@@ -50,7 +59,10 @@ pub fn count_cells(s: &Scenario) -> usize {
                 .workloads
                 .iter()
                 .filter(|w| applies(w, srv))
-                .map(|w| conc.saturating_mul(rates).saturating_mul(max_tokens_values(s, w).len()))
+                .map(|w| match w.is_trace() {
+                    true => trace_speeds(s, w).len(),
+                    false => conc.saturating_mul(rates).saturating_mul(max_tokens_values(s, w).len()),
+                })
                 .sum();
             per_launch.saturating_mul(combos)
         })

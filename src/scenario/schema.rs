@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod workload;
-pub use workload::{Arrival, Endpoint, TokenLen, Workload, WorkloadKind};
+pub use workload::{
+    Arrival, Endpoint, TimeUnit, TokenLen, TraceColumns, TraceFormat, TraceWindow, Workload, WorkloadKind, DEFAULT_BLOCK_TOKENS,
+    DEFAULT_REQUESTS,
+};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Scenario {
@@ -36,7 +39,8 @@ pub struct Scenario {
 /// launch each) by exponential probing then bisection (docs/scenario.md, "Boundary search").
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Search {
-    /// The load variable: closed-loop `concurrency` or open-loop `request_rate` (requests/s).
+    /// The load variable: closed-loop `concurrency`, open-loop `request_rate` (requests/s), or a
+    /// trace workload's `trace_speed`.
     pub load: SearchLoad,
     pub min: f64,
     pub max: f64,
@@ -75,6 +79,19 @@ pub struct Search {
 pub enum SearchLoad {
     Concurrency,
     RequestRate,
+    /// Trace workloads: the speed-up of the trace's arrivals.
+    TraceSpeed,
+}
+
+impl SearchLoad {
+    /// The load's unit in tables: "concurrency", "req/s", "x trace speed".
+    pub fn unit(self) -> &'static str {
+        match self {
+            SearchLoad::Concurrency => "concurrency",
+            SearchLoad::RequestRate => "req/s",
+            SearchLoad::TraceSpeed => "x trace speed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
@@ -356,6 +373,9 @@ pub struct Grid {
     /// Open-loop request rates (requests/s); with it, `concurrency` caps requests in flight.
     #[serde(default)]
     pub request_rate: Option<Vec<f64>>,
+    /// Trace workloads: speed-ups of the trace's arrivals (2.0 = twice the traffic), one cell each.
+    #[serde(default)]
+    pub trace_speed: Option<Vec<f64>>,
     #[serde(default)]
     pub server: IndexMap<String, Vec<FlagValue>>,
 }

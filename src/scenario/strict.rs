@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(keys, ["scenario.sede", "servers[0].modle", "workloads[0].requets", "slo.w.p95_e2e", "grid.zzz", "reports"]);
         assert_eq!(got[0].1.as_deref(), Some("did you mean `seed`?"));
         assert_eq!(got[3].1.as_deref(), Some("did you mean `p95_e2e_ms`?"));
-        assert_eq!(got[4].1.as_deref(), Some("allowed keys here: concurrency, max_tokens, request_rate, server"));
+        assert_eq!(got[4].1.as_deref(), Some("allowed keys here: concurrency, max_tokens, request_rate, trace_speed, server"));
         assert_eq!(got[5].1.as_deref(), Some("allowed keys here: scenario, servers, workloads, grid, slo, gpus, prices, search"));
     }
 

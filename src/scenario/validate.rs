@@ -7,6 +7,7 @@ use crate::kp;
 use std::collections::HashSet;
 use std::path::Path;
 
+mod trace;
 mod workloads;
 use workloads::workloads;
 
@@ -28,6 +29,7 @@ pub fn validate(s: &Scenario, base: Option<&Path>, engine: EngineCheck) -> Vec<I
     meta(s, &mut out);
     servers(s, base, engine, &mut out);
     workloads(s, base, &mut out);
+    trace::grid_and_search(s, &mut out);
     grid(s, &mut out);
     slos(s, &mut out);
     super::search::validate(s, &mut out);
@@ -302,28 +304,25 @@ fn axis_ints(name: &str, values: &Option<Vec<i64>>, max: i64, out: &mut Vec<Issu
     }
 }
 
-fn grid(s: &Scenario, out: &mut Vec<Issue>) {
-    if let Some(rates) = &s.grid.request_rate {
-        if rates.is_empty() {
-            out.push(
-                Issue::new(kp!["grid", "request_rate"], "grid axis `request_rate` is empty").help("give at least one rate in requests/s"),
-            );
+/// A grid axis of positive numbers (rates, speeds): not empty, each in range, none twice.
+fn axis_floats(name: &str, values: &Option<Vec<f64>>, help: &str, out: &mut Vec<Issue>) {
+    let Some(values) = values else { return };
+    if values.is_empty() {
+        out.push(Issue::new(kp!["grid", name], format!("grid axis `{name}` is empty")).help("give at least one value"));
+    }
+    for (j, r) in values.iter().enumerate() {
+        if !(*r > 0.0 && r.is_finite() && *r <= 1e6) {
+            out.push(Issue::new(kp!["grid", name, j], format!("{name} = {r} is out of range")).help(help));
         }
-        for (j, r) in rates.iter().enumerate() {
-            if !(*r > 0.0 && r.is_finite() && *r <= 1e6) {
-                out.push(
-                    Issue::new(kp!["grid", "request_rate", j], format!("request_rate = {r} is out of range"))
-                        .help("requests per second, greater than 0"),
-                );
-            }
-            if rates[..j].contains(r) {
-                out.push(
-                    Issue::new(kp!["grid", "request_rate", j], format!("request_rate value {r} appears twice"))
-                        .help("list each value once"),
-                );
-            }
+        if values[..j].contains(r) {
+            out.push(Issue::new(kp!["grid", name, j], format!("{name} value {r} appears twice")).help("list each value once"));
         }
     }
+}
+
+fn grid(s: &Scenario, out: &mut Vec<Issue>) {
+    axis_floats("request_rate", &s.grid.request_rate, "requests per second, greater than 0", out);
+    axis_floats("trace_speed", &s.grid.trace_speed, "a speed-up of the trace's arrivals, greater than 0 (2.0 = twice the traffic)", out);
     axis_ints("concurrency", &s.grid.concurrency, MAX_CONCURRENCY, out);
     axis_ints("max_tokens", &s.grid.max_tokens, 10_000_000, out);
     for (k, values) in &s.grid.server {

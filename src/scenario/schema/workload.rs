@@ -16,6 +16,10 @@ pub enum WorkloadKind {
     Prefix,
     /// A ShareGPT-style JSON or a JSONL of prompts with expected output lengths.
     Dataset,
+    /// A recorded trace replayed at its own arrival times (scaled by `speed`): synthetic prompts of
+    /// the recorded input lengths (shared prefix blocks where the trace records them), the recorded
+    /// output lengths (docs/scenario.md, "Trace replay").
+    Trace,
 }
 
 impl WorkloadKind {
@@ -73,9 +77,10 @@ pub struct Workload {
     pub ignore_eos: bool,
     #[serde(default)]
     pub temperature: f64,
-    /// Measured requests per cell.
-    #[serde(default = "default_requests")]
-    pub requests: u32,
+    /// Measured requests per cell (16 when absent); a trace workload: the first N requests of the
+    /// trace after its window (all of the window when absent).
+    #[serde(default)]
+    pub requests: Option<u32>,
     /// Requests sent before measuring, excluded from statistics.
     #[serde(default)]
     pub warmup: u32,
@@ -131,11 +136,129 @@ pub struct Workload {
     /// repeats marks the cell `unstable`.
     #[serde(default = "one")]
     pub repeats: u32,
+    /// trace: the trace file (relative to the scenario file).
+    #[serde(default)]
+    pub trace: Option<String>,
+    /// trace: its format.
+    #[serde(default)]
+    pub format: Option<TraceFormat>,
+    /// trace: the factor applied to its arrival rate (2.0 = twice the traffic: inter-arrival times
+    /// halved). A `[grid] trace_speed` axis replaces it.
+    #[serde(default)]
+    pub speed: Option<f64>,
+    /// trace: the part of the trace replayed, in seconds from its first request.
+    #[serde(default)]
+    pub window: Option<TraceWindow>,
+    /// trace, formats `csv` and `jsonl`: which column (CSV header) or field (JSON key) holds what.
+    #[serde(default)]
+    pub columns: Option<TraceColumns>,
+    /// trace, formats `csv` and `jsonl`: the unit of the time column.
+    #[serde(default)]
+    pub time_unit: Option<TimeUnit>,
+    /// trace: tokens per prefix block of the trace's block ids (Mooncake `hash_ids`: 512).
+    #[serde(default)]
+    pub block_tokens: Option<u32>,
+    /// trace: multiply every recorded input and output length (and the block size) by this factor,
+    /// e.g. 0.05 for a small model's context. The report names it as a change of the workload.
+    #[serde(default)]
+    pub length_scale: Option<f64>,
+    /// trace: cap recorded input lengths (after `length_scale`), reported with how many were cut.
+    #[serde(default)]
+    pub max_input_tokens: Option<u32>,
+    /// trace: cap recorded output lengths (after `length_scale`).
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    /// trace: replay multi-turn conversations as sessions: each turn waits for the previous answer
+    /// and carries the history (Mooncake: turns found by their shared `hash_ids`; csv/jsonl: the
+    /// `session` column).
+    #[serde(default)]
+    pub sessions: bool,
+    /// trace sessions: the pause after an answer before the next turn; absent: the next turn keeps
+    /// its recorded offset (scaled by the speed), never sent before the previous answer arrived.
+    #[serde(default)]
+    pub think_time_s: Option<f64>,
     /// Extra fields merged into every request body, e.g. { cache_prompt = false } for llama-server
     /// or { min_tokens = 64 } for vLLM.
     #[serde(default)]
     #[schemars(with = "IndexMap<String, serde_json::Value>")]
     pub extra_body: IndexMap<String, toml::Value>,
+}
+
+/// The formats a trace workload reads.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, strum::IntoStaticStr, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum TraceFormat {
+    /// Mooncake JSONL: `timestamp` (ms from the start), `input_length`, `output_length`, `hash_ids`.
+    Mooncake,
+    /// Azure LLM inference trace CSV: `TIMESTAMP` (wall clock), `ContextTokens`, `GeneratedTokens`.
+    Azure,
+    /// A CSV with a header; `columns` names the columns.
+    Csv,
+    /// One JSON object a line; `columns` names the fields.
+    Jsonl,
+}
+
+/// Units of a generic trace's time column.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    #[default]
+    S,
+    Ms,
+    Us,
+}
+
+impl TimeUnit {
+    pub fn to_ms(self, v: f64) -> f64 {
+        match self {
+            TimeUnit::S => v * 1000.0,
+            TimeUnit::Ms => v,
+            TimeUnit::Us => v / 1000.0,
+        }
+    }
+}
+
+/// `window = { start_s = 600, duration_s = 120 }`: seconds from the trace's first request.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct TraceWindow {
+    #[serde(default)]
+    pub start_s: f64,
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+}
+
+/// Column (or JSON field) names of a generic trace.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct TraceColumns {
+    /// Arrival time (a number in `time_unit`).
+    pub time: String,
+    /// Input (prompt) tokens.
+    pub input: String,
+    /// Output (generated) tokens.
+    pub output: String,
+    /// A conversation id: rows of one id are turns of one session, in file order.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Prefix block ids (a JSON array, or in CSV a list separated by spaces or `;`).
+    #[serde(default)]
+    pub blocks: Option<String>,
+}
+
+/// Measured requests per cell of a workload without `requests`.
+pub const DEFAULT_REQUESTS: u32 = 16;
+
+/// Mooncake's prefix block: 512 tokens.
+pub const DEFAULT_BLOCK_TOKENS: u32 = 512;
+
+impl Workload {
+    /// Measured requests per cell (a trace workload's selection is its own: see `trace`).
+    pub fn requests(&self) -> u32 {
+        self.requests.unwrap_or(DEFAULT_REQUESTS)
+    }
+    pub fn is_trace(&self) -> bool {
+        self.kind == WorkloadKind::Trace
+    }
 }
 
 fn one() -> u32 {
@@ -168,9 +291,6 @@ fn default_prompts() -> String {
 }
 fn yes() -> bool {
     true
-}
-fn default_requests() -> u32 {
-    16
 }
 fn default_max_tokens() -> u32 {
     128

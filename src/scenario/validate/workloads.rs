@@ -26,7 +26,7 @@ pub(super) fn workloads(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>)
                     .help("give every workload a distinct name"),
             );
         }
-        if w.requests == 0 {
+        if w.requests == Some(0) {
             out.push(
                 Issue::new(kp!["workloads", i, "requests"], "requests must be at least 1")
                     .help("measured requests per cell, e.g. requests = 16"),
@@ -56,7 +56,7 @@ pub(super) fn workloads(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>)
                 .help("seconds, greater than 0 and at most 86400"),
             );
         }
-        for (key, n) in [("requests", w.requests), ("warmup", w.warmup)] {
+        for (key, n) in [("requests", w.requests()), ("warmup", w.warmup)] {
             if n > MAX_REQUESTS {
                 out.push(
                     Issue::new(kp!["workloads", i, key], format!("{key} = {n} is more than the limit of {MAX_REQUESTS} per cell"))
@@ -71,6 +71,7 @@ pub(super) fn workloads(s: &Scenario, base: Option<&Path>, out: &mut Vec<Issue>)
             );
         }
         workload_kind(w, i, base, out);
+        super::trace::workload(w, i, base, out);
         if let Some(rest) = w.prompts.strip_prefix("builtin:") {
             if rest != "chat" {
                 out.push(
@@ -183,10 +184,13 @@ fn workload_kind(w: &Workload, i: usize, base: Option<&Path>, out: &mut Vec<Issu
             );
         }
     }
-    if w.cooldown >= w.requests && w.requests > 0 {
+    if w.cooldown >= w.requests() && w.requests() > 0 && !w.is_trace() {
         out.push(
-            Issue::new(kp!["workloads", i, "cooldown"], format!("cooldown = {} leaves no measured request of {}", w.cooldown, w.requests))
-                .help("cooldown must be smaller than requests"),
+            Issue::new(
+                kp!["workloads", i, "cooldown"],
+                format!("cooldown = {} leaves no measured request of {}", w.cooldown, w.requests()),
+            )
+            .help("cooldown must be smaller than requests"),
         );
     }
 }

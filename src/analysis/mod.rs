@@ -14,4 +14,5 @@ pub mod search;
 pub mod sequential;
 pub mod startup;
 pub mod surface;
+pub mod trace;
 pub mod view;

@@ -29,6 +29,9 @@ pub enum TrustNote {
         #[serde(default)]
         cache_off: Vec<String>,
     },
+    /// Trace replays whose client fell behind the trace (p99 send lag above the limit): the server
+    /// was offered less than the trace.
+    ReplayBehind { run_id: String, cells: usize, worst_p99_ms: f64, limit_ms: f64 },
     /// Sequential-vs-concurrent comparisons left out because a side was disturbed.
     Withheld { run_id: String, comparisons: usize },
     /// A boundary search that did not finish.
@@ -127,6 +130,20 @@ pub fn trust(m: &Manifest, results: &[CellResult]) -> Vec<TrustNote> {
             measured: measured.len(),
             max_share: cached.iter().map(|(_, share)| *share).fold(0.0, f64::max),
             cache_off,
+        });
+    }
+    let behind: Vec<f64> = measured
+        .iter()
+        .filter_map(|r| r.summary.as_ref()?.replay.as_ref())
+        .filter(|x| x.behind)
+        .filter_map(|x| x.lag_ms.as_ref().map(|d| d.p99))
+        .collect();
+    if !behind.is_empty() {
+        out.push(TrustNote::ReplayBehind {
+            run_id: run_id(),
+            cells: behind.len(),
+            worst_p99_ms: behind.iter().copied().fold(0.0, f64::max),
+            limit_ms: crate::results::trace::BEHIND_P99_MS,
         });
     }
     let withheld = sequential::withheld(results);

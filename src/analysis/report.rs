@@ -57,6 +57,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         pareto: Vec::new(),
         startup: Vec::new(),
         levers: Vec::new(),
+        traces: Vec::new(),
     };
     for run in runs {
         add_run(&mut data, run);
@@ -133,6 +134,7 @@ fn add_run(data: &mut ReportData, run: &StoredRun) {
     if let Some(s) = scenario.as_ref() {
         data.levers.extend(super::levers::pairs(run, &crate::plan::expand(s).launches));
     }
+    data.traces.extend(super::trace::views(run, &results));
     data.kv_scaling.extend(kv::kv_scaling(run));
     let (axis, u) = kv::util_table(run);
     if !u.is_empty() {

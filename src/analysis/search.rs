@@ -16,7 +16,7 @@ pub struct SearchRow {
     pub launch_id: String,
     /// The config's server-axis values as text ("parallel=16").
     pub config: String,
-    /// "concurrency", "req/s" or "x trace speed".
+    /// "concurrency", "req/s" or "trace speed-up".
     pub unit: String,
     pub boundary: Option<f64>,
     pub first_fail: Option<f64>,

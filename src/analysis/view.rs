@@ -325,4 +325,7 @@ pub struct ReportData {
     /// Server configs that differ by one flag, paired on the same workload and load.
     #[serde(default)]
     pub levers: Vec<super::levers::LeverPair>,
+    /// Trace replays: the trace as sent beside what the server did.
+    #[serde(default)]
+    pub traces: Vec<super::trace::TraceView>,
 }

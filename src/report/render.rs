@@ -55,7 +55,8 @@ fn cell(v: Value) -> String {
 
 /// Templates the reports import (macros), not rendered on their own; a `--templates` folder may
 /// replace them too.
-const PARTIALS: &[(&str, &str)] = &[("notes.j2", include_str!("../../templates/notes.j2"))];
+const PARTIALS: &[(&str, &str)] =
+    &[("notes.j2", include_str!("../../templates/notes.j2")), ("trace.j2", include_str!("../../templates/trace.j2"))];
 
 fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
     let mut env = Environment::new();
@@ -100,6 +101,17 @@ fn charts_for(data: &ReportData) -> BTreeMap<String, Value> {
     m.insert("frontier".into(), Value::from_serialize(frontier));
     m.insert("kv".into(), Value::from_serialize(data.kv_scaling.iter().map(|k| charts::kv(k).unwrap_or_default()).collect::<Vec<_>>()));
     m.insert("pareto".into(), Value::from_serialize(data.pareto.iter().map(|p| charts::pareto(p).unwrap_or_default()).collect::<Vec<_>>()));
+    let traces: Vec<Value> = data
+        .traces
+        .iter()
+        .map(|v| {
+            Value::from_serialize(BTreeMap::from([
+                ("arrivals", charts::trace_arrivals(v).unwrap_or_default()),
+                ("latency", charts::trace_latency(v).unwrap_or_default()),
+            ]))
+        })
+        .collect();
+    m.insert("traces".to_string(), Value::from(traces));
     m.insert(
         "surfaces".into(),
         Value::from_serialize(data.surfaces.iter().map(|s| charts::surface(s).unwrap_or_default()).collect::<Vec<_>>()),

@@ -84,12 +84,12 @@ pub enum SearchLoad {
 }
 
 impl SearchLoad {
-    /// The load's unit in tables: "concurrency", "req/s", "x trace speed".
+    /// The load's unit in tables: "concurrency", "req/s", "trace speed-up".
     pub fn unit(self) -> &'static str {
         match self {
             SearchLoad::Concurrency => "concurrency",
             SearchLoad::RequestRate => "req/s",
-            SearchLoad::TraceSpeed => "x trace speed",
+            SearchLoad::TraceSpeed => "trace speed-up",
         }
     }
 }

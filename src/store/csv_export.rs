@@ -71,6 +71,12 @@ const TRAILING: &[&str] = &[
     "p95_e2e_ms_max",
     "throughput_tok_s_min",
     "throughput_tok_s_max",
+    "trace_speed",
+    "replay_lag_p99_ms",
+    "replay_behind",
+    "sessions",
+    "peak_sessions_open",
+    "peak_requests_in_flight",
     "cost_per_mtok",
     "cell_id",
 ];
@@ -204,6 +210,15 @@ pub fn capacity_csv(
         for range in [spread.and_then(|s| s.p95_ttft_ms), spread.and_then(|s| s.p95_e2e_ms), spread.and_then(|s| s.throughput_tok_s)] {
             row.extend([num(range.map(|x| x.min)), num(range.map(|x| x.max))]);
         }
+        let replay = s.and_then(|s| s.replay.as_ref());
+        row.extend([
+            r.cell.load.speed().map_or(String::new(), |x| x.to_string()),
+            num(replay.and_then(|x| x.lag_ms.as_ref()).map(|d| d.p99)),
+            replay.map_or(String::new(), |x| x.behind.to_string()),
+            replay.and_then(|x| x.sessions).map_or(String::new(), |n| n.to_string()),
+            replay.and_then(|x| x.peak_sessions_open).map_or(String::new(), |n| n.to_string()),
+            replay.map_or(String::new(), |x| x.peak_requests_in_flight.to_string()),
+        ]);
         row.push(num(price.zip(s).and_then(|(p, s)| crate::scenario::prices::cost_per_mtok(p.per_hour, s.throughput_tok_s))));
         row.push(r.cell.id.clone());
         w.write_record(row.into_iter().map(inert))?;

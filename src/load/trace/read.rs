@@ -519,7 +519,7 @@ mod tests {
             TraceFormat::Mooncake,
         );
         assert_eq!((e.line, e.column.as_deref()), (2, Some("column 36")), "{e}");
-        assert_eq!(e.what, "not JSON: expected `,` or `}`", "{e}");
+        assert_eq!(e.what, "not JSON: key must be a string", "{e}");
         let e = error("m.jsonl", "{\"timestamp\": 0, \"input_length\": 5}\n", TraceFormat::Mooncake);
         assert_eq!((e.line, e.column.as_deref()), (1, Some("field `output_length`")));
         let shown = e.to_string();

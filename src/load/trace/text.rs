@@ -29,15 +29,15 @@ pub fn texts(entries: &[Entry], input: &[u32], output: &[u32], prev: &[Option<us
                 None => (input[j].saturating_sub(spec.overhead).max(1), 0),
             };
             let ids = entries[j].blocks.get(skip..).unwrap_or(&[]);
-            (blocks.text(ids, target, j as u64), target)
+            (blocks.text(ids, skip, target, j as u64), target)
         })
         .collect()
 }
 
 struct Blocks {
     spec: Spec,
-    /// Full-size block texts by id and word count.
-    full: HashMap<(u64, usize), String>,
+    /// Full-size block texts by id, first word position and word count.
+    full: HashMap<(u64, usize, usize), String>,
 }
 
 impl Blocks {
@@ -54,29 +54,33 @@ impl Blocks {
     /// `target` tokens: the blocks in order (the last one cut to what is left), then unshared text.
     /// Block `p` of a prompt holds its tokens `p * block .. (p + 1) * block`, so an id at the same
     /// place is the same text in every prompt, and a cut one is the beginning of the whole.
-    fn text(&mut self, ids: &[u64], target: u32, request: u64) -> String {
+    fn text(&mut self, ids: &[u64], first: usize, target: u32, request: u64) -> String {
         let mut out = String::new();
         let bt = u64::from(self.spec.block_tokens.max(1));
         let target = u64::from(target);
         let mut at = 0u64;
+        // Block `first + k` of the prompt starts at its token `(first + k) * block`: its words are
+        // made at that position, so its sentences and capitals are those of one long text.
+        let origin = first as u64 * bt;
         for &id in ids {
             if at >= target {
                 break;
             }
             let end = (at + bt).min(target);
-            let words = self.words_to(end).saturating_sub(self.words_to(at)).max(1);
+            let (from, words) = (self.words_to(origin + at), self.words_to(origin + end).saturating_sub(self.words_to(origin + at)).max(1));
             let seed = self.seed(id);
             let part = if end - at == bt {
-                self.full.entry((id, words)).or_insert_with(|| synth::words(words, seed)).clone()
+                self.full.entry((id, from, words)).or_insert_with(|| synth::words_at(from, words, seed)).clone()
             } else {
-                synth::words(words, seed)
+                synth::words_at(from, words, seed)
             };
             push(&mut out, &part);
             at = end;
         }
         if at < target {
-            let words = self.words_to(target).saturating_sub(self.words_to(at)).max(1);
-            push(&mut out, &synth::words(words, self.seed(u64::MAX - request)));
+            let from = self.words_to(origin + at);
+            let words = self.words_to(origin + target).saturating_sub(from).max(1);
+            push(&mut out, &synth::words_at(from, words, self.seed(u64::MAX - request)));
         }
         out
     }

@@ -378,6 +378,33 @@ pub fn pareto(p: &Pareto) -> Option<String> {
     Some(svg)
 }
 
+/// A replay's arrivals per second over replay time (the trace as sent, at its speed).
+pub fn trace_arrivals(v: &TraceView) -> Option<String> {
+    let t = &v.trace;
+    let pts: Vec<(f64, f64)> = t.arrivals_per_s.iter().enumerate().map(|(k, r)| (k as f64 * t.bin_s, *r)).collect();
+    line_chart(
+        &format!("{} / {}: the trace's arrivals at {}x speed", v.gpu, v.workload, t.speed),
+        "replay time, s",
+        "requests/s",
+        &vec![(format!("arrivals per s ({} s bins)", t.bin_s), pts)],
+        None,
+    )
+}
+
+/// A replay's latency over replay time (from the scheduled sends).
+pub fn trace_latency(v: &TraceView) -> Option<String> {
+    let bins = &v.replay.over_time;
+    let series =
+        |f: fn(&crate::results::trace::Bin) -> Option<f64>| bins.iter().filter_map(|b| Some((b.start_s, f(b)?))).collect::<Vec<_>>();
+    let all: Series = vec![
+        ("p50 TTFT".to_string(), series(|b| b.p50_ttft_ms)),
+        ("p95 TTFT".to_string(), series(|b| b.p95_ttft_ms)),
+        ("p95 E2E".to_string(), series(|b| b.p95_e2e_ms)),
+    ];
+    let all: Series = all.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+    line_chart(&format!("{} / {}: latency over the replay", v.gpu, v.workload), "replay time, s", "ms", &all, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,31 +457,4 @@ mod tests {
             vec![ParetoPoint { config: "c".into(), load: 1.0, system_tok_s: 5.0, user_tok_s: 1e308, feasible: true, on_frontier: true }];
         assert!(pareto(&Pareto { gpu: "g".into(), workload: "w".into(), points, min_user_tok_s: None, svg_file: "p.svg".into() }).is_none());
     }
-}
-
-/// A replay's arrivals per second over replay time (the trace as sent, at its speed).
-pub fn trace_arrivals(v: &TraceView) -> Option<String> {
-    let t = &v.trace;
-    let pts: Vec<(f64, f64)> = t.arrivals_per_s.iter().enumerate().map(|(k, r)| (k as f64 * t.bin_s, *r)).collect();
-    line_chart(
-        &format!("{} / {}: the trace's arrivals at {}x speed", v.gpu, v.workload, t.speed),
-        "replay time, s",
-        "requests/s",
-        &vec![(format!("arrivals per s ({} s bins)", t.bin_s), pts)],
-        None,
-    )
-}
-
-/// A replay's latency over replay time (from the scheduled sends).
-pub fn trace_latency(v: &TraceView) -> Option<String> {
-    let bins = &v.replay.over_time;
-    let series =
-        |f: fn(&crate::results::trace::Bin) -> Option<f64>| bins.iter().filter_map(|b| Some((b.start_s, f(b)?))).collect::<Vec<_>>();
-    let all: Series = vec![
-        ("p50 TTFT".to_string(), series(|b| b.p50_ttft_ms)),
-        ("p95 TTFT".to_string(), series(|b| b.p95_ttft_ms)),
-        ("p95 E2E".to_string(), series(|b| b.p95_e2e_ms)),
-    ];
-    let all: Series = all.into_iter().filter(|(_, p)| !p.is_empty()).collect();
-    line_chart(&format!("{} / {}: latency over the replay", v.gpu, v.workload), "replay time, s", "ms", &all, None)
 }

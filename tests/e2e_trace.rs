@@ -47,18 +47,21 @@ fn expected(
     (entries, shaped)
 }
 
-/// Per measured request: sent offset against the trace's, the server's prompt and output counts
-/// against the shaped lengths.
-fn check_replay(
-    label: &str,
-    summary: &serde_json::Value,
-    recs: &[serde_json::Value],
-    entries: &[read::Entry],
-    shaped: &shape::Shaped,
+/// What a replayed cell should show: the trace as selected and shaped, its speed, where its window
+/// starts, and whether it replays sessions.
+struct Want {
+    entries: Vec<read::Entry>,
+    shaped: shape::Shaped,
     speed: f64,
     start_ms: f64,
     sessions: bool,
-) {
+}
+
+/// Per measured request: sent offset against the trace's, the server's prompt and output counts
+/// against the shaped lengths.
+fn check_replay(label: &str, summary: &serde_json::Value, recs: &[serde_json::Value], want: &Want) {
+    let Want { entries, shaped, speed, start_ms, sessions } = want;
+    let (entries, shaped, speed, start_ms, sessions) = (entries.as_slice(), shaped, *speed, *start_ms, *sessions);
     let measured: Vec<&serde_json::Value> = recs.iter().filter(|r| r["warmup"] == false).collect();
     assert_eq!(measured.len(), entries.len(), "{label}: every selected request replayed once");
     let s = &summary["summary"];
@@ -162,7 +165,7 @@ fn a_window_of_each_shipped_trace_replays_on_llama_server() {
         1024,
         128,
     );
-    check_replay("azure", &s, &recs, &entries, &shaped, 2.0, 600_000.0, false);
+    check_replay("azure", &s, &recs, &Want { entries, shaped, speed: 2.0, start_ms: 600_000.0, sessions: false });
     let (s, recs) = cell(&run, "mooncake-speed2");
     let (entries, shaped) = expected(
         "mooncake_synthetic_trace.jsonl",
@@ -172,7 +175,7 @@ fn a_window_of_each_shipped_trace_replays_on_llama_server() {
         1500,
         64,
     );
-    check_replay("mooncake", &s, &recs, &entries, &shaped, 2.0, 0.0, true);
+    check_replay("mooncake", &s, &recs, &Want { entries, shaped, speed: 2.0, start_ms: 0.0, sessions: true });
     let note = &s["summary"]["prompt_build"]["trace"];
     assert!(note["block_refs"].as_u64().unwrap() > note["distinct_blocks"].as_u64().unwrap(), "Mooncake's recorded prefix reuse: {note}");
 

@@ -6,10 +6,13 @@
 //! - `cpu`: `scenarios/search_cpu.toml` (llama-server, `parallel` 4 and 16, range 1..32) against the same
 //!   scenario as a grid of every concurrency 1..32. Needs RUNNER_LLAMA_SERVER/RUNNER_TINY_MODEL (or
 //!   the cache) as the scenario does.
+//! - `trace`: `scenarios/search_trace_cpu.toml` (llama-server replaying a 60 s window of the Azure
+//!   conversation trace, speed-up 1..16 at resolution 1) against the same scenario as a grid of every
+//!   speed 1..16. Needs the engine as `cpu` does.
 //! - `vllm`: `scenarios/search_vllm_cpu.toml` (real vLLM, CPU build, `max_num_seqs` 2 and 8): the
 //!   search only, to see the boundary move with max_num_seqs. Needs RUNNER_VLLM.
 //!
-//! Run: cargo bench --bench search -- law cpu vllm   (figures: docs/performance.md, "Boundary search")
+//! Run: cargo bench --bench search -- law cpu trace vllm   (figures: docs/performance.md, "Boundary search")
 //! A dense grid's boundary is the last load before its first failing one.
 
 #[path = "../tests/common/mod.rs"]
@@ -46,12 +49,13 @@ fn searched(run: &Path, axis: Option<&str>) -> BTreeMap<String, (usize, Option<f
     out
 }
 
-/// Per config: (cells, last load before the first failing one) of a grid run.
-fn gridded(run: &Path, axis: Option<&str>) -> BTreeMap<String, (usize, Option<f64>)> {
+/// Per config: (cells, last load before the first failing one) of a grid run over `load` (a CSV
+/// column: concurrency, trace_speed).
+fn gridded(run: &Path, axis: Option<&str>, load: &str) -> BTreeMap<String, (usize, Option<f64>)> {
     let mut by: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
     for r in common::read_csv(&run.join("capacity.csv")) {
         let key = axis.map_or("-".to_string(), |a| r[a].clone());
-        by.entry(key).or_default().push((r["concurrency"].parse().unwrap(), r["status"] == "ok"));
+        by.entry(key).or_default().push((r[load].parse().unwrap(), r["status"] == "ok"));
     }
     by.into_iter()
         .map(|(k, mut v)| {
@@ -67,15 +71,16 @@ fn gridded(run: &Path, axis: Option<&str>) -> BTreeMap<String, (usize, Option<f6
         .collect()
 }
 
-fn without_search(text: &str, max: u32) -> String {
+/// The scenario with its `[search]` replaced by a grid of every whole load 1..=max on `axis`.
+fn without_search(text: &str, axis: &str, max: u32) -> String {
     let head = text.split("\n[search]").next().unwrap();
-    let levels: Vec<String> = (1..=max).map(|c| c.to_string()).collect();
-    format!("{head}\n[grid]\nconcurrency = [{}]\n", levels.join(", "))
+    let levels: Vec<String> = (1..=max).map(|c| if axis == "concurrency" { c.to_string() } else { format!("{c}.0") }).collect();
+    format!("{head}\n[grid]\n{axis} = [{}]\n", levels.join(", "))
 }
 
-fn compare(label: &str, axis: Option<&str>, search: (&Path, f64), grid: Option<(&Path, f64)>) {
+fn compare(label: &str, axis: Option<&str>, search: (&Path, f64), grid: Option<(&Path, f64, &str)>) {
     let s = searched(search.0, axis);
-    let g = grid.map(|(d, _)| gridded(d, axis)).unwrap_or_default();
+    let g = grid.map(|(d, _, load)| gridded(d, axis, load)).unwrap_or_default();
     println!("\n{label}");
     println!("| config | search: cells | search: boundary | kind | grid: cells | grid: boundary | within one step | cells, % of grid |");
     println!("| --- | ---: | ---: | --- | ---: | ---: | --- | ---: |");
@@ -95,7 +100,7 @@ fn compare(label: &str, axis: Option<&str>, search: (&Path, f64), grid: Option<(
         println!("| {k} | {cells} | {} | {kind} | {gcells} | {} | {within} | {share} |", f(*b), f(gb));
     }
     match grid {
-        Some((_, gw)) => println!(
+        Some((_, gw, _)) => println!(
             "all configs: search {sc} cells in {:.0} s, dense grid {gc} cells in {gw:.0} s: {:.0}% of the cells, {:.0}% of the wall time",
             search.1,
             sc as f64 / gc.max(1) as f64 * 100.0,
@@ -121,8 +126,9 @@ fn law() {
          [search]\nload = \"concurrency\"\nmin = 1\nmax = 64\nresolution = 1\n"
     );
     let s = run(dir.path(), "law", &text);
-    let g = run(dir.path(), "law_grid", &without_search(&text, 64).replace("name = \"law\"\ngpu", "name = \"law_grid\"\ngpu"));
-    compare("known law (true boundary: concurrency 12), range 1..64, step 1", None, (&s.0, s.1), Some((&g.0, g.1)));
+    let g =
+        run(dir.path(), "law_grid", &without_search(&text, "concurrency", 64).replace("name = \"law\"\ngpu", "name = \"law_grid\"\ngpu"));
+    compare("known law (true boundary: concurrency 12), range 1..64, step 1", None, (&s.0, s.1), Some((&g.0, g.1, "concurrency")));
 }
 
 fn scenario(name: &str) -> String {
@@ -133,8 +139,28 @@ fn cpu() {
     let dir = tempfile::tempdir().unwrap();
     let text = scenario("search_cpu");
     let s = run(dir.path(), "search_cpu", &text);
-    let g = run(dir.path(), "search_cpu_grid", &without_search(&text, 32).replace("name = \"search_cpu\"", "name = \"search_cpu_grid\""));
-    compare("CPU llama-server (search_cpu.toml), range 1..32, step 1", Some("parallel"), (&s.0, s.1), Some((&g.0, g.1)));
+    let g = run(
+        dir.path(),
+        "search_cpu_grid",
+        &without_search(&text, "concurrency", 32).replace("name = \"search_cpu\"", "name = \"search_cpu_grid\""),
+    );
+    compare("CPU llama-server (search_cpu.toml), range 1..32, step 1", Some("parallel"), (&s.0, s.1), Some((&g.0, g.1, "concurrency")));
+}
+
+fn trace() {
+    let dir = tempfile::tempdir().unwrap();
+    // The scenario's trace path is relative to the scenario; the copy runs from a temporary folder.
+    let traces = format!("{}/scenarios/traces/", env!("CARGO_MANIFEST_DIR"));
+    let text = scenario("search_trace_cpu").replace("trace = \"traces/", &format!("trace = \"{traces}"));
+    let s = run(dir.path(), "search_trace_cpu", &text);
+    let grid = without_search(&text, "trace_speed", 16).replace("name = \"search_trace_cpu\"", "name = \"search_trace_cpu_grid\"");
+    let g = run(dir.path(), "search_trace_cpu_grid", &grid);
+    compare(
+        "CPU llama-server replaying the Azure trace (search_trace_cpu.toml), speed-up 1..16, step 1",
+        None,
+        (&s.0, s.1),
+        Some((&g.0, g.1, "trace_speed")),
+    );
 }
 
 fn vllm() {
@@ -146,7 +172,7 @@ fn vllm() {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let all = args.is_empty();
-    for (name, f) in [("law", law as fn()), ("cpu", cpu), ("vllm", vllm)] {
+    for (name, f) in [("law", law as fn()), ("cpu", cpu), ("trace", trace), ("vllm", vllm)] {
         if all || args.iter().any(|a| a == name) {
             f();
         }

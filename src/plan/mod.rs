@@ -192,8 +192,22 @@ impl Plan {
     pub fn work_label(&self) -> String {
         work_words(self.cells.len(), self.searches.len())
     }
-    pub fn total_requests(&self, scenario: &Scenario) -> u64 {
-        self.cells.iter().map(|c| workload(scenario, &c.workload).map_or(0, |w| u64::from(w.requests() + w.warmup))).sum()
+    /// Requests the grid's cells send (warm-up included), and how many cells replay a whole trace
+    /// window (their count is the trace's, not known without reading it).
+    pub fn total_requests(&self, scenario: &Scenario) -> (u64, usize) {
+        let mut windows = 0;
+        let mut n = 0;
+        for c in &self.cells {
+            match workload(scenario, &c.workload) {
+                Some(w) if w.is_trace() && w.requests.is_none() => {
+                    windows += 1;
+                    n += u64::from(w.warmup);
+                }
+                Some(w) => n += u64::from(w.requests() + w.warmup),
+                None => {}
+            }
+        }
+        (n, windows)
     }
 }
 

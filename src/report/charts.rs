@@ -391,17 +391,26 @@ pub fn trace_arrivals(v: &TraceView) -> Option<String> {
     )
 }
 
+/// One line per figure of a replay's bins (by replay time); figures with no value left out.
+type BinFigure = (&'static str, fn(&crate::results::trace::Bin) -> Option<f64>);
+
+fn over_replay(v: &TraceView, figures: &[BinFigure]) -> Series {
+    figures
+        .iter()
+        .map(|(name, f)| (name.to_string(), v.replay.over_time.iter().filter_map(|b| Some((b.start_s, f(b)?))).collect::<Vec<_>>()))
+        .filter(|(_, p)| !p.is_empty())
+        .collect()
+}
+
+/// The engine's queue over a replay: requests running and waiting (peaks per bin, its own gauges).
+pub fn trace_engine(v: &TraceView) -> Option<String> {
+    let all = over_replay(v, &[("running (peak)", |b| b.engine_running_max), ("waiting (peak)", |b| b.engine_waiting_max)]);
+    line_chart(&format!("{} / {}: the engine's queue over the replay", v.gpu, v.workload), "replay time, s", "requests", &all, None)
+}
+
 /// A replay's latency over replay time (from the scheduled sends).
 pub fn trace_latency(v: &TraceView) -> Option<String> {
-    let bins = &v.replay.over_time;
-    let series =
-        |f: fn(&crate::results::trace::Bin) -> Option<f64>| bins.iter().filter_map(|b| Some((b.start_s, f(b)?))).collect::<Vec<_>>();
-    let all: Series = vec![
-        ("p50 TTFT".to_string(), series(|b| b.p50_ttft_ms)),
-        ("p95 TTFT".to_string(), series(|b| b.p95_ttft_ms)),
-        ("p95 E2E".to_string(), series(|b| b.p95_e2e_ms)),
-    ];
-    let all: Series = all.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+    let all = over_replay(v, &[("p50 TTFT", |b| b.p50_ttft_ms), ("p95 TTFT", |b| b.p95_ttft_ms), ("p95 E2E", |b| b.p95_e2e_ms)]);
     line_chart(&format!("{} / {}: latency over the replay", v.gpu, v.workload), "replay time, s", "ms", &all, None)
 }
 

@@ -15,7 +15,10 @@ pub fn render(
     prediction: impl Fn(&Launch) -> Option<String>,
 ) -> String {
     let mut out = String::new();
-    let requests = plan.total_requests(s);
+    let requests = match plan.total_requests(s) {
+        (n, 0) => format!("{n}"),
+        (n, w) => format!("{n} + {w} trace window(s) of"),
+    };
     let launches = plan.launches_label();
     if plan.searches.is_empty() {
         let _ = writeln!(out, "scenario {}: {} on {launches}, {requests} requests (warm-up included)", s.scenario.name, plan.work_label());

@@ -108,6 +108,7 @@ fn charts_for(data: &ReportData) -> BTreeMap<String, Value> {
             Value::from_serialize(BTreeMap::from([
                 ("arrivals", charts::trace_arrivals(v).unwrap_or_default()),
                 ("latency", charts::trace_latency(v).unwrap_or_default()),
+                ("engine", charts::trace_engine(v).unwrap_or_default()),
             ]))
         })
         .collect();

@@ -92,6 +92,33 @@ pub struct Bin {
     pub p50_ttft_ms: Option<f64>,
     pub p95_ttft_ms: Option<f64>,
     pub p95_e2e_ms: Option<f64>,
+    /// The engine's own gauges in the bin (the last repeat's `/metrics` samples): the most requests
+    /// running and waiting, the highest KV-cache usage (0..1). None: no sample fell in the bin.
+    #[serde(default)]
+    pub engine_running_max: Option<f64>,
+    #[serde(default)]
+    pub engine_waiting_max: Option<f64>,
+    #[serde(default)]
+    pub kv_usage_max: Option<f64>,
+}
+
+/// One `/metrics` sample's gauges: (ms from the cell's start, running, waiting, KV usage 0..1).
+pub type Gauges = (f64, Option<f64>, Option<f64>, Option<f64>);
+
+/// Adds the engine's gauges to the replay's bins: `samples` of one repeat whose first request was
+/// scheduled at `start_ms`.
+pub fn add_engine(r: &mut Replay, start_ms: f64, samples: &[Gauges]) {
+    let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    for &(t, running, waiting, kv) in samples {
+        let k = ((t - start_ms) / 1000.0 / r.bin_s).floor();
+        let Some(b) = (k >= 0.0).then(|| r.over_time.get_mut(k as usize)).flatten() else { continue };
+        b.engine_running_max = max(b.engine_running_max, running);
+        b.engine_waiting_max = max(b.engine_waiting_max, waiting);
+        b.kv_usage_max = max(b.kv_usage_max, kv);
+    }
 }
 
 /// Bins for a span: about 20 of them, at least 1 s.
@@ -171,6 +198,7 @@ pub fn replay(records: &[RequestRecord], sessions: bool) -> Replay {
                 p50_ttft_ms: ttft.as_ref().map(|d| d.p50),
                 p95_ttft_ms: ttft.map(|d| d.p95),
                 p95_e2e_ms: e2e.map(|d| d.p95),
+                ..Bin::default()
             });
         }
     }
@@ -215,6 +243,26 @@ mod tests {
         assert!(r.mean_requests_in_flight > 1.0 && r.mean_requests_in_flight < 2.0, "{}", r.mean_requests_in_flight);
         let on_time = replay(&[rec(None, 0.0, 0.2, 10.0), rec(None, 5.0, 5.3, 9.0)], false);
         assert!(!on_time.behind && on_time.sessions.is_none());
+    }
+
+    #[test]
+    fn engine_gauges_land_in_their_bins() {
+        let mut r = replay(&[rec(None, 1000.0, 1000.1, 1500.0), rec(None, 3500.0, 3500.1, 4000.0)], false);
+        assert_eq!((r.bin_s, r.over_time.len()), (1.0, 3));
+        add_engine(
+            &mut r,
+            1000.0,
+            &[
+                (500.0, Some(9.0), None, None),
+                (1200.0, Some(2.0), Some(1.0), Some(0.5)),
+                (1900.0, Some(3.0), Some(0.0), None),
+                (3600.0, Some(1.0), None, None),
+            ],
+        );
+        let b = &r.over_time;
+        assert_eq!((b[0].engine_running_max, b[0].engine_waiting_max, b[0].kv_usage_max), (Some(3.0), Some(1.0), Some(0.5)));
+        assert_eq!(b[1].engine_running_max, None, "no sample in it");
+        assert_eq!(b[2].engine_running_max, Some(1.0));
     }
 
     #[test]

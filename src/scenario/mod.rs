@@ -10,6 +10,7 @@ pub mod schema;
 pub mod search;
 pub mod secrets;
 pub mod strict;
+pub mod trace_file;
 pub mod validate;
 
 pub use load::{load, parse, LoadError, Loaded};

@@ -98,6 +98,13 @@ fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// One scrape's gauges: (ms from the cell's start, requests running, waiting, KV-cache usage 0..1).
+pub fn gauges(s: &MetricsSample) -> crate::results::trace::Gauges {
+    let names = |pick: Pick| crate::engine::spec::all_names(pick);
+    let one = |pick: Pick| first_of(s, &names(pick)).map(|(_, v)| v);
+    (s.t_ms, one(|m| m.running), one(|m| m.waiting), one(|m| m.kv_usage))
+}
+
 /// Summarises the samples scraped during one cell: counters as differences last - first over all
 /// samples (the first is taken before the load, the last after it), gauges (KV usage, running,
 /// waiting) over the samples whose time falls in `window` (ms, the load's start and end) alone, so

@@ -2,9 +2,12 @@
 //! sessions, synthesize prompts of its lengths with its shared prefix blocks, and turn it into jobs
 //! due at the trace's own times (the driver divides them by the cell's speed).
 
-pub mod read;
 pub mod shape;
 pub mod text;
+
+/// The trace file's reader lives with the scenario, whose validation reads it too.
+pub use crate::scenario::trace_file as read;
+pub use crate::scenario::trace_file::{entries, selection};
 
 use super::client::RequestSpec;
 use super::prompts::Prompt;
@@ -14,34 +17,13 @@ use crate::results::record::Phase;
 use crate::results::summary::{BuildNote, Dist};
 use crate::results::trace::{self as figures, Calibration, TraceNote};
 use crate::scenario::schema::{Endpoint, TraceFormat, Workload, DEFAULT_BLOCK_TOKENS};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::time::Duration;
 
 /// Prompts checked on the engine's tokenizer after synthesis, and the shortest target checked (a
 /// relative error of a few tokens says nothing).
 const CALIBRATION_SAMPLE: usize = 16;
 const CALIBRATION_MIN_TOKENS: u32 = 32;
-
-/// The selection of a workload's trace, as `read` takes it.
-pub fn selection(w: &Workload) -> read::Select {
-    let win = w.window.unwrap_or_default();
-    read::Select {
-        start_ms: win.start_s * 1000.0,
-        end_ms: win.duration_s.map(|d| (win.start_s + d) * 1000.0),
-        first: w.requests.map(|n| n as usize),
-    }
-}
-
-/// Reads the workload's trace (relative to `base`), as selected.
-pub fn entries(w: &Workload, base: &std::path::Path) -> Result<Vec<read::Entry>> {
-    let file = w.trace.as_deref().context("a trace workload needs `trace`")?;
-    let src = read::Source {
-        format: w.format.unwrap_or(TraceFormat::Jsonl),
-        columns: w.columns.as_ref(),
-        time_unit: w.time_unit.unwrap_or_default(),
-    };
-    Ok(read::read(&base.join(file), &src, &selection(w))?)
-}
 
 /// A trace's reshaping as the workload declares it.
 pub fn shaping(w: &Workload) -> shape::Shaping {

@@ -96,11 +96,8 @@ pub(super) fn workload(w: &Workload, i: usize, base: Option<&Path>, out: &mut Ve
         (Some(_), Some(base)) => {
             // The selection is read as a run reads it (streamed, bounded): a wrong format, a missing
             // column or a bad row shows now, located, not when the cell starts.
-            if let Err(e) = crate::load::trace::entries(w, base) {
-                out.push(match e.downcast_ref::<crate::load::trace::read::TraceError>() {
-                    Some(t) => Issue::new(kp!["workloads", i, "trace"], format!("{}: {}", t.location(), t.what)).help(t.help.clone()),
-                    None => Issue::new(kp!["workloads", i, "trace"], format!("{e:#}")).help("check the file and its format"),
-                });
+            if let Err(t) = crate::scenario::trace_file::entries(w, base) {
+                out.push(Issue::new(kp!["workloads", i, "trace"], format!("{}: {}", t.location(), t.what)).help(t.help));
             }
         }
         (Some(_), None) => {}

@@ -1,8 +1,9 @@
-//! Reading a trace file, streamed: one line at a time (at most 1 MiB each), stopping at the end of
-//! the window or after the first N requests, so a 2 GB trace is never read whole. Every problem is
-//! located at its file, line and column, with the fix.
+//! Reading a trace file (a trace workload's `trace`), streamed: one line at a time (at most 1 MiB
+//! each), stopping at the end of the window or after the first N requests, so a 2 GB trace is never
+//! read whole. Every problem is located at its file, line and column, with the fix. Validation reads
+//! the selection as a run does (`load::trace` turns it into requests).
 
-use crate::scenario::schema::{TimeUnit, TraceColumns, TraceFormat};
+use crate::scenario::schema::{TimeUnit, TraceColumns, TraceFormat, Workload};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -68,6 +69,31 @@ impl TraceError {
         }
         s
     }
+}
+
+/// The selection of a workload's trace, as `read` takes it.
+pub fn selection(w: &Workload) -> Select {
+    let win = w.window.unwrap_or_default();
+    Select {
+        start_ms: win.start_s * 1000.0,
+        end_ms: win.duration_s.map(|d| (win.start_s + d) * 1000.0),
+        first: w.requests.map(|n| n as usize),
+    }
+}
+
+/// The workload's trace (relative to `base`), as selected.
+pub fn entries(w: &Workload, base: &Path) -> Result<Vec<Entry>, TraceError> {
+    let missing = || TraceError {
+        file: String::new(),
+        line: 0,
+        column: None,
+        what: "a trace workload needs `trace`".into(),
+        help: "the trace file, relative to the scenario file".into(),
+    };
+    let file = w.trace.as_deref().ok_or_else(missing)?;
+    let src =
+        Source { format: w.format.unwrap_or(TraceFormat::Jsonl), columns: w.columns.as_ref(), time_unit: w.time_unit.unwrap_or_default() };
+    read(&base.join(file), &src, &selection(w))
 }
 
 /// The selected requests of the trace at `path`, in file order.

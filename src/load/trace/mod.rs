@@ -58,13 +58,18 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
         Endpoint::Chat => cal.overhead(&[], "").await.unwrap_or(0),
         Endpoint::Completions => 0,
     };
-    let spec = text::Spec {
-        words_per_token: cal.words_per_token(),
-        block_tokens: shaped.block_tokens,
-        overhead: overhead as u32,
-        seed: i.scenario_seed,
-    };
+    // Each cell's text is its own (the speed is in the seed): a cell never finds the previous
+    // cell's prompts in the engine's cache. Within a cell, equal blocks are equal text.
+    let seed = i.scenario_seed ^ speed.to_bits().rotate_left(17);
+    let spec = text::Spec { words_per_token: cal.words_per_token(), block_tokens: shaped.block_tokens, overhead: overhead as u32, seed };
     let texts = text::texts(&entries, &shaped.input, &shaped.output, &prev, &spec);
+    // Warm-up requests: the first requests' lengths in text of their own, so that the measured
+    // ones do not find them in the engine's cache.
+    let firsts: Vec<usize> = (0..entries.len()).filter(|&j| prev[j].is_none()).take(i.warmup).collect();
+    let warm_entries: Vec<read::Entry> = firsts.iter().map(|&j| read::Entry { blocks: Vec::new(), ..entries[j].clone() }).collect();
+    let warm_input: Vec<u32> = firsts.iter().map(|&j| shaped.input[j]).collect();
+    let warm_spec = text::Spec { seed: !seed, ..spec };
+    let warm_texts = text::texts(&warm_entries, &warm_input, &warm_input, &vec![None; firsts.len()], &warm_spec);
     let calibration = if cal.exact() { check(&cal, &texts, &prev).await } else { None };
     let start_s = w.window.unwrap_or_default().start_s;
     let at_s = |j: usize| entries[j].at_ms / 1000.0 - start_s;
@@ -85,8 +90,13 @@ pub async fn build(i: &Inputs<'_>) -> Result<(Vec<Job>, BuildNote)> {
         extra: w.extra_body.iter().filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k.clone(), v))).collect(),
     };
     let n = entries.len();
-    let mut jobs: Vec<Job> =
-        (0..i.warmup).map(|k| Job::single(RequestSpec { index: n + k, ..request(k % n, Phase::WarmUp, None, 0) })).collect();
+    let mut jobs: Vec<Job> = firsts
+        .iter()
+        .enumerate()
+        .map(|(k, &j)| {
+            Job::single(RequestSpec { index: n + k, prompt: Prompt::user(&warm_texts[k].0), ..request(j, Phase::WarmUp, None, 0) })
+        })
+        .collect();
     for (s, turns) in sessions.iter().enumerate() {
         let conversation = w.sessions.then_some(s);
         jobs.push(Job {

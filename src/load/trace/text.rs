@@ -117,6 +117,15 @@ mod tests {
     }
 
     #[test]
+    fn another_seed_is_other_text() {
+        let es = [e(40, &[]), e(30, &[7])];
+        let t = |seed| texts(&es, &[40, 30], &[4, 4], &[None, None], &Spec { words_per_token: 1.0, block_tokens: 10, overhead: 0, seed });
+        let (a, b) = (t(1), t(2));
+        assert_ne!(a[0].0, b[0].0);
+        assert_ne!(a[1].0, b[1].0);
+    }
+
+    #[test]
     fn short_blocks_keep_the_ratio_over_the_prompt() {
         // 0.9 words per token, blocks of 5 tokens: rounding each block (4.5 -> 5 or 4) would be
         // 10% off; the running total is within a word.

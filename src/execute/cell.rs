@@ -239,7 +239,8 @@ fn replay_figures(records: &[RequestRecord], tel: Option<&sampler::CellTelemetry
     let mut replay = crate::results::trace::replay(&counted, sessions);
     let last = counted.iter().filter(|r| r.measured()).map(|r| r.repeat).max();
     let start = counted.iter().filter(|r| r.measured() && Some(r.repeat) == last).map(|r| r.scheduled_ms).fold(f64::INFINITY, f64::min);
-    if let (Some(tel), true) = (tel, start.is_finite() && last == Some(0)) {
+    // The telemetry kept is the last repeat's, as are the replay's bins.
+    if let (Some(tel), true) = (tel, start.is_finite()) {
         let samples: Vec<_> = tel.metrics_series.iter().map(crate::telemetry::prom::gauges).collect();
         crate::results::trace::add_engine(&mut replay, start, &samples);
     }

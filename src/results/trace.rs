@@ -80,7 +80,8 @@ pub struct Replay {
     pub sessions: Option<usize>,
     pub peak_sessions_open: Option<usize>,
     pub mean_sessions_open: Option<f64>,
-    /// Latency over replay time, in `bin_s` bins: (start s, requests, p50 TTFT, p95 TTFT, p95 E2E).
+    /// Latency over replay time, in `bin_s` bins, of the last repeat: (start s, requests, p50 TTFT,
+    /// p95 TTFT, p95 E2E, and the engine's gauges).
     pub bin_s: f64,
     pub over_time: Vec<Bin>,
 }
@@ -179,14 +180,17 @@ pub fn replay(records: &[RequestRecord], sessions: bool) -> Replay {
         let (p, m) = overlap(spans.values().copied());
         (n_sessions, peak_s, mean_s) = (Some(spans.len() / repeats.max(1)), Some(p), Some(m));
     }
-    let start = measured.iter().map(|r| r.scheduled_ms).fold(f64::INFINITY, f64::min);
-    let end = measured.iter().map(|r| r.scheduled_ms).fold(f64::NEG_INFINITY, f64::max);
+    // Over time: the last repeat's replay (repeats run one after the other on one clock).
+    let last = measured.iter().map(|r| r.repeat).max();
+    let timed: Vec<&RequestRecord> = measured.iter().copied().filter(|r| Some(r.repeat) == last).collect();
+    let start = timed.iter().map(|r| r.scheduled_ms).fold(f64::INFINITY, f64::min);
+    let end = timed.iter().map(|r| r.scheduled_ms).fold(f64::NEG_INFINITY, f64::max);
     let bin_s = if start.is_finite() { bin_width((end - start) / 1000.0) } else { 1.0 };
     let mut over_time = Vec::new();
     if start.is_finite() {
         let nbins = (((end - start) / 1000.0) / bin_s).floor() as usize + 1;
         let mut bins: Vec<Vec<&RequestRecord>> = vec![Vec::new(); nbins];
-        for r in &measured {
+        for r in &timed {
             bins[(((r.scheduled_ms - start) / 1000.0) / bin_s).floor() as usize].push(r);
         }
         for (k, b) in bins.into_iter().enumerate() {
@@ -263,6 +267,19 @@ mod tests {
         assert_eq!((b[0].engine_running_max, b[0].engine_waiting_max, b[0].kv_usage_max), (Some(3.0), Some(1.0), Some(0.5)));
         assert_eq!(b[1].engine_running_max, None, "no sample in it");
         assert_eq!(b[2].engine_running_max, Some(1.0));
+    }
+
+    #[test]
+    fn latency_over_time_is_the_last_repeats() {
+        // Repeat 0 at 0-2 s, repeat 1 at 10-12 s on the same clock: the bins cover repeat 1 alone.
+        let mut rs = vec![rec(None, 0.0, 0.1, 50.0), rec(None, 2000.0, 2000.1, 2050.0)];
+        let mut again = vec![rec(None, 10_000.0, 10_000.1, 10_050.0), rec(None, 12_000.0, 12_000.1, 12_050.0)];
+        again.iter_mut().for_each(|r| r.repeat = 1);
+        rs.append(&mut again);
+        let r = replay(&rs, false);
+        assert_eq!(r.over_time.len(), 3, "2 s of repeat 1 in 1 s bins, not 12 s: {:?}", r.over_time);
+        assert_eq!(r.over_time.iter().map(|b| b.requests).sum::<usize>(), 2);
+        assert_eq!(r.lag_ms.unwrap().n, 4, "the lag counts every repeat");
     }
 
     #[test]

@@ -453,7 +453,7 @@ fn replay(rt: &tokio::runtime::Runtime) {
     drop(held);
     let lag = Dist::of(p.records.iter().map(|r| r.sent_ms - r.scheduled_ms)).unwrap();
     let errors = p.records.iter().filter(|r| !r.ok()).count();
-    let fig = runner::results::trace::replay(&p.records, false);
+    let fig = runner::results::trace::replay(&p.records, false, &[]);
     println!(
         "replay schedule: {rate} requests/s for {secs} s ({} requests, peak {} in flight, errors {errors}): send lag (actual - scheduled) p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; client CPU {:.0} µs per request",
         lag.n,

@@ -232,19 +232,12 @@ async fn measure(
     Ok(m)
 }
 
-/// A trace replay's figures from its records, with the engine's gauges of the last repeat in its
-/// bins of replay time.
+/// A trace replay's figures from its records (those the early stop cancelled left out), with the
+/// engine's gauges of the last repeat (the telemetry kept).
 fn replay_figures(records: &[RequestRecord], tel: Option<&sampler::CellTelemetry>, sessions: bool) -> crate::results::trace::Replay {
     let counted: Vec<RequestRecord> = records.iter().filter(|r| r.error != Some(ErrorClass::StoppedEarly)).cloned().collect();
-    let mut replay = crate::results::trace::replay(&counted, sessions);
-    let last = counted.iter().filter(|r| r.measured()).map(|r| r.repeat).max();
-    let start = counted.iter().filter(|r| r.measured() && Some(r.repeat) == last).map(|r| r.scheduled_ms).fold(f64::INFINITY, f64::min);
-    // The telemetry kept is the last repeat's, as are the replay's bins.
-    if let (Some(tel), true) = (tel, start.is_finite()) {
-        let samples: Vec<_> = tel.metrics_series.iter().map(crate::telemetry::prom::gauges).collect();
-        crate::results::trace::add_engine(&mut replay, start, &samples);
-    }
-    replay
+    let gauges: Vec<_> = tel.map(|t| t.metrics_series.iter().map(crate::telemetry::prom::gauges).collect()).unwrap_or_default();
+    crate::results::trace::replay(&counted, sessions, &gauges)
 }
 
 /// Writes every request of the cell, one JSON object a line (atomically).

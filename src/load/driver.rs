@@ -40,8 +40,12 @@ struct Pace {
 }
 
 impl Pace {
+    /// Seconds from the phase start at which trace time `at_s` is due.
+    fn offset_s(&self, at_s: f64) -> f64 {
+        (at_s / self.speed).max(0.0)
+    }
     fn due(&self, at_s: f64) -> Instant {
-        self.start + Duration::from_secs_f64((at_s / self.speed).max(0.0))
+        self.start + Duration::from_secs_f64(self.offset_s(at_s))
     }
 }
 
@@ -168,7 +172,7 @@ pub async fn drive(
         }
         Schedule::Trace { speed } => {
             let pace = Pace { start, speed };
-            let times = jobs.iter().map(|j| j.at_s.first().copied().unwrap_or(0.0) / speed).collect();
+            let times = jobs.iter().map(|j| pace.offset_s(j.at_s.first().copied().unwrap_or(0.0))).collect();
             let open = Open { client, target: &target, jobs: &jobs, tx: &tx, cancel, t0, start, deadline, pace: Some(pace) };
             handles = open.spawn(times, None, &mut || report(&mut on_done, &mut reported)).await;
         }

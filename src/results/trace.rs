@@ -106,9 +106,9 @@ pub struct Bin {
 /// One `/metrics` sample's gauges: (ms from the cell's start, running, waiting, KV usage 0..1).
 pub type Gauges = (f64, Option<f64>, Option<f64>, Option<f64>);
 
-/// Adds the engine's gauges to the replay's bins: `samples` of one repeat whose first request was
+/// Adds the engine's gauges to the replay's bins: `samples` of the repeat whose first request was
 /// scheduled at `start_ms`.
-pub fn add_engine(r: &mut Replay, start_ms: f64, samples: &[Gauges]) {
+fn add_engine(r: &mut Replay, start_ms: f64, samples: &[Gauges]) {
     let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
@@ -162,8 +162,9 @@ fn overlap(intervals: impl Iterator<Item = (f64, f64)>) -> (usize, f64) {
     (peak as usize, if t1 > t0 { area / (t1 - t0) } else { peak as f64 })
 }
 
-/// The replay's figures from its measured records (`sessions`: replayed as sessions).
-pub fn replay(records: &[RequestRecord], sessions: bool) -> Replay {
+/// The replay's figures from its measured records (`sessions`: replayed as sessions), with the
+/// engine's gauges (`/metrics` samples of the last repeat, its only telemetry kept) in the bins.
+pub fn replay(records: &[RequestRecord], sessions: bool, gauges: &[Gauges]) -> Replay {
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| r.measured()).collect();
     let lag_ms = Dist::of(measured.iter().map(|r| r.sent_ms - r.scheduled_ms));
     let (peak_req, mean_req) = overlap(measured.iter().map(|r| (r.sent_ms, r.end_ms)));
@@ -206,7 +207,7 @@ pub fn replay(records: &[RequestRecord], sessions: bool) -> Replay {
             });
         }
     }
-    Replay {
+    let mut r = Replay {
         behind: lag_ms.as_ref().is_some_and(|d| d.p99 > BEHIND_P99_MS),
         lag_ms,
         peak_requests_in_flight: peak_req,
@@ -216,7 +217,11 @@ pub fn replay(records: &[RequestRecord], sessions: bool) -> Replay {
         mean_sessions_open: mean_s,
         bin_s,
         over_time,
+    };
+    if start.is_finite() {
+        add_engine(&mut r, start, gauges);
     }
+    r
 }
 
 #[cfg(test)]
@@ -236,7 +241,7 @@ mod tests {
             rec(Some(0), 100.0, 120.0, 200.0),
             rec(Some(1), 150.0, 150.5, 250.0),
         ];
-        let r = replay(&rs, true);
+        let r = replay(&rs, true, &[]);
         let lag = r.lag_ms.as_ref().unwrap();
         assert_eq!((lag.min, lag.max), (0.5, 20.0));
         assert!(r.behind, "p99 of [0.5, 0.5, 0.5, 20] is above 10 ms");
@@ -245,13 +250,13 @@ mod tests {
         // Request concurrency: 1 for 0.5-50.5, 2 until 100, 1 until 120, 2 until 200 (then 150..200
         // overlaps), ... its mean lies between 1 and 2.
         assert!(r.mean_requests_in_flight > 1.0 && r.mean_requests_in_flight < 2.0, "{}", r.mean_requests_in_flight);
-        let on_time = replay(&[rec(None, 0.0, 0.2, 10.0), rec(None, 5.0, 5.3, 9.0)], false);
+        let on_time = replay(&[rec(None, 0.0, 0.2, 10.0), rec(None, 5.0, 5.3, 9.0)], false, &[]);
         assert!(!on_time.behind && on_time.sessions.is_none());
     }
 
     #[test]
     fn engine_gauges_land_in_their_bins() {
-        let mut r = replay(&[rec(None, 1000.0, 1000.1, 1500.0), rec(None, 3500.0, 3500.1, 4000.0)], false);
+        let mut r = replay(&[rec(None, 1000.0, 1000.1, 1500.0), rec(None, 3500.0, 3500.1, 4000.0)], false, &[]);
         assert_eq!((r.bin_s, r.over_time.len()), (1.0, 3));
         add_engine(
             &mut r,
@@ -276,7 +281,7 @@ mod tests {
         let mut again = vec![rec(None, 10_000.0, 10_000.1, 10_050.0), rec(None, 12_000.0, 12_000.1, 12_050.0)];
         again.iter_mut().for_each(|r| r.repeat = 1);
         rs.append(&mut again);
-        let r = replay(&rs, false);
+        let r = replay(&rs, false, &[]);
         assert_eq!(r.over_time.len(), 3, "2 s of repeat 1 in 1 s bins, not 12 s: {:?}", r.over_time);
         assert_eq!(r.over_time.iter().map(|b| b.requests).sum::<usize>(), 2);
         assert_eq!(r.lag_ms.unwrap().n, 4, "the lag counts every repeat");

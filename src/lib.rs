@@ -17,6 +17,7 @@ pub mod engines;
 pub mod estimate;
 pub mod execute;
 pub mod fleet;
+pub mod interop;
 pub mod load;
 pub mod model;
 pub mod plan;

@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "load",      // the load client, driver and workloads
     "estimate",  // memory and KV predictions before a launch
     "store",     // the results folder: files, records, CSV, merge
+    "interop",   // the field's formats: import of peers' results, Benchmark Report export
     "progress",  // the executor's event interface and terminal reporter
     "execute",   // runs a plan: launch, cells, searches, resume
     "analysis",  // reads stored runs, builds report data

@@ -1,9 +1,11 @@
-//! Command-line interface: `runner validate`, `plan`, `estimate`, `facts`, `run`, `merge`, `fleet`
-//! and `report` (`fleet.rs`: the fleet subcommands). Each command loads what it needs, calls down the
+//! Command-line interface: `runner validate`, `plan`, `estimate`, `facts`, `run`, `merge`, `fleet`,
+//! `report`, `import`, `export` and `compare` (`fleet.rs`: merge and fleet; `interop.rs`: import,
+//! export and compare). Each command loads what it needs, calls down the
 //! flow and prints; no logic of its own lives here. Exit codes: 0 success, 1 error, 2 invalid
 //! scenario (nothing started), 3 a merge with missing cells, 130 interrupted, 141 output closed.
 
 mod fleet;
+mod interop;
 
 use crate::engine::{process, resolve};
 use crate::execute;
@@ -128,6 +130,56 @@ pub enum Command {
         #[arg(long)]
         prices: Option<PathBuf>,
     },
+    /// Import other tools' result files (vllm bench serve JSON, GuideLLM benchmarks.json v2, AIPerf
+    /// profile_export_aiperf.json, Benchmark Report documents) into a new run folder that report,
+    /// merge, compare and export read. Figures stay as each file defines them, labelled.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The new run folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// The files' format (default: detected from each file).
+        #[arg(long, value_enum)]
+        format: Option<crate::interop::Format>,
+        /// The GPU label of the machine that served the requests (the files do not record it;
+        /// default "unlabelled").
+        #[arg(long)]
+        gpu: Option<String>,
+        /// The server config's name (default: from the model the files name).
+        #[arg(long)]
+        server: Option<String>,
+        /// The scenario name the imported run carries (default "import").
+        #[arg(long)]
+        name: Option<String>,
+        /// The engine's version, when you know it (the files do not record it).
+        #[arg(long)]
+        engine_version: Option<String>,
+        /// The load of a file that does not state its own: closed-loop concurrency (with
+        /// --request-rate: the cap on requests in flight).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// The load of a file that does not state its own: requests per second.
+        #[arg(long)]
+        request_rate: Option<f64>,
+    },
+    /// Write a run's cells in another format: `benchmark-report` (llm-d Benchmark Report v0.2.1),
+    /// one JSON and one YAML document per measured cell.
+    Export {
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The folder for the documents (created; files of the same names are replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `runner export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// llm-d Benchmark Report v0.2.1 (JSON and YAML).
+    BenchmarkReport,
 }
 
 pub fn main() -> ExitCode {
@@ -212,6 +264,11 @@ fn load(file: &std::path::Path) -> anyhow::Result<Loaded> {
 
 fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Import { files, out, format, gpu, server, name, engine_version, concurrency, request_rate } => {
+            let labels = crate::interop::folder::Labels { gpu, server, name, engine_version, concurrency, request_rate };
+            interop::import(&files, format, &labels, out)
+        }
+        Command::Export { dir, format: ExportFormat::BenchmarkReport, out } => interop::export(&dir, &out),
         Command::Validate { file } => {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);

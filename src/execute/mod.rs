@@ -92,6 +92,7 @@ pub(crate) fn unmeasured(cell: &Cell, launch: &Launch, status: CellStatus, reaso
         started_at: t.clone(),
         finished_at: t,
         provenance: None,
+        import: None,
     }
 }
 

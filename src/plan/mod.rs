@@ -269,7 +269,7 @@ fn loads(s: &Scenario, w: &Workload) -> Vec<Load> {
 }
 
 /// A cell's parameters: the launch's server axes, then its load and max_tokens, typed.
-pub(crate) fn cell_params(axes: &IndexMap<String, FlagValue>, load: Load, max_tokens: u32) -> IndexMap<String, FlagValue> {
+pub fn cell_params(axes: &IndexMap<String, FlagValue>, load: Load, max_tokens: u32) -> IndexMap<String, FlagValue> {
     let mut params = axes.clone();
     if let Some(c) = load.concurrency() {
         params.insert("concurrency".into(), FlagValue::Int(i64::from(c)));

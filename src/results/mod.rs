@@ -3,6 +3,7 @@
 //! telemetry) and the statistics and SLO verdicts over them (pure functions of the records).
 //! Execution fills it, the store writes it, analysis and reports read it; it imports nothing of them.
 
+pub mod import;
 pub mod launch;
 pub mod quality;
 pub mod record;

@@ -118,6 +118,10 @@ pub struct CellResult {
     /// Where the cell was measured, when it came into this folder by `runner merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// A cell made by `runner import` from another tool's result file: the tool, the file and each
+    /// metric's definition against runner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<super::import::ImportNote>,
 }
 
 /// The run a merged cell or launch comes from: its folder's run id, host, shard and GPU label.

@@ -22,13 +22,27 @@ pub struct BuildNote {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dist {
     pub n: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub min: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p50: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p90: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p95: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub max: f64,
+}
+
+/// A figure an imported file did not give (e.g. vLLM's p90 without `--metric-percentiles`) is NaN in
+/// memory and `null` on disk (serde_json writes a non-finite number as null); reports print it as
+/// not measured and the CSV leaves it empty. Runner's own distributions never hold one.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {

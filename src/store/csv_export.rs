@@ -78,6 +78,7 @@ const TRAILING: &[&str] = &[
     "peak_sessions_open",
     "peak_requests_in_flight",
     "cost_per_mtok",
+    "imported_from",
     "cell_id",
 ];
 
@@ -220,6 +221,7 @@ pub fn capacity_csv(
             replay.map_or(String::new(), |x| x.peak_requests_in_flight.to_string()),
         ]);
         row.push(num(price.zip(s).and_then(|(p, s)| crate::scenario::prices::cost_per_mtok(p.per_hour, s.throughput_tok_s))));
+        row.push(r.import.as_ref().map_or(String::new(), |i| i.source_label()));
         row.push(r.cell.id.clone());
         w.write_record(row.into_iter().map(inert))?;
     }

@@ -1,0 +1,63 @@
+//! `runner import`, `runner export` and `runner compare`: reading and writing the field's formats,
+//! and comparing two runs.
+
+use crate::interop::{self as io, folder};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Reads every file (each in its detected or given format) and writes one run folder.
+pub(super) fn import(files: &[PathBuf], format: Option<io::Format>, labels: &folder::Labels, out: PathBuf) -> anyhow::Result<ExitCode> {
+    let mut read = Vec::new();
+    for f in files {
+        let doc = io::json::Doc::read_any(f)?;
+        let cells = io::read_file(f, format)?;
+        read.push(folder::FileCells { name: doc.name.clone(), sha256: doc.sha256.clone(), cells });
+    }
+    let w = folder::write(&read, labels, out)?;
+    println!("imported {} cell(s) from {} file(s) into {}", w.cells, files.len(), w.dir.display());
+    for f in &read {
+        for c in &f.cells {
+            let load = c.load.map_or("the load given on the command line".into(), |l| l.label());
+            let ttft = c.ttft.p50.map_or("not given".into(), |x| format!("{x:.1} ms"));
+            println!(
+                "  {} [{}{}]: {}, {} of {} requests ok, median TTFT {ttft} (its own definition), {} per-request records",
+                f.name,
+                c.tool.label(),
+                c.tool_version.as_deref().map(|v| format!(" {v}")).unwrap_or_default(),
+                load,
+                c.ok,
+                c.requests,
+                if c.samples.is_empty() { "no".to_string() } else { c.samples.len().to_string() }
+            );
+        }
+    }
+    if w.per_request < w.cells {
+        println!("  {} cell(s) have no per-request data: `runner compare` reports their figures without a noise test", w.cells - w.per_request);
+    }
+    println!("render it with: runner report {}", w.dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One Benchmark Report document per measured cell, as `<cell id>.json` and `<cell id>.yaml`.
+pub(super) fn export(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let run = crate::store::read::read_run(dir)?;
+    let docs = io::benchmark_report::export(&run)?;
+    if docs.is_empty() {
+        anyhow::bail!("{} has no measured cell to export", dir.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (id, doc) in &docs {
+        crate::store::safe_id("cell id", id)?;
+        crate::store::write_json(&out.join(format!("{id}.json")), doc)?;
+        let yaml = serde_norway::to_string(doc)?;
+        crate::store::atomic_write(&out.join(format!("{id}.yaml")), yaml.as_bytes())?;
+    }
+    println!(
+        "wrote {} Benchmark Report v{} document(s) (JSON and YAML) to {}",
+        docs.len(),
+        io::benchmark_report::VERSION,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

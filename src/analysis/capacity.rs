@@ -37,8 +37,11 @@ pub struct CellView {
     pub disturbed: bool,
     /// Its SLO verdict differed between repeats.
     pub unstable: bool,
-    /// "disturbed", "unstable", both, or "" (tables).
+    /// "disturbed", "unstable", both, or "" (tables); an imported cell says where it came from.
     pub flags: String,
+    /// Beside an imported cell's figures: `*` defined otherwise than runner's, `†` not comparable.
+    #[serde(default)]
+    pub marks: super::imported::Marks,
     /// The most CPU others used during the cell, in % of all cores.
     pub others_cpu_pct: Option<f64>,
     /// Repeats measured, and the min..max of the verdict's figures over them (None for one).
@@ -85,7 +88,8 @@ impl CellView {
     pub fn of(r: &CellResult, server_axes: &[String]) -> Self {
         let (engine_running_mean, engine_running_max) = running_batch(r);
         let s = r.summary.as_ref();
-        let d = |f: fn(&crate::results::summary::CellSummary) -> Option<f64>| s.and_then(f);
+        // A figure an imported file did not give is NaN in the summary: not measured here.
+        let d = |f: fn(&crate::results::summary::CellSummary) -> Option<f64>| s.and_then(f).filter(|x| x.is_finite());
         CellView {
             cell_id: r.cell.id.clone(),
             launch_id: r.launch_id.clone(),
@@ -109,7 +113,11 @@ impl CellView {
             output_tokens: s.map(|s| s.output_tokens),
             disturbed: r.quality.disturbed,
             unstable: r.quality.unstable,
-            flags: r.quality.flags(),
+            flags: match &r.import {
+                Some(i) => [r.quality.flags(), format!("from {}", i.source_label())].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(", "),
+                None => r.quality.flags(),
+            },
+            marks: super::imported::Marks::of(r.import.as_ref()),
             others_cpu_pct: r.quality.others_cpu_pct,
             repeats: r.quality.repeats.len(),
             spread: r.quality.spread.clone(),

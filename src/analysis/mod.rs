@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod capacity;
+pub mod imported;
 pub mod kv;
 pub mod levers;
 pub mod notes;

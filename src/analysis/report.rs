@@ -58,6 +58,7 @@ pub fn build(runs: &[StoredRun], generated_at: &str) -> ReportData {
         startup: Vec::new(),
         levers: Vec::new(),
         traces: Vec::new(),
+        imports: Vec::new(),
     };
     for run in runs {
         add_run(&mut data, run);
@@ -105,8 +106,9 @@ fn add_run(data: &mut ReportData, run: &StoredRun) {
         dir: run.dir.display().to_string(),
         runner_cpu_max_pct: None,
         client_busy: false,
+        imported_from: super::imported::run_source(run),
     });
-    if m.telemetry.memory_source != MemorySource::Nvml {
+    if m.telemetry.memory_source != MemorySource::Nvml && super::imported::run_source(run).is_none() {
         data.not_measured.push(format!(
             "GPU memory in run {} ({}): {}; memory figures are the engine process tree's resident memory (RSS).",
             m.run_id,
@@ -135,6 +137,7 @@ fn add_run(data: &mut ReportData, run: &StoredRun) {
         data.levers.extend(super::levers::pairs(run, &crate::plan::expand(s).launches));
     }
     data.traces.extend(super::trace::views(run, &results));
+    data.imports.extend(super::imported::views(run, &results));
     data.kv_scaling.extend(kv::kv_scaling(run));
     let (axis, u) = kv::util_table(run);
     if !u.is_empty() {

@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod capacity;
+pub mod compare;
 pub mod imported;
 pub mod kv;
 pub mod levers;

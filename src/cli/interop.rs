@@ -61,3 +61,44 @@ pub(super) fn export(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Exit code of a comparison that found a regression beyond the threshold.
+const REGRESSION_EXIT: u8 = 4;
+
+/// Compares run B against run A and writes the reports; exit 4 on a regression, 1 when no cell
+/// matched.
+pub(super) fn compare(a: &Path, b: &Path, threshold: f64, min_effect: f64, map: &[String], out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let mut rules = crate::analysis::compare::Rules { threshold_pct: threshold, min_effect_pct: min_effect, ..Default::default() };
+    for m in map {
+        let Some((x, y)) = m.split_once('=') else {
+            anyhow::bail!("--map {m:?}: give A_NAME=B_NAME (a server config or workload name of A, and its counterpart in B)");
+        };
+        rules.map.insert(x.trim().to_string(), y.trim().to_string());
+    }
+    if !(threshold > 0.0 && min_effect >= 0.0) {
+        anyhow::bail!("--threshold must be above 0 and --min-effect at least 0 (percent)");
+    }
+    let runs = [crate::store::read::read_run(a)?, crate::store::read::read_run(b)?];
+    let requests = |side: usize, id: &str| crate::store::read::read_requests(&runs[side].dir, id).ok().flatten();
+    let c = crate::analysis::compare::compare(&runs[0], &runs[1], &rules, &requests);
+    let out = out.unwrap_or_else(|| PathBuf::from("compare"));
+    let written = crate::report::compare::write(&c, &out)?;
+    println!("{}", c.summary);
+    for p in &c.pairs {
+        let worst = p.worst_pct.map(|w| format!(", worst {w:.0}% worse")).unwrap_or_default();
+        println!("  {} -> {}: {}{worst}{}", p.a_cell, p.b_cell, p.verdict.words(), if p.regression { " (regression)" } else { "" });
+    }
+    for x in &c.only_a {
+        println!("  only in A: {x}");
+    }
+    for x in &c.only_b {
+        println!("  only in B: {x}");
+    }
+    for p in written {
+        println!("  {}", p.display());
+    }
+    if c.pairs.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if c.regression { ExitCode::from(REGRESSION_EXIT) } else { ExitCode::SUCCESS })
+}

@@ -2,7 +2,7 @@
 //! `report`, `import`, `export` and `compare` (`fleet.rs`: merge and fleet; `interop.rs`: import,
 //! export and compare). Each command loads what it needs, calls down the
 //! flow and prints; no logic of its own lives here. Exit codes: 0 success, 1 error, 2 invalid
-//! scenario (nothing started), 3 a merge with missing cells, 130 interrupted, 141 output closed.
+//! scenario (nothing started), 3 a merge with missing cells, 4 a compare that found a regression, 130 interrupted, 141 output closed.
 
 mod fleet;
 mod interop;
@@ -163,6 +163,25 @@ pub enum Command {
         #[arg(long)]
         request_rate: Option<f64>,
     },
+    /// Compare two runs (B against baseline A): matched cells, each metric's change and whether it is
+    /// beyond the noise, a verdict per cell and per run, Markdown and HTML reports. Exit 4 when a
+    /// regression beyond --threshold was found, 1 when nothing could be compared.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// A worse change at least this large, in %, is a regression (exit code 4).
+        #[arg(long, default_value_t = 10.0)]
+        threshold: f64,
+        /// A change smaller than this, in %, is "no measurable change" even when beyond the noise.
+        #[arg(long, default_value_t = 5.0)]
+        min_effect: f64,
+        /// "This server config or workload in A is that one in B": A_NAME=B_NAME (repeatable).
+        #[arg(long)]
+        map: Vec<String>,
+        /// Where to write compare.md, compare.html and compare.json (default: ./compare).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a run's cells in another format: `benchmark-report` (llm-d Benchmark Report v0.2.1),
     /// one JSON and one YAML document per measured cell.
     Export {
@@ -269,6 +288,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             interop::import(&files, format, &labels, out)
         }
         Command::Export { dir, format: ExportFormat::BenchmarkReport, out } => interop::export(&dir, &out),
+        Command::Compare { a, b, threshold, min_effect, map, out } => interop::compare(&a, &b, threshold, min_effect, &map, out),
         Command::Validate { file } => {
             let l = load(&file)?;
             let p = plan::expand(&l.scenario);

@@ -133,6 +133,11 @@ fn by_max_tokens(cells: &[CellView], y: fn(&CellView) -> Option<f64>) -> Series 
         .collect()
 }
 
+/// One line per named series of (x, y) points (`runner compare`'s two frontiers).
+pub fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) -> Option<String> {
+    line_chart(title, x_desc, y_desc, &series.to_vec(), None)
+}
+
 pub fn throughput(g: &Group) -> Option<String> {
     line_chart(
         &format!("{} / {}: output tok/s vs concurrency", g.gpu, g.workload),

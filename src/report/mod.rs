@@ -1,6 +1,7 @@
 //! Presenting results: the end-of-run tables, SVG charts, and the minijinja-rendered reports.
 
 pub mod charts;
+pub mod compare;
 pub mod plan;
 pub mod render;
 pub mod table;

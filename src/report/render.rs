@@ -58,16 +58,21 @@ fn cell(v: Value) -> String {
 const PARTIALS: &[(&str, &str)] =
     &[("notes.j2", include_str!("../../templates/notes.j2")), ("trace.j2", include_str!("../../templates/trace.j2"))];
 
-fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
-    let mut env = Environment::new();
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.set_keep_trailing_newline(true);
+/// The filters every report template uses (`num`, `pct`, `qty`, `mib`, `cell`).
+pub fn add_filters(env: &mut Environment<'static>) {
     env.add_filter("num", num);
     env.add_filter("pct", pct);
     env.add_filter("qty", qty);
     env.add_filter("mib", mib);
     env.add_filter("cell", cell);
+}
+
+fn environment(templates_dir: Option<&Path>) -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    add_filters(&mut env);
     for (name, text) in TEMPLATES.iter().map(|(n, _, t)| (n, t)).chain(PARTIALS.iter().map(|(n, t)| (n, t))) {
         let custom = templates_dir.map(|d| d.join(name)).filter(|p| p.is_file());
         let source = match custom {

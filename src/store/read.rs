@@ -183,3 +183,22 @@ pub fn split_by_gpu(run: StoredRun) -> Vec<StoredRun> {
         })
         .collect()
 }
+
+/// The largest `requests.jsonl` read back (a cell of a million requests writes about 400 MiB).
+pub const MAX_REQUESTS_BYTES: u64 = 1 << 30;
+
+/// A cell's stored requests (`requests.jsonl`), None when the cell has none; a line that does not
+/// parse is an error naming the file and line.
+pub fn read_requests(dir: &Path, cell_id: &str) -> Result<Option<Vec<crate::results::record::RequestRecord>>> {
+    super::safe_id("cell id", cell_id)?;
+    let p = dir.join(super::layout::CELLS).join(cell_id).join(super::layout::REQUESTS);
+    if !std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let text = crate::bounded::read_text(&p, MAX_REQUESTS_BYTES).with_context(|| format!("reading {}", p.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        out.push(serde_json::from_str(line).with_context(|| format!("{}:{}: not a request record", p.display(), i + 1))?);
+    }
+    Ok(Some(out))
+}

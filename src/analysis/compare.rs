@@ -1,0 +1,484 @@
+//! `runner compare A B`: the cells two runs share, each metric's change, and whether that change is
+//! beyond the noise. Latencies (TTFT, TPOT, E2E medians) are judged by a seeded bootstrap of the
+//! per-request samples; throughput by the repeats' spread (non-overlapping min..max), or not judged
+//! with one repeat. A cell's verdict comes from TTFT, E2E and throughput; TPOT is judged as a
+//! component. The bootstrap sees the noise between requests of one run, not the drift between two
+//! runs of one machine (20% at concurrency 4 on a busy 2-core box): `min_effect_pct` is that margin. A change counts when its 95% interval excludes zero and it is at least
+//! `min_effect_pct` large; a regression fails the CI gate when it is also beyond `threshold_pct`.
+//! Pure: stored runs and their requests in, a serializable comparison out.
+
+use super::capacity::axes_label;
+use crate::results::import::{Comparable, Metric};
+use crate::results::record::RequestRecord;
+use crate::results::records::{CellResult, CellStatus};
+use crate::store::read::StoredRun;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How the comparison is judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rules {
+    /// A change smaller than this (in %) is "no measurable change" even when significant.
+    pub min_effect_pct: f64,
+    /// A worse change at least this large (in %) is a regression (the exit code).
+    pub threshold_pct: f64,
+    pub resamples: usize,
+    /// "this config/workload in A is that one in B": names of A mapped to names of B.
+    pub map: BTreeMap<String, String>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules { min_effect_pct: 5.0, threshold_pct: 10.0, resamples: 2000, map: BTreeMap::new() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    /// Some metrics better, some worse.
+    Mixed,
+    NoMeasurableChange,
+    /// No metric both sides define alike with enough data to judge.
+    NotJudged,
+}
+
+impl Verdict {
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::Mixed => "mixed",
+            Verdict::NoMeasurableChange => "no measurable change",
+            Verdict::NotJudged => "not judged",
+        }
+    }
+}
+
+/// One metric of a matched cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub metric: String,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    /// (B - A) / A in %.
+    pub change_pct: Option<f64>,
+    /// The 95% interval of the change in % (bootstrap), when tested.
+    pub ci_pct: Option<(f64, f64)>,
+    /// How it was judged, or why not ("bootstrap of 32 vs 32 requests", "one repeat: no noise estimate").
+    pub test: String,
+    /// Better, Worse or NoMeasurableChange when judged; NotJudged otherwise.
+    pub verdict: Verdict,
+    /// Lower is better (latency) or higher is better (throughput).
+    pub lower_is_better: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellPair {
+    /// "server / workload / load / max_tokens" as matched.
+    pub key: String,
+    pub a_cell: String,
+    pub b_cell: String,
+    pub load_label: String,
+    pub deltas: Vec<Delta>,
+    pub verdict: Verdict,
+    /// The largest judged worse change, in % (positive), when the cell is worse or mixed.
+    pub worst_pct: Option<f64>,
+    /// Disturbed or unstable on either side, or a side's source (an imported file).
+    pub flags: Vec<String>,
+    pub regression: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSide {
+    pub run_id: String,
+    pub dir: String,
+    pub scenario: String,
+    pub gpu: String,
+    pub source: Option<String>,
+    pub cells: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub a: RunSide,
+    pub b: RunSide,
+    pub rules: Rules,
+    pub pairs: Vec<CellPair>,
+    pub only_a: Vec<String>,
+    pub only_b: Vec<String>,
+    /// How cells were matched (names ignored where each run has one server config or workload).
+    pub matching: Vec<String>,
+    pub verdict: Verdict,
+    pub summary: String,
+    pub regression: bool,
+    /// Frontier points for the charts: (side, key without load, load value, tok/s, p50 E2E).
+    pub points: Vec<(String, String, f64, Option<f64>, Option<f64>)>,
+}
+
+/// A cell's identity across runs: server config (name and axes), workload, load, max_tokens.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    server: String,
+    workload: String,
+    load: String,
+    max_tokens: u32,
+}
+
+fn key(c: &CellResult, rules: &Rules, one_server: bool, one_workload: bool) -> Key {
+    let axes: Vec<String> = c.cell.params.keys().filter(|k| !matches!(k.as_str(), "concurrency" | "request_rate" | "max_tokens" | "trace_speed")).cloned().collect();
+    let map = |s: &str| rules.map.get(s).cloned().unwrap_or_else(|| s.to_string());
+    let server = if one_server { String::new() } else { map(&c.server) };
+    Key {
+        server: format!("{server} {}", axes_label(&c.cell.params, &axes)).trim().to_string(),
+        workload: if one_workload { String::new() } else { map(&c.cell.workload) },
+        load: c.cell.load.label(),
+        max_tokens: c.cell.max_tokens,
+    }
+}
+
+fn measured(run: &StoredRun) -> Vec<&CellResult> {
+    run.cells.iter().filter(|c| matches!(c.status, CellStatus::Ok | CellStatus::SloFail) && c.summary.is_some()).collect()
+}
+
+fn distinct<'a>(cells: &[&'a CellResult], f: fn(&CellResult) -> &str) -> usize {
+    let mut v: Vec<&str> = cells.iter().map(|c| f(c)).collect();
+    v.sort();
+    v.dedup();
+    v.len()
+}
+
+fn side(run: &StoredRun) -> RunSide {
+    RunSide {
+        run_id: run.manifest.run_id.clone(),
+        dir: run.dir.display().to_string(),
+        scenario: run.manifest.scenario_name.clone(),
+        gpu: run.manifest.gpu_label.clone(),
+        source: super::imported::run_source(run),
+        cells: run.cells.len(),
+    }
+}
+
+/// Compares `b` against `a` (A the baseline). `requests` gives a cell's measured requests (by run
+/// index 0/1 and cell id); None when the cell has none stored.
+pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(usize, &str) -> Option<Vec<RequestRecord>>) -> Comparison {
+    let (ca, cb) = (measured(a), measured(b));
+    let one_server = distinct(&ca, |c| &c.server) == 1 && distinct(&cb, |c| &c.server) == 1;
+    let one_workload = distinct(&ca, |c| &c.cell.workload) == 1 && distinct(&cb, |c| &c.cell.workload) == 1;
+    let mut matching = Vec::new();
+    if one_server {
+        matching.push("each run has one server config: matched whatever its name".into());
+    }
+    if one_workload {
+        matching.push("each run has one workload: matched whatever its name".into());
+    }
+    if !rules.map.is_empty() {
+        matching.push(format!("names mapped: {}", rules.map.iter().map(|(x, y)| format!("{x} = {y}")).collect::<Vec<_>>().join(", ")));
+    }
+    let ka: BTreeMap<Key, &CellResult> = ca.iter().map(|c| (key(c, rules, one_server, one_workload), *c)).collect();
+    let kb: BTreeMap<Key, &CellResult> = cb.iter().map(|c| (key(c, rules, one_server, one_workload), *c)).collect();
+    let mut pairs = Vec::new();
+    for (k, x) in &ka {
+        if let Some(y) = kb.get(k) {
+            pairs.push(pair(k, x, y, rules, requests(0, &x.cell.id), requests(1, &y.cell.id)));
+        }
+    }
+    let label = |k: &Key, c: &CellResult| format!("{} ({} / {} / {}, max_tokens {})", c.cell.id, c.server, c.cell.workload, k.load, k.max_tokens);
+    let only_a: Vec<String> = ka.iter().filter(|(k, _)| !kb.contains_key(k)).map(|(k, c)| label(k, c)).collect();
+    let only_b: Vec<String> = kb.iter().filter(|(k, _)| !ka.contains_key(k)).map(|(k, c)| label(k, c)).collect();
+    let count = |v: Verdict| pairs.iter().filter(|p| p.verdict == v).count();
+    let (worse, better, mixed, same, unjudged) =
+        (count(Verdict::Worse), count(Verdict::Better), count(Verdict::Mixed), count(Verdict::NoMeasurableChange), count(Verdict::NotJudged));
+    let verdict = match (worse + mixed > 0, better + mixed > 0) {
+        _ if pairs.is_empty() => Verdict::NotJudged,
+        (true, true) => Verdict::Mixed,
+        (true, false) => Verdict::Worse,
+        (false, true) => Verdict::Better,
+        (false, false) if same > 0 => Verdict::NoMeasurableChange,
+        (false, false) => Verdict::NotJudged,
+    };
+    let regression = pairs.iter().any(|p| p.regression);
+    let summary = if pairs.is_empty() {
+        format!(
+            "nothing to compare: no cell of {} matches a cell of {} by server config, workload, load and max_tokens; give --map A_NAME=B_NAME",
+            a.manifest.run_id, b.manifest.run_id
+        )
+    } else if verdict == Verdict::NoMeasurableChange {
+        format!("no measurable change in {} matched cell(s){}", pairs.len(), if unjudged > 0 { format!(" ({unjudged} not judged)") } else { String::new() })
+    } else {
+        let worst = pairs.iter().filter_map(|p| p.worst_pct).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        format!(
+            "{}: {worse} worse, {better} better, {mixed} mixed, {same} no measurable change, {unjudged} not judged of {} matched cell(s){}{}",
+            verdict.words(),
+            pairs.len(),
+            worst.map(|w| format!("; worst change {w:.0}% worse")).unwrap_or_default(),
+            if regression { format!("; regression beyond {}%", rules.threshold_pct) } else { String::new() }
+        )
+    };
+    let mut points = Vec::new();
+    for (name, cells) in [("A", &ca), ("B", &cb)] {
+        for c in cells.iter() {
+            let s = c.summary.as_ref().expect("measured cells have summaries");
+            let x = c.cell.load.closed().map(f64::from).or(c.cell.load.rate()).or(c.cell.load.speed());
+            if let Some(x) = x {
+                let k = key(c, rules, one_server, one_workload);
+                let series = format!("{name}: {} {} mt{}", k.server, k.workload, k.max_tokens).split_whitespace().collect::<Vec<_>>().join(" ");
+                points.push((series, k.load.split(' ').next().unwrap_or_default().to_string(), x, Some(s.throughput_tok_s), s.e2e_seen().map(|d| d.p50).filter(|v| v.is_finite())));
+            }
+        }
+    }
+    Comparison { a: side(a), b: side(b), rules: rules.clone(), pairs, only_a, only_b, matching, verdict, summary, regression, points }
+}
+
+/// Whether a metric may be judged between two cells: both runner's own definition, or the same
+/// imported tool's (a cell without an import note is runner's own).
+fn comparable(x: &CellResult, y: &CellResult, m: Metric) -> Result<(), String> {
+    let def = |c: &CellResult| c.import.as_ref().map(|i| (i.tool, i.metric(m).map(|n| n.comparable)));
+    match (def(x), def(y)) {
+        (None, None) => Ok(()),
+        (Some((tx, dx)), Some((ty, dy))) if tx == ty => match (dx, dy) {
+            (Some(Comparable::No) | None, _) | (_, Some(Comparable::No) | None) => Err("not in the files".into()),
+            _ => Ok(()),
+        },
+        (dx, dy) => {
+            let same = |d: Option<(crate::results::import::PeerTool, Option<Comparable>)>| d.is_none_or(|(_, c)| c == Some(Comparable::Same));
+            if same(dx) && same(dy) {
+                Ok(())
+            } else {
+                Err("defined otherwise on one side (see the Imported figures of its report): shown, not judged".into())
+            }
+        }
+    }
+}
+
+fn pair(k: &Key, x: &CellResult, y: &CellResult, rules: &Rules, rx: Option<Vec<RequestRecord>>, ry: Option<Vec<RequestRecord>>) -> CellPair {
+    let (sx, sy) = (x.summary.as_ref().expect("measured"), y.summary.as_ref().expect("measured"));
+    let ok = |r: Option<Vec<RequestRecord>>| r.map(|v| v.into_iter().filter(|r| r.measured() && r.ok()).collect::<Vec<_>>()).filter(|v| !v.is_empty());
+    let (rx, ry) = (ok(rx), ok(ry));
+    let seed = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(format!("{}|{}", x.cell.id, y.cell.id).as_bytes());
+        u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+    };
+    let mut deltas = Vec::new();
+    type Sample = fn(&RequestRecord) -> Option<f64>;
+    let lat: [(&str, Metric, Sample, Option<f64>, Option<f64>); 3] = [
+        ("p50 TTFT ms", Metric::Ttft, RequestRecord::ttft_from_scheduled_ms, sx.ttft_seen().map(|d| d.p50), sy.ttft_seen().map(|d| d.p50)),
+        ("p50 TPOT ms", Metric::Tpot, RequestRecord::tpot_ms, sx.tpot_ms.as_ref().map(|d| d.p50), sy.tpot_ms.as_ref().map(|d| d.p50)),
+        ("p50 E2E ms", Metric::E2e, RequestRecord::e2e_from_scheduled_ms, sx.e2e_seen().map(|d| d.p50), sy.e2e_seen().map(|d| d.p50)),
+    ];
+    for (i, (name, metric, f, a, b)) in lat.into_iter().enumerate() {
+        let mut d = delta(name, a, b, true);
+        match comparable(x, y, metric) {
+            Err(why) => d.test = why,
+            Ok(()) => match (&rx, &ry) {
+                (Some(rx), Some(ry)) => {
+                    let va: Vec<f64> = rx.iter().filter_map(f).filter(|v| v.is_finite()).collect();
+                    let vb: Vec<f64> = ry.iter().filter_map(f).filter(|v| v.is_finite()).collect();
+                    judge_bootstrap(&mut d, &va, &vb, rules, seed.wrapping_add(i as u64));
+                }
+                _ => d.test = "no per-request data on one side: no noise test".into(),
+            },
+        }
+        deltas.push(d);
+    }
+    for (name, metric, a, b) in [
+        ("p95 TTFT ms", Metric::Ttft, sx.ttft_seen().map(|d| d.p95), sy.ttft_seen().map(|d| d.p95)),
+        ("p95 E2E ms", Metric::E2e, sx.e2e_seen().map(|d| d.p95), sy.e2e_seen().map(|d| d.p95)),
+    ] {
+        let mut d = delta(name, a, b, true);
+        d.test = match comparable(x, y, metric) {
+            Err(why) => why,
+            Ok(()) => "shown, not judged (a tail percentile of one run is too noisy to judge; its median is judged)".into(),
+        };
+        deltas.push(d);
+    }
+    let mut t = delta("output tok/s", Some(sx.throughput_tok_s), Some(sy.throughput_tok_s), false);
+    match comparable(x, y, Metric::Throughput) {
+        Err(why) => t.test = why,
+        Ok(()) => judge_repeats(&mut t, x, y, rules),
+    }
+    deltas.push(t);
+    // The cell's verdict is what its users see (TTFT, E2E, throughput); TPOT is judged and shown as a
+    // component (one slot decodes a request faster while its queue makes TTFT and E2E worse).
+    let judged: Vec<&Delta> = deltas.iter().filter(|d| d.verdict != Verdict::NotJudged && !d.metric.contains("TPOT")).collect();
+    let worse = judged.iter().any(|d| d.verdict == Verdict::Worse);
+    let better = judged.iter().any(|d| d.verdict == Verdict::Better);
+    let verdict = match (judged.is_empty(), worse, better) {
+        (true, _, _) => Verdict::NotJudged,
+        (_, true, true) => Verdict::Mixed,
+        (_, true, false) => Verdict::Worse,
+        (_, false, true) => Verdict::Better,
+        _ => Verdict::NoMeasurableChange,
+    };
+    let worst_pct = judged
+        .iter()
+        .filter(|d| d.verdict == Verdict::Worse)
+        .filter_map(|d| d.change_pct.map(|c| if d.lower_is_better { c } else { -c }))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let mut flags = Vec::new();
+    for (side, c) in [("A", x), ("B", y)] {
+        if c.quality.disturbed {
+            flags.push(format!("{side} disturbed (others used the machine): its verdict may be wrong"));
+        }
+        if c.quality.unstable {
+            flags.push(format!("{side} unstable (its SLO verdict differed between repeats)"));
+        }
+        if let Some(i) = &c.import {
+            flags.push(format!("{side} from {}", i.source_label()));
+        }
+    }
+    CellPair {
+        key: format!("{} / {} / {} / max_tokens {}", if k.server.is_empty() { &x.server } else { &k.server }, x.cell.workload, k.load, k.max_tokens),
+        a_cell: x.cell.id.clone(),
+        b_cell: y.cell.id.clone(),
+        load_label: k.load.clone(),
+        deltas,
+        verdict,
+        worst_pct,
+        regression: worst_pct.is_some_and(|w| w >= rules.threshold_pct),
+        flags,
+    }
+}
+
+fn delta(name: &str, a: Option<f64>, b: Option<f64>, lower_is_better: bool) -> Delta {
+    let (a, b) = (a.filter(|v| v.is_finite()), b.filter(|v| v.is_finite()));
+    Delta {
+        metric: name.into(),
+        a,
+        b,
+        change_pct: a.zip(b).filter(|(a, _)| *a != 0.0).map(|(a, b)| (b - a) / a * 100.0),
+        ci_pct: None,
+        test: String::new(),
+        verdict: Verdict::NotJudged,
+        lower_is_better,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    crate::results::summary::percentile(v, 50.0)
+}
+
+/// The fewest requests a side needs for its median to be tested.
+const MIN_SAMPLES: usize = 8;
+
+/// A seeded bootstrap of the relative change of the medians (B against A).
+fn judge_bootstrap(d: &mut Delta, a: &[f64], b: &[f64], rules: &Rules, seed: u64) {
+    if a.len() < MIN_SAMPLES || b.len() < MIN_SAMPLES {
+        d.test = format!("{} vs {} requests: too few to test (at least {MIN_SAMPLES} a side)", a.len(), b.len());
+        return;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut ra, mut rb) = (vec![0.0; a.len()], vec![0.0; b.len()]);
+    let mut changes = Vec::with_capacity(rules.resamples);
+    for _ in 0..rules.resamples {
+        for x in ra.iter_mut() {
+            *x = a[rng.gen_range(0..a.len())];
+        }
+        for x in rb.iter_mut() {
+            *x = b[rng.gen_range(0..b.len())];
+        }
+        let (ma, mb) = (median(&mut ra), median(&mut rb));
+        if ma > 0.0 {
+            changes.push((mb - ma) / ma * 100.0);
+        }
+    }
+    changes.sort_by(f64::total_cmp);
+    if changes.is_empty() {
+        d.test = "a median of zero: not tested".into();
+        return;
+    }
+    let lo = crate::results::summary::percentile(&changes, 2.5);
+    let hi = crate::results::summary::percentile(&changes, 97.5);
+    d.ci_pct = Some((lo, hi));
+    d.test = format!("bootstrap of the median, {} vs {} requests, {} resamples", a.len(), b.len(), rules.resamples);
+    let change = {
+        let (mut x, mut y) = (a.to_vec(), b.to_vec());
+        let (ma, mb) = (median(&mut x), median(&mut y));
+        (mb - ma) / ma * 100.0
+    };
+    d.verdict = decide(change, lo > 0.0 || hi < 0.0, d.lower_is_better, rules);
+}
+
+/// Throughput: judged only where both cells ran repeats (their min..max must not overlap).
+fn judge_repeats(d: &mut Delta, x: &CellResult, y: &CellResult, rules: &Rules) {
+    let range = |c: &CellResult| c.quality.spread.as_ref().and_then(|s| s.throughput_tok_s);
+    match (range(x), range(y)) {
+        (Some(rx), Some(ry)) => {
+            let apart = rx.max < ry.min || ry.max < rx.min;
+            d.test = format!(
+                "repeats' spread: A {:.1}..{:.1}, B {:.1}..{:.1} tok/s ({})",
+                rx.min,
+                rx.max,
+                ry.min,
+                ry.max,
+                if apart { "apart" } else { "overlapping" }
+            );
+            d.verdict = d.change_pct.map_or(Verdict::NotJudged, |c| decide(c, apart, false, rules));
+        }
+        _ => d.test = "one repeat on a side: no noise estimate for throughput (set `repeats` to judge it)".into(),
+    }
+}
+
+fn decide(change_pct: f64, significant: bool, lower_is_better: bool, rules: &Rules) -> Verdict {
+    if !significant || change_pct.abs() < rules.min_effect_pct {
+        return Verdict::NoMeasurableChange;
+    }
+    if (change_pct > 0.0) == lower_is_better {
+        Verdict::Worse
+    } else {
+        Verdict::Better
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules::default()
+    }
+
+    #[test]
+    fn the_same_samples_show_no_change_and_a_doubling_is_worse_with_its_size() {
+        let a: Vec<f64> = (0..32).map(|i| 100.0 + (i % 7) as f64 * 3.0).collect();
+        let mut d = delta("p50 E2E ms", Some(110.0), Some(110.0), true);
+        judge_bootstrap(&mut d, &a, &a, &rules(), 1);
+        assert_eq!(d.verdict, Verdict::NoMeasurableChange, "{d:?}");
+        let b: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
+        let mut d = delta("p50 E2E ms", Some(110.0), Some(220.0), true);
+        judge_bootstrap(&mut d, &a, &b, &rules(), 1);
+        assert_eq!(d.verdict, Verdict::Worse, "{d:?}");
+        let (lo, hi) = d.ci_pct.unwrap();
+        assert!(lo > 50.0 && hi < 150.0, "{lo}..{hi}");
+        let mut d = delta("p50 E2E ms", Some(220.0), Some(110.0), true);
+        judge_bootstrap(&mut d, &b, &a, &rules(), 1);
+        assert_eq!(d.verdict, Verdict::Better);
+    }
+
+    #[test]
+    fn a_small_significant_shift_is_no_measurable_change_and_few_samples_are_not_judged() {
+        let a: Vec<f64> = (0..200).map(|i| 100.0 + (i % 10) as f64 * 0.1).collect();
+        let b: Vec<f64> = a.iter().map(|x| x * 1.02).collect();
+        let mut d = delta("p50 TTFT ms", Some(100.0), Some(102.0), true);
+        judge_bootstrap(&mut d, &a, &b, &rules(), 3);
+        assert!(d.ci_pct.unwrap().0 > 0.0, "significant: {d:?}");
+        assert_eq!(d.verdict, Verdict::NoMeasurableChange, "2% is below the 5% minimum effect");
+        let mut d = delta("p50 TTFT ms", Some(100.0), Some(200.0), true);
+        judge_bootstrap(&mut d, &a[..4], &b[..4], &rules(), 3);
+        assert_eq!(d.verdict, Verdict::NotJudged);
+        assert!(d.test.contains("too few"), "{}", d.test);
+    }
+
+    #[test]
+    fn throughput_falls_as_a_regression_only_when_higher_was_better() {
+        assert_eq!(decide(-40.0, true, false, &rules()), Verdict::Worse);
+        assert_eq!(decide(40.0, true, false, &rules()), Verdict::Better);
+        assert_eq!(decide(40.0, false, false, &rules()), Verdict::NoMeasurableChange);
+        assert_eq!(decide(40.0, true, true, &rules()), Verdict::Worse);
+    }
+}

@@ -61,6 +61,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(runner_no_vllm)");
     println!("cargo::rustc-check-cfg=cfg(runner_no_slurm)");
     println!("cargo::rustc-check-cfg=cfg(runner_no_skypilot)");
+    println!("cargo::rustc-check-cfg=cfg(runner_no_benchmark_report)");
     let server = var_os("RUNNER_LLAMA_SERVER").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("bin").join("llama-server"));
     let on_path = var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("llama-server").is_file()));
     let model = var_os("RUNNER_TINY_MODEL").map(PathBuf::from).unwrap_or_else(|| cache_dir().join("models").join("tiny-qwen2.gguf"));
@@ -103,5 +104,14 @@ fn main() {
     println!("cargo::rerun-if-changed={}", sky.display());
     if !sky.is_file() && !ci {
         println!("cargo::rustc-cfg=runner_no_skypilot");
+    }
+    // The Benchmark Report package, the schema's own validator (scripts/setup-benchmark-report.sh).
+    let br = var_os("RUNNER_BR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("benchmark-report-0.2.1").join("bin").join("python"));
+    println!("cargo::rerun-if-env-changed=RUNNER_BR_PYTHON");
+    println!("cargo::rerun-if-changed={}", br.display());
+    if !br.is_file() && !ci {
+        println!("cargo::rustc-cfg=runner_no_benchmark_report");
     }
 }

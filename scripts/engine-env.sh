@@ -44,3 +44,9 @@ runner_vllm_env() {
 runner_sky_env() {
   runner_contract setup-skypilot.sh RUNNER_SKY_PYTHON -x
 }
+
+# The llm-d Benchmark Report package, the schema's own validator of `runner export` documents
+# (scripts/setup-benchmark-report.sh).
+runner_br_env() {
+  runner_contract setup-benchmark-report.sh RUNNER_BR_PYTHON -x
+}

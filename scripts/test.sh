@@ -13,6 +13,7 @@ command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from
 runner_engine_env
 runner_vllm_env
 runner_sky_env
+runner_br_env
 scripts/slurm-cluster.sh install
 scripts/check-setup-cold.sh
 cargo fmt --check || { echo "error: code is not formatted; run cargo fmt" >&2; exit 1; }

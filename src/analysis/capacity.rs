@@ -114,7 +114,11 @@ impl CellView {
             disturbed: r.quality.disturbed,
             unstable: r.quality.unstable,
             flags: match &r.import {
-                Some(i) => [r.quality.flags(), format!("from {}", i.source_label())].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(", "),
+                Some(i) => [r.quality.flags(), format!("from {}", i.source_label())]
+                    .into_iter()
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 None => r.quality.flags(),
             },
             marks: super::imported::Marks::of(r.import.as_ref()),

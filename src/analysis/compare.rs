@@ -115,8 +115,20 @@ pub struct Comparison {
     pub verdict: Verdict,
     pub summary: String,
     pub regression: bool,
-    /// Frontier points for the charts: (side, key without load, load value, tok/s, p50 E2E).
-    pub points: Vec<(String, String, f64, Option<f64>, Option<f64>)>,
+    /// Frontier points for the charts.
+    pub points: Vec<Point>,
+}
+
+/// One cell of either run on the charts of both frontiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// "A: tiny-cpu chat mt32": the run and the cell's series.
+    pub series: String,
+    /// The load's unit ("concurrency", "rate", "trace").
+    pub unit: String,
+    pub x: f64,
+    pub tok_s: Option<f64>,
+    pub p50_e2e_ms: Option<f64>,
 }
 
 /// A cell's identity across runs: server config (name and axes), workload, load, max_tokens.
@@ -129,7 +141,13 @@ struct Key {
 }
 
 fn key(c: &CellResult, rules: &Rules, one_server: bool, one_workload: bool) -> Key {
-    let axes: Vec<String> = c.cell.params.keys().filter(|k| !matches!(k.as_str(), "concurrency" | "request_rate" | "max_tokens" | "trace_speed")).cloned().collect();
+    let axes: Vec<String> = c
+        .cell
+        .params
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "concurrency" | "request_rate" | "max_tokens" | "trace_speed"))
+        .cloned()
+        .collect();
     let map = |s: &str| rules.map.get(s).cloned().unwrap_or_else(|| s.to_string());
     let server = if one_server { String::new() } else { map(&c.server) };
     Key {
@@ -186,12 +204,18 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
             pairs.push(pair(k, x, y, rules, requests(0, &x.cell.id), requests(1, &y.cell.id)));
         }
     }
-    let label = |k: &Key, c: &CellResult| format!("{} ({} / {} / {}, max_tokens {})", c.cell.id, c.server, c.cell.workload, k.load, k.max_tokens);
+    let label =
+        |k: &Key, c: &CellResult| format!("{} ({} / {} / {}, max_tokens {})", c.cell.id, c.server, c.cell.workload, k.load, k.max_tokens);
     let only_a: Vec<String> = ka.iter().filter(|(k, _)| !kb.contains_key(k)).map(|(k, c)| label(k, c)).collect();
     let only_b: Vec<String> = kb.iter().filter(|(k, _)| !ka.contains_key(k)).map(|(k, c)| label(k, c)).collect();
     let count = |v: Verdict| pairs.iter().filter(|p| p.verdict == v).count();
-    let (worse, better, mixed, same, unjudged) =
-        (count(Verdict::Worse), count(Verdict::Better), count(Verdict::Mixed), count(Verdict::NoMeasurableChange), count(Verdict::NotJudged));
+    let (worse, better, mixed, same, unjudged) = (
+        count(Verdict::Worse),
+        count(Verdict::Better),
+        count(Verdict::Mixed),
+        count(Verdict::NoMeasurableChange),
+        count(Verdict::NotJudged),
+    );
     let verdict = match (worse + mixed > 0, better + mixed > 0) {
         _ if pairs.is_empty() => Verdict::NotJudged,
         (true, true) => Verdict::Mixed,
@@ -207,7 +231,11 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
             a.manifest.run_id, b.manifest.run_id
         )
     } else if verdict == Verdict::NoMeasurableChange {
-        format!("no measurable change in {} matched cell(s){}", pairs.len(), if unjudged > 0 { format!(" ({unjudged} not judged)") } else { String::new() })
+        format!(
+            "no measurable change in {} matched cell(s){}",
+            pairs.len(),
+            if unjudged > 0 { format!(" ({unjudged} not judged)") } else { String::new() }
+        )
     } else {
         let worst = pairs.iter().filter_map(|p| p.worst_pct).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
         format!(
@@ -225,8 +253,15 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
             let x = c.cell.load.closed().map(f64::from).or(c.cell.load.rate()).or(c.cell.load.speed());
             if let Some(x) = x {
                 let k = key(c, rules, one_server, one_workload);
-                let series = format!("{name}: {} {} mt{}", k.server, k.workload, k.max_tokens).split_whitespace().collect::<Vec<_>>().join(" ");
-                points.push((series, k.load.split(' ').next().unwrap_or_default().to_string(), x, Some(s.throughput_tok_s), s.e2e_seen().map(|d| d.p50).filter(|v| v.is_finite())));
+                let series =
+                    format!("{name}: {} {} mt{}", k.server, k.workload, k.max_tokens).split_whitespace().collect::<Vec<_>>().join(" ");
+                points.push(Point {
+                    series,
+                    unit: k.load.split(' ').next().unwrap_or_default().to_string(),
+                    x,
+                    tok_s: Some(s.throughput_tok_s),
+                    p50_e2e_ms: s.e2e_seen().map(|d| d.p50).filter(|v| v.is_finite()),
+                });
             }
         }
     }
@@ -244,7 +279,8 @@ fn comparable(x: &CellResult, y: &CellResult, m: Metric) -> Result<(), String> {
             _ => Ok(()),
         },
         (dx, dy) => {
-            let same = |d: Option<(crate::results::import::PeerTool, Option<Comparable>)>| d.is_none_or(|(_, c)| c == Some(Comparable::Same));
+            let same =
+                |d: Option<(crate::results::import::PeerTool, Option<Comparable>)>| d.is_none_or(|(_, c)| c == Some(Comparable::Same));
             if same(dx) && same(dy) {
                 Ok(())
             } else {
@@ -254,9 +290,18 @@ fn comparable(x: &CellResult, y: &CellResult, m: Metric) -> Result<(), String> {
     }
 }
 
-fn pair(k: &Key, x: &CellResult, y: &CellResult, rules: &Rules, rx: Option<Vec<RequestRecord>>, ry: Option<Vec<RequestRecord>>) -> CellPair {
+fn pair(
+    k: &Key,
+    x: &CellResult,
+    y: &CellResult,
+    rules: &Rules,
+    rx: Option<Vec<RequestRecord>>,
+    ry: Option<Vec<RequestRecord>>,
+) -> CellPair {
     let (sx, sy) = (x.summary.as_ref().expect("measured"), y.summary.as_ref().expect("measured"));
-    let ok = |r: Option<Vec<RequestRecord>>| r.map(|v| v.into_iter().filter(|r| r.measured() && r.ok()).collect::<Vec<_>>()).filter(|v| !v.is_empty());
+    let ok = |r: Option<Vec<RequestRecord>>| {
+        r.map(|v| v.into_iter().filter(|r| r.measured() && r.ok()).collect::<Vec<_>>()).filter(|v| !v.is_empty())
+    };
     let (rx, ry) = (ok(rx), ok(ry));
     let seed = {
         use sha2::Digest;
@@ -265,7 +310,8 @@ fn pair(k: &Key, x: &CellResult, y: &CellResult, rules: &Rules, rx: Option<Vec<R
     };
     let mut deltas = Vec::new();
     type Sample = fn(&RequestRecord) -> Option<f64>;
-    let lat: [(&str, Metric, Sample, Option<f64>, Option<f64>); 3] = [
+    type Judged<'a> = (&'a str, Metric, Sample, Option<f64>, Option<f64>);
+    let lat: [Judged; 3] = [
         ("p50 TTFT ms", Metric::Ttft, RequestRecord::ttft_from_scheduled_ms, sx.ttft_seen().map(|d| d.p50), sy.ttft_seen().map(|d| d.p50)),
         ("p50 TPOT ms", Metric::Tpot, RequestRecord::tpot_ms, sx.tpot_ms.as_ref().map(|d| d.p50), sy.tpot_ms.as_ref().map(|d| d.p50)),
         ("p50 E2E ms", Metric::E2e, RequestRecord::e2e_from_scheduled_ms, sx.e2e_seen().map(|d| d.p50), sy.e2e_seen().map(|d| d.p50)),
@@ -332,7 +378,13 @@ fn pair(k: &Key, x: &CellResult, y: &CellResult, rules: &Rules, rx: Option<Vec<R
         }
     }
     CellPair {
-        key: format!("{} / {} / {} / max_tokens {}", if k.server.is_empty() { &x.server } else { &k.server }, x.cell.workload, k.load, k.max_tokens),
+        key: format!(
+            "{} / {} / {} / max_tokens {}",
+            if k.server.is_empty() { &x.server } else { &k.server },
+            x.cell.workload,
+            k.load,
+            k.max_tokens
+        ),
         a_cell: x.cell.id.clone(),
         b_cell: y.cell.id.clone(),
         load_label: k.load.clone(),

@@ -25,7 +25,8 @@ pub struct RunInfo {
     /// machine's cores (None: not recorded in this run).
     pub runner_cpu_max_pct: Option<f64>,
     /// That share reached 50%: the client may have queued its own timings.
-    pub client_busy: bool,    /// "imported from vllm bench serve result file(s)" (None: measured by runner).
+    pub client_busy: bool,
+    /// "imported from vllm bench serve result file(s)" (None: measured by runner).
     #[serde(default)]
     pub imported_from: Option<String>,
 }
@@ -329,7 +330,8 @@ pub struct ReportData {
     pub levers: Vec<super::levers::LeverPair>,
     /// Trace replays: the trace as sent beside what the server did.
     #[serde(default)]
-    pub traces: Vec<super::trace::TraceView>,    /// Cells imported from other tools' result files, with each figure's definition.
+    pub traces: Vec<super::trace::TraceView>,
+    /// Cells imported from other tools' result files, with each figure's definition.
     #[serde(default)]
     pub imports: Vec<super::imported::ImportView>,
 }

@@ -33,7 +33,10 @@ pub(super) fn import(files: &[PathBuf], format: Option<io::Format>, labels: &fol
         }
     }
     if w.per_request < w.cells {
-        println!("  {} cell(s) have no per-request data: `runner compare` reports their figures without a noise test", w.cells - w.per_request);
+        println!(
+            "  {} cell(s) have no per-request data: `runner compare` reports their figures without a noise test",
+            w.cells - w.per_request
+        );
     }
     println!("render it with: runner report {}", w.dir.display());
     Ok(ExitCode::SUCCESS)
@@ -53,12 +56,7 @@ pub(super) fn export(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         let yaml = serde_norway::to_string(doc)?;
         crate::store::atomic_write(&out.join(format!("{id}.yaml")), yaml.as_bytes())?;
     }
-    println!(
-        "wrote {} Benchmark Report v{} document(s) (JSON and YAML) to {}",
-        docs.len(),
-        io::benchmark_report::VERSION,
-        out.display()
-    );
+    println!("wrote {} Benchmark Report v{} document(s) (JSON and YAML) to {}", docs.len(), io::benchmark_report::VERSION, out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -67,7 +65,14 @@ const REGRESSION_EXIT: u8 = 4;
 
 /// Compares run B against run A and writes the reports; exit 4 on a regression, 1 when no cell
 /// matched.
-pub(super) fn compare(a: &Path, b: &Path, threshold: f64, min_effect: f64, map: &[String], out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub(super) fn compare(
+    a: &Path,
+    b: &Path,
+    threshold: f64,
+    min_effect: f64,
+    map: &[String],
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let mut rules = crate::analysis::compare::Rules { threshold_pct: threshold, min_effect_pct: min_effect, ..Default::default() };
     for m in map {
         let Some((x, y)) = m.split_once('=') else {

@@ -22,7 +22,11 @@ pub fn parse(d: &Doc) -> Result<PeerCell> {
     }
     let schema = d.text("schema_version")?.unwrap_or_default();
     if !SCHEMAS.contains(&schema.as_str()) {
-        bail!("{}: AIPerf schema {schema} is not one runner reads ({}); export it with an AIPerf that writes one of them", d.file, SCHEMAS.join(", "));
+        bail!(
+            "{}: AIPerf schema {schema} is not one runner reads ({}); export it with an AIPerf that writes one of them",
+            d.file,
+            SCHEMAS.join(", ")
+        );
     }
     let mut c = PeerCell::new(PeerTool::Aiperf);
     c.schema_version = Some(schema);

@@ -38,7 +38,8 @@ pub fn export(run: &StoredRun) -> Result<Vec<(String, Value)>> {
         let launch = run.launches.iter().find(|l| l.id == c.launch_id);
         let server = plan.as_ref().and_then(|p| p.launches.iter().find(|l| l.id == c.launch_id)).map(|l| &l.server);
         let telemetry: Option<crate::telemetry::sampler::CellTelemetry> =
-            crate::store::read_json(&run.dir.join(crate::store::layout::CELLS).join(&c.cell.id).join(crate::store::layout::telemetry(0))).ok();
+            crate::store::read_json(&run.dir.join(crate::store::layout::CELLS).join(&c.cell.id).join(crate::store::layout::telemetry(0)))
+                .ok();
         out.push((c.cell.id.clone(), document(run, c, s, launch, server, scenario.as_ref(), telemetry.as_ref())));
     }
     Ok(out)
@@ -91,7 +92,9 @@ fn document(
     let version = launch.and_then(|l| l.engine_version.clone()).unwrap_or_else(|| "unknown".into());
     let accelerator = m.telemetry.gpu.as_ref().map_or(m.gpu_label.clone(), |g| g.name.clone());
     let args: Map<String, Value> = server
-        .map(|srv| srv.flags.iter().map(|(k, v)| (format!("--{}", k.replace('_', "-")), serde_json::to_value(v).unwrap_or(Value::Null))).collect())
+        .map(|srv| {
+            srv.flags.iter().map(|(k, v)| (format!("--{}", k.replace('_', "-")), serde_json::to_value(v).unwrap_or(Value::Null))).collect()
+        })
         .unwrap_or_default();
     let envars: Map<String, Value> = server.map(|srv| srv.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).unwrap_or_default();
     let tp = server.and_then(|srv| srv.flags.get("tensor_parallel_size")).and_then(|v| v.as_f64()).map_or(1, |x| x as i64);
@@ -160,7 +163,8 @@ fn document(
         throughput["input_token_rate"] = json!({ "units": "tokens/s", "mean": s.prompt_tokens as f64 / wall });
         throughput["total_token_rate"] = json!({ "units": "tokens/s", "mean": (s.prompt_tokens + s.output_tokens) as f64 / wall });
     }
-    let mut results = json!({ "request_performance": { "aggregate": { "requests": requests, "latency": latency, "throughput": throughput } } });
+    let mut results =
+        json!({ "request_performance": { "aggregate": { "requests": requests, "latency": latency, "throughput": throughput } } });
     if let Some(obs) = observability(c, tel, &label) {
         results["observability"] = obs;
     }
@@ -256,7 +260,12 @@ pub fn parse(d: &Doc) -> Result<PeerCell> {
         if runner {
             c.define(m, src, Comparable::Same, "")
         } else {
-            c.define(m, src, Comparable::Differs, &format!("as the report's maker ({tool}) filled it; its converter's definition is not stated in the document"))
+            c.define(
+                m,
+                src,
+                Comparable::Differs,
+                &format!("as the report's maker ({tool}) filled it; its converter's definition is not stated in the document"),
+            )
         }
     };
     same(&mut c, Metric::Ttft, "time_to_first_token");
@@ -280,7 +289,8 @@ fn stat(d: &Doc, path: &str, n: usize) -> Result<Figures> {
         other => bail!("{}: `{path}.units` is {other:?}; a latency is in ms, s, ms/token or s/token", d.file),
     };
     let g = |key: &str| num_in(&d.file, block, key);
-    Ok(Figures { n, mean: g("mean")?, min: g("min")?, p50: g("p50")?, p90: g("p90")?, p95: g("p95")?, p99: g("p99")?, max: g("max")? }.times(k))
+    Ok(Figures { n, mean: g("mean")?, min: g("min")?, p50: g("p50")?, p90: g("p90")?, p95: g("p95")?, p99: g("p99")?, max: g("max")? }
+        .times(k))
 }
 
 /// "PT12.5S" (the only form runner writes; minutes and hours are read too).

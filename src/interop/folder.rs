@@ -86,7 +86,8 @@ pub fn write(files: &[FileCells], labels: &Labels, out: PathBuf) -> Result<Writt
                 servers.len() - 1
             });
             let max_tokens = p.mean_output().map_or(0, |m| m.round() as u32);
-            let shape = (p.endpoint.clone().unwrap_or_else(|| "chat".into()), p.mean_input().map(|m| m.round() as u64), max_tokens, p.streamed);
+            let shape =
+                (p.endpoint.clone().unwrap_or_else(|| "chat".into()), p.mean_input().map(|m| m.round() as u64), max_tokens, p.streamed);
             let workload = workloads.iter().position(|w| *w == shape).unwrap_or_else(|| {
                 workloads.push(shape);
                 workloads.len() - 1
@@ -109,20 +110,24 @@ pub fn write(files: &[FileCells], labels: &Labels, out: PathBuf) -> Result<Writt
         bail!("no benchmark in the given files");
     }
     if servers.len() > 1 && labels.server.is_some() {
-        bail!("--server names one server config, but the files measured {} models or endpoints; import them one model at a time", servers.len());
+        bail!(
+            "--server names one server config, but the files measured {} models or endpoints; import them one model at a time",
+            servers.len()
+        );
     }
     let server_names: Vec<String> = servers
         .iter()
-        .map(|(model, _)| labels.server.clone().unwrap_or_else(|| model.as_deref().map_or("imported".into(), |m| slug(m.rsplit('/').next().unwrap_or(m)))))
+        .map(|(model, _)| {
+            labels.server.clone().unwrap_or_else(|| model.as_deref().map_or("imported".into(), |m| slug(m.rsplit('/').next().unwrap_or(m))))
+        })
         .collect();
-    let workload_names: Vec<String> = workloads
-        .iter()
-        .map(|(ep, inp, out, _)| format!("{ep}-in{}-out{out}", inp.map_or("unknown".into(), |i| i.to_string())))
-        .collect();
+    let workload_names: Vec<String> =
+        workloads.iter().map(|(ep, inp, out, _)| format!("{ep}-in{}-out{out}", inp.map_or("unknown".into(), |i| i.to_string()))).collect();
     let scenario_name = labels.name.clone().unwrap_or_else(|| "import".into());
     store::safe_id("--name", &scenario_name)?;
     let text = scenario_text(&scenario_name, labels, files, &servers, &server_names, &workloads, &workload_names, &placed);
-    crate::engine::checks::parse_stored("the imported scenario", &text).map_err(|e| anyhow::anyhow!("runner made an invalid scenario for this import (a bug): {e}"))?;
+    crate::engine::checks::parse_stored("the imported scenario", &text)
+        .map_err(|e| anyhow::anyhow!("runner made an invalid scenario for this import (a bug): {e}"))?;
     let launches: Vec<LaunchRecord> = servers
         .iter()
         .enumerate()
@@ -408,7 +413,10 @@ fn scenario_text(
     if !conc.is_empty() {
         t.push_str(&format!("concurrency = [{}]\n", conc.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")));
     } else if !rates.is_empty() {
-        t.push_str(&format!("request_rate = [{}]\n", rates.iter().map(|r| toml::Value::Float(*r).to_string()).collect::<Vec<_>>().join(", ")));
+        t.push_str(&format!(
+            "request_rate = [{}]\n",
+            rates.iter().map(|r| toml::Value::Float(*r).to_string()).collect::<Vec<_>>().join(", ")
+        ));
     }
     t
 }

@@ -62,7 +62,9 @@ fn bench(file: &str, i: usize, b: &Value) -> Result<PeerCell> {
     c.errors = errored + incomplete;
     c.requests = c.ok + c.errors;
     if incomplete > 0 {
-        c.notes.push(format!("{incomplete} request(s) were still running when the benchmark ended (GuideLLM's `incomplete`): counted as errors."));
+        c.notes.push(format!(
+            "{incomplete} request(s) were still running when the benchmark ended (GuideLLM's `incomplete`): counted as errors."
+        ));
     }
     c.duration_s = need("duration")?;
     c.input_tokens = at("metrics.prompt_token_count.successful.total_sum")?.map(|x| x.round() as u64);
@@ -123,7 +125,9 @@ fn strategy(file: &str, i: usize, b: &Value, notes: &mut Vec<String>) -> Result<
             s("rate")?.map(|rate| Load::Open { rate, max_in_flight: s("max_concurrency").ok().flatten().map(|c| c as u32) })
         }
         "throughput" => {
-            notes.push("GuideLLM's throughput strategy sends as fast as its workers allow; stored as a closed loop at its worker limit.".into());
+            notes.push(
+                "GuideLLM's throughput strategy sends as fast as its workers allow; stored as a closed loop at its worker limit.".into(),
+            );
             s("max_concurrency")?.map(|c| Load::Closed { concurrency: c as u32 })
         }
         other => {

@@ -25,7 +25,8 @@ impl Doc {
 
     /// JSON, or YAML when the file name says `.yaml`/`.yml` (a Benchmark Report may be either).
     pub fn read_any(path: &Path) -> Result<Doc> {
-        let yaml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        let yaml =
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
         if !yaml {
             return Doc::read(path);
         }

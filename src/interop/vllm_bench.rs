@@ -88,9 +88,7 @@ fn load(d: &Doc, notes: &mut Vec<String>) -> Result<Load> {
         (None, Some(c)) => Load::Closed { concurrency: c },
         (None, None) => {
             let n = d.need_num("num_prompts")? as u32;
-            notes.push(format!(
-                "request rate inf without max_concurrency: all {n} requests were sent at once; stored as concurrency {n}."
-            ));
+            notes.push(format!("request rate inf without max_concurrency: all {n} requests were sent at once; stored as concurrency {n}."));
             Load::Closed { concurrency: n }
         }
     })

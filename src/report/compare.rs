@@ -13,16 +13,17 @@ const HTML: &str = include_str!("../../templates/compare.html.j2");
 /// Throughput and p50 E2E against load, one line per run and series.
 fn charts(c: &Comparison) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut units: Vec<&str> = c.points.iter().map(|p| p.1.as_str()).collect();
+    let mut units: Vec<&str> = c.points.iter().map(|p| p.unit.as_str()).collect();
     units.sort();
     units.dedup();
     for unit in units {
-        for (name, pick) in [("tok/s", 3usize), ("p50 E2E ms", 4)] {
+        type Y = fn(&crate::analysis::compare::Point) -> Option<f64>;
+        let ys: [(&str, Y); 2] = [("tok/s", |p| p.tok_s), ("p50 E2E ms", |p| p.p50_e2e_ms)];
+        for (name, y) in ys {
             let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-            for p in c.points.iter().filter(|p| p.1 == unit) {
-                let y = if pick == 3 { p.3 } else { p.4 };
-                if let Some(y) = y {
-                    series.entry(p.0.clone()).or_default().push((p.2, y));
+            for p in c.points.iter().filter(|p| p.unit == unit) {
+                if let Some(v) = y(p) {
+                    series.entry(p.series.clone()).or_default().push((p.x, v));
                 }
             }
             let series: Vec<(String, Vec<(f64, f64)>)> = series

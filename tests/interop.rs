@@ -100,6 +100,9 @@ fn vllm_bench_files_keep_their_own_figures_and_traps() {
     let ttft = s[0]["import"]["metrics"].as_array().unwrap().iter().find(|m| m["metric"] == "ttft").unwrap().clone();
     assert_eq!(ttft["comparable"], "differs");
     assert!(ttft["note"].as_str().unwrap().contains("role-only"));
+    // Measured from its own gaps: llama-server sends the role with the first token, so the first gap is tiny.
+    let notes = s[0]["import"]["notes"].to_string();
+    assert!(notes.contains("the first chunk came with the first token"), "{notes}");
     assert!(out.join("cells").join(s[0]["cell"]["id"].as_str().unwrap()).join("requests.jsonl").is_file());
     // The usual reports render, with the definitions beside the figures.
     let reports = dir.path().join("reports");
@@ -194,6 +197,19 @@ fn bad_input_is_a_clear_error() {
     // Two files of the same load: refused, not merged silently.
     let e = err(import(&[fixture("aiperf-0.13.0-conc2.json"), fixture("aiperf-0.13.0-conc2.json")], &dir.path().join("f"), &[]));
     assert!(e.contains("same server, request shape and load"), "{e}");
+    // Text from a file that reports would print as markup, and a load no benchmark runs: refused.
+    let mut v = json(&fixture("vllm-bench-0.32-conc4.json"));
+    v["model_id"] = Value::from("tiny|<script>\nx");
+    let p = dir.path().join("hostile.json");
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    let e = err(import(&[p], &dir.path().join("h"), &[]));
+    assert!(e.contains("hostile.json") && e.contains("the file was altered"), "{e}");
+    let mut v = json(&fixture("vllm-bench-0.32-conc4.json"));
+    v["max_concurrency"] = Value::from(0);
+    let p = dir.path().join("zero.json");
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+    let e = err(import(&[p], &dir.path().join("z"), &[]));
+    assert!(e.contains("concurrency 0") && e.contains("not one a benchmark runs"), "{e}");
     // Two runs with no cell in common: "nothing to compare", exit 1.
     ok(import(&[fixture("guidellm-0.8.1-conc1-4.json")], &dir.path().join("g"), &[]));
     let o = runner(&[

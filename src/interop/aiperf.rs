@@ -33,7 +33,7 @@ pub fn parse(d: &Doc) -> Result<PeerCell> {
     c.tool_version = d.text("aiperf_version")?;
     c.model = d.text("input_config.models.items.0.name")?;
     c.url = d.text("input_config.endpoint.urls.0")?;
-    c.endpoint = d.text("input_config.endpoint.type")?;
+    c.endpoint = d.text("input_config.endpoint.type")?.map(|t| if t.contains("chat") { "chat".into() } else { "completions".into() });
     c.streamed = d.at("input_config.endpoint.streaming").and_then(Value::as_bool).unwrap_or(true);
     c.started_at = d.text("start_time")?.map(|t| if t.ends_with('Z') || t.contains('+') { t } else { format!("{t}Z") });
     c.load = load(d)?;

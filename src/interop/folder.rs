@@ -58,8 +58,25 @@ struct Placed<'a> {
 
 /// Writes `files` as a new run folder `out` (refused when it exists).
 pub fn write(files: &[FileCells], labels: &Labels, out: PathBuf) -> Result<Written> {
-    if let Some(g) = &labels.gpu {
-        check_label("--gpu", g)?;
+    for (what, v) in [("--gpu", &labels.gpu), ("--server", &labels.server), ("--engine-version", &labels.engine_version)] {
+        if let Some(v) = v {
+            check_label(what, v)?;
+        }
+    }
+    for f in files {
+        for p in &f.cells {
+            let texts = [("model", &p.model), ("server address", &p.url), ("tool version", &p.tool_version), ("started at", &p.started_at)];
+            for (what, v) in texts {
+                if let Some(v) = v.as_deref().filter(|v| !crate::scenario::validate::is_plain_text(v) || v.len() > 500) {
+                    bail!(
+                        "{}: its {what} {:?} holds a line break, a control character or one of < > ` | (or is over 500 bytes), \
+                         which no tool writes there; the file was altered",
+                        f.name,
+                        v.chars().take(80).collect::<String>()
+                    );
+                }
+            }
+        }
     }
     let mut servers: Vec<(Option<String>, Option<String>)> = Vec::new(); // (model, url)
     let mut workloads: Vec<(String, Option<u64>, u32, bool)> = Vec::new(); // (endpoint, prompt tokens, max_tokens, stream)
@@ -80,6 +97,19 @@ pub fn write(files: &[FileCells], labels: &Labels, out: PathBuf) -> Result<Writt
                     f.name
                 ),
             };
+            let sane = match load {
+                Load::Closed { concurrency } => concurrency >= 1,
+                Load::Open { rate, max_in_flight } => rate.is_finite() && rate > 0.0 && max_in_flight != Some(0),
+                Load::Trace { .. } | Load::Probe => false,
+            };
+            if !sane {
+                bail!(
+                    "{} (benchmark {}): its load ({}) is not one a benchmark runs; the file was altered",
+                    f.name,
+                    p.benchmark,
+                    load.label()
+                );
+            }
             let key = (p.model.clone(), p.url.clone());
             let server = servers.iter().position(|s| *s == key).unwrap_or_else(|| {
                 servers.push(key);

@@ -138,14 +138,10 @@ fn detail(d: &Doc, c: &mut PeerCell) -> Result<()> {
         bail!("{file}: the per-request lists `ttfts`, `latencies`, `itls` and `errors` differ in length; the file was altered");
     }
     let t0 = starts.iter().copied().filter(|x| x.is_finite()).fold(f64::INFINITY, f64::min);
-    let mut role_first = 0;
     for i in 0..n {
         let ok = errors[i].is_empty();
         let out = outputs.get(i).map(|x| *x as u64);
         let gaps: Option<Vec<f64>> = itls[i].as_ref().map(|g| g.iter().map(|x| x * 1000.0).collect());
-        if ok && gaps.as_ref().zip(out).is_some_and(|(g, o)| g.len() as u64 == o && o > 0) {
-            role_first += 1; // one gap more than tokens: the first chunk carried no token
-        }
         c.samples.push(Sample {
             start_ms: starts.get(i).map_or(0.0, |s| (s - t0) * 1000.0),
             ok,
@@ -175,12 +171,8 @@ fn detail(d: &Doc, c: &mut PeerCell) -> Result<()> {
     c.e2e = std::mem::take(&mut c.e2e).filled_from(&e2e);
     c.tpot = std::mem::take(&mut c.tpot).filled_from(&tpot);
     c.itl = Figures { n: itl.len(), ..std::mem::take(&mut c.itl) }.filled_from(&itl);
-    if role_first > 0 {
-        c.notes.push(format!(
-            "{role_first} of {} requests had one chunk more than output tokens: the engine sent a chunk without a token (the role) first, \
-             and this file's TTFT stops there.",
-            ok.len()
-        ));
+    if let Some(note) = first_gap_note(&ok) {
+        c.notes.push(note);
     }
     Ok(())
 }
@@ -198,4 +190,29 @@ fn check_median(file: &str, key: &str, stated: Option<f64>, samples: &[f64]) -> 
 /// "20261207-224132" as "2026-12-07T22:41:32" (local time, no zone).
 fn local_date(s: &str) -> Option<String> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%d-%H%M%S").ok().map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+/// What the first gap of each request says of its TTFT: vLLM's TTFT stops at the first chunk with
+/// `choices`; when that chunk is a role-only one sent before prefill ends, the first gap holds the
+/// rest of the wait for the first token. Measured from the file's own gaps (medians over requests).
+fn first_gap_note(ok: &[&Sample]) -> Option<String> {
+    let med = |mut v: Vec<f64>| {
+        (!v.is_empty()).then(|| {
+            v.sort_by(f64::total_cmp);
+            crate::results::summary::percentile(&v, 50.0)
+        })
+    };
+    let first = med(ok.iter().filter_map(|s| s.gaps_ms.as_ref()?.first().copied()).collect())?;
+    let rest = med(ok.iter().flat_map(|s| s.gaps_ms.iter().flat_map(|g| g.iter().skip(1).copied())).collect())?;
+    Some(if first < 0.2 * rest {
+        format!(
+            "the first gap of each request is a median {first:.3} ms against {rest:.2} ms for the others: the first chunk came with the first \
+             token (or just before it), so this file's TTFT is close to runner's definition here."
+        )
+    } else {
+        format!(
+            "the first gap of each request is a median {first:.2} ms against {rest:.2} ms for the others: the first chunk came before the \
+             first token (a role-only chunk), so this file's TTFT is shorter than runner's by about that first gap."
+        )
+    })
 }

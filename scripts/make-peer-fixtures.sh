@@ -15,8 +15,9 @@ runner_vllm_env
 VENV_BIN="$(dirname "$RUNNER_VLLM")"
 HF="$RUNNER_TINY_HF_MODEL"
 mkdir -p "$WORK" "$OUT"
-for tool in guidellm aiperf; do
-  [ -x "$WORK/$tool/bin/$tool" ] || { python3 -m venv "$WORK/$tool" && "$WORK/$tool/bin/pip" install -q "$tool"; }
+for spec in guidellm:guidellm==0.8.1 aiperf:aiperf==0.13.0 aiperf-0.11:aiperf==0.11.0; do
+  dir="${spec%%:*}" pkg="${spec#*:}"
+  [ -x "$WORK/$dir/bin/${pkg%%==*}" ] || { python3 -m venv "$WORK/$dir" && "$WORK/$dir/bin/pip" install -q "$pkg"; }
 done
 PORT=18080
 "$RUNNER_LLAMA_SERVER" -m "$RUNNER_TINY_MODEL" --host 127.0.0.1 --port $PORT -c 8192 -np 4 -t 2 -a tiny-qwen2 >"$WORK/llama.log" 2>&1 &
@@ -48,4 +49,10 @@ rm -rf "$WORK/aiperf-conc2"
   --concurrency 2 --request-count 16 --isl 64 --osl 32 --extra-inputs ignore_eos:true --artifact-dir "$WORK/aiperf-conc2" \
   --no-gpu-telemetry --no-server-metrics >"$WORK/aiperf.log" 2>&1
 cp "$WORK/aiperf-conc2/profile_export_aiperf.json" "$OUT/aiperf-0.13.0-conc2.json"
+# Schema 1.3: AIPerf 0.11.
+rm -rf "$WORK/aiperf11-conc2"
+"$WORK/aiperf-0.11/bin/aiperf" profile --model tiny-qwen2 --tokenizer "$HF" --url "http://127.0.0.1:$PORT" --endpoint-type chat --streaming \
+  --concurrency 2 --request-count 16 --isl 64 --osl 32 --extra-inputs ignore_eos:true --artifact-dir "$WORK/aiperf11-conc2" \
+  --no-gpu-telemetry --no-server-metrics >"$WORK/aiperf11.log" 2>&1
+cp "$WORK/aiperf11-conc2/profile_export_aiperf.json" "$OUT/aiperf-0.11.0-conc2.json"
 echo "fixtures written to $OUT"

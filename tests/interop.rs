@@ -155,6 +155,17 @@ fn aiperf_profile_export_maps_its_itl_to_tpot_and_reads_null_as_not_given() {
     close(num(row, "p50_itl_ms"), file["inter_chunk_latency"]["p50"].as_f64().unwrap(), "chunk gaps");
     assert_eq!(row["concurrency"], "2");
     assert_eq!(row["errors"], file["error_request_count"]["avg"].as_f64().unwrap().to_string());
+    // Schema 1.3 (AIPerf 0.11): its phases have no `kind`, and no server usage count.
+    let f13 = fixture("aiperf-0.11.0-conc2.json");
+    let out13 = dir.path().join("ap13");
+    ok(import(std::slice::from_ref(&f13), &out13, &[]));
+    let file13 = json(&f13);
+    assert_eq!(file13["schema_version"], "1.3");
+    let row13 = &common::read_csv(&out13.join("capacity.csv"))[0];
+    close(num(row13, "p50_ttft_ms"), file13["time_to_first_token"]["p50"].as_f64().unwrap(), "1.3 TTFT p50");
+    assert_eq!(row13["concurrency"], "2");
+    assert_eq!(row13["output_tokens"], file13["total_osl"]["avg"].as_f64().unwrap().to_string());
+    assert!(summaries(&out13)[0]["import"]["notes"].to_string().contains("AIPerf's own tokenizer count"));
     // AIPerf writes a value it could not compute as null: not given, never zero.
     let mut nulled = file.clone();
     nulled["time_to_first_token"]["p90"] = Value::Null;

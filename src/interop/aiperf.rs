@@ -1,4 +1,5 @@
-//! AIPerf's `profile_export_aiperf.json` (schema 1.3; 1.4 from AIPerf 0.13 reads the same). Its
+//! AIPerf's `profile_export_aiperf.json`: schema 1.3 (AIPerf 0.10-0.11) and 1.4 (0.12-0.13, which adds
+//! the server's usage counts and names each phase's kind; the fields read here are in both). Its
 //! traps: times in ms; a value it could not compute is written as null; its "inter token latency" is
 //! per request (E2E - TTFT) / (N - 1), runner's TPOT; its chunk gaps are "inter chunk latency".
 
@@ -46,6 +47,11 @@ pub fn parse(d: &Doc) -> Result<PeerCell> {
     c.output_tokens = usage.or(d.num("total_osl.avg")?).map(|x| x as u64);
     c.cached_tokens = d.num("total_usage_prompt_cache_read_tokens.avg")?.map(|x| x as u64);
     c.throughput_tok_s = c.output_tokens.filter(|_| c.duration_s > 0.0).map(|o| o as f64 / c.duration_s);
+    if usage.is_none() && c.output_tokens.is_some() {
+        c.notes.push(
+            "output tokens are AIPerf's own tokenizer count (`total_osl`; this schema has no server usage count), not the server's.".into(),
+        );
+    }
     if usage.is_some() && d.num("total_osl.avg")? != usage {
         c.notes.push(format!(
             "output tokens are the server's usage count ({}); AIPerf's own tokenizer counted {} (its output_token_throughput, {} tok/s, uses that count).",
@@ -78,7 +84,9 @@ pub fn parse(d: &Doc) -> Result<PeerCell> {
 /// The load of the profiling phase (`input_config.phases`, AIPerf 0.13) or of `loadgen` (schema 1.3).
 fn load(d: &Doc) -> Result<Option<Load>> {
     let phases = d.at("input_config.phases").and_then(Value::as_array).cloned().unwrap_or_default();
-    let phase = phases.iter().find(|p| p.get("kind").and_then(Value::as_str) == Some("profiling"));
+    // 0.13 (schema 1.4) names the phase's kind; 0.11 (schema 1.3) only its name.
+    let is_profiling = |p: &&Value| ["kind", "name"].iter().any(|k| p.get(*k).and_then(Value::as_str) == Some("profiling"));
+    let phase = phases.iter().find(is_profiling);
     let get = |k: &str| -> Option<f64> {
         phase.and_then(|p| p.get(k)).and_then(Value::as_f64).or_else(|| d.at(&format!("input_config.loadgen.{k}")).and_then(Value::as_f64))
     };

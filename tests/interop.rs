@@ -234,6 +234,34 @@ fn bad_input_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to compare"));
 }
 
+#[test]
+fn compare_across_tools_judges_only_what_both_define_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gl, vb) = (dir.path().join("gl"), dir.path().join("vb"));
+    ok(import(&[fixture("guidellm-0.8.1-conc1-4.json")], &gl, &[]));
+    ok(import(&[fixture("vllm-bench-0.32-conc1.json"), fixture("vllm-bench-0.32-conc4.json")], &vb, &[]));
+    let out = dir.path().join("cmp");
+    let o = runner(&["compare", gl.to_str().unwrap(), vb.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(0) | Some(4)), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = json(&out.join("compare.json"));
+    let pairs = c["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 2, "concurrency 1 and 4 matched across the tools: {c}");
+    for p in pairs {
+        let d = |m: &str| p["deltas"].as_array().unwrap().iter().find(|d| d["metric"] == m).unwrap().clone();
+        // TTFT: vLLM's stops at the role chunk; TPOT: GuideLLM's percentiles are token-weighted.
+        for m in ["p50 TTFT ms", "p50 TPOT ms"] {
+            assert_eq!(d(m)["verdict"], "not_judged", "{m}: {}", d(m));
+            assert!(d(m)["test"].as_str().unwrap().contains("defined otherwise on one side"), "{}", d(m));
+            assert!(d(m)["a"].is_number() && d(m)["b"].is_number(), "shown beside each other");
+        }
+        // E2E is the same quantity in both, with per-request data on both sides: tested.
+        assert!(d("p50 E2E ms")["test"].as_str().unwrap().starts_with("bootstrap"), "{}", d("p50 E2E ms"));
+        assert!(p["flags"].to_string().contains("from GuideLLM") && p["flags"].to_string().contains("from vllm bench serve"));
+    }
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(md.contains("defined otherwise on one side"));
+}
+
 /// The schema's own validator (`llmd_benchmark_report.core.import_benchmark_report`), from the venv
 /// scripts/setup-benchmark-report.sh makes.
 fn validate(files: &[PathBuf]) -> Result<(), String> {

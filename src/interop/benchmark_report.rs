@@ -59,6 +59,16 @@ fn stats(units: &str, d: &Dist) -> Option<Value> {
     Some(Value::Object(m))
 }
 
+/// A sequence length as the schema takes it: the mean, with the integer min and max where known.
+fn seq_len(d: Option<&Dist>, mean: Option<f64>) -> Value {
+    let mut v = json!({ "distribution": "other", "value": mean.unwrap_or(0.0) });
+    if let Some(d) = d.filter(|d| d.min.is_finite() && d.max.is_finite() && d.max >= 1.0) {
+        v["min"] = json!(d.min.round() as u64);
+        v["max"] = json!(d.max.round() as u64);
+    }
+    v
+}
+
 fn mean_only(units: &str, mean: Option<f64>, max: Option<f64>) -> Option<Value> {
     let mean = mean.filter(|x| x.is_finite())?;
     let mut v = json!({ "units": units, "mean": mean });
@@ -121,7 +131,7 @@ fn document(
         "tool": c.import.as_ref().map_or("runner".to_string(), |i| i.tool.label().to_string()),
         "tool_version": c.import.as_ref().map_or(env!("CARGO_PKG_VERSION").to_string(), |i| i.tool_version.clone().unwrap_or_else(|| "unknown".into())),
         "source": source,
-        "input_seq_len": { "distribution": "other", "value": mean_in.unwrap_or(0.0) },
+        "input_seq_len": seq_len(s.prompt_tokens_per_request.as_ref(), mean_in),
         "output_seq_len": { "distribution": "other", "value": mean_out.unwrap_or(0.0) },
     });
     match c.cell.load {
@@ -148,7 +158,7 @@ fn document(
     put(&mut latency, "inter_token_latency", s.itl_ms.as_ref().and_then(|d| stats("ms/token", d)));
     put(&mut latency, "request_latency", s.e2e_ms.as_ref().and_then(|d| stats("ms", d)));
     let mut requests = json!({ "total": s.requests, "failures": s.errors });
-    if let Some(v) = mean_in.and_then(|x| mean_only("count", Some(x), None)) {
+    if let Some(v) = s.prompt_tokens_per_request.as_ref().and_then(|d| stats("count", d)) {
         requests["input_length"] = v;
     }
     if let Some(v) = mean_out.and_then(|x| mean_only("count", Some(x), None)) {

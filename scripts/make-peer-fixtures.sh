@@ -48,11 +48,12 @@ rm -rf "$WORK/aiperf-conc2"
 "$WORK/aiperf/bin/aiperf" profile --model tiny-qwen2 --tokenizer "$HF" --url "http://127.0.0.1:$PORT" --endpoint-type chat --streaming \
   --concurrency 2 --request-count 16 --isl 64 --osl 32 --extra-inputs ignore_eos:true --artifact-dir "$WORK/aiperf-conc2" \
   --no-gpu-telemetry --no-server-metrics >"$WORK/aiperf.log" 2>&1
-cp "$WORK/aiperf-conc2/profile_export_aiperf.json" "$OUT/aiperf-0.13.0-conc2.json"
+mkdir -p "$OUT/aiperf-0.13.0-conc2" "$OUT/aiperf-0.11.0-conc2"
+cp "$WORK/aiperf-conc2/profile_export_aiperf.json" "$WORK/aiperf-conc2/profile_export.jsonl" "$OUT/aiperf-0.13.0-conc2/"
 # Schema 1.3: AIPerf 0.11.
 rm -rf "$WORK/aiperf11-conc2"
 "$WORK/aiperf-0.11/bin/aiperf" profile --model tiny-qwen2 --tokenizer "$HF" --url "http://127.0.0.1:$PORT" --endpoint-type chat --streaming \
   --concurrency 2 --request-count 16 --isl 64 --osl 32 --extra-inputs ignore_eos:true --artifact-dir "$WORK/aiperf11-conc2" \
   --no-gpu-telemetry --no-server-metrics >"$WORK/aiperf11.log" 2>&1
-cp "$WORK/aiperf11-conc2/profile_export_aiperf.json" "$OUT/aiperf-0.11.0-conc2.json"
+cp "$WORK/aiperf11-conc2/profile_export_aiperf.json" "$WORK/aiperf11-conc2/profile_export.jsonl" "$OUT/aiperf-0.11.0-conc2/"
 echo "fixtures written to $OUT"

@@ -145,7 +145,7 @@ fn guidellm_benchmarks_become_one_cell_each_with_its_units_and_names() {
 #[test]
 fn aiperf_profile_export_maps_its_itl_to_tpot_and_reads_null_as_not_given() {
     let dir = tempfile::tempdir().unwrap();
-    let f = fixture("aiperf-0.13.0-conc2.json");
+    let f = fixture("aiperf-0.13.0-conc2/profile_export_aiperf.json");
     let out = dir.path().join("ap");
     ok(import(std::slice::from_ref(&f), &out, &[]));
     let file = json(&f);
@@ -156,7 +156,7 @@ fn aiperf_profile_export_maps_its_itl_to_tpot_and_reads_null_as_not_given() {
     assert_eq!(row["concurrency"], "2");
     assert_eq!(row["errors"], file["error_request_count"]["avg"].as_f64().unwrap().to_string());
     // Schema 1.3 (AIPerf 0.11): its phases have no `kind`, and no server usage count.
-    let f13 = fixture("aiperf-0.11.0-conc2.json");
+    let f13 = fixture("aiperf-0.11.0-conc2/profile_export_aiperf.json");
     let out13 = dir.path().join("ap13");
     ok(import(std::slice::from_ref(&f13), &out13, &[]));
     let file13 = json(&f13);
@@ -166,14 +166,21 @@ fn aiperf_profile_export_maps_its_itl_to_tpot_and_reads_null_as_not_given() {
     assert_eq!(row13["concurrency"], "2");
     assert_eq!(row13["output_tokens"], file13["total_osl"]["avg"].as_f64().unwrap().to_string());
     assert!(summaries(&out13)[0]["import"]["notes"].to_string().contains("AIPerf's own tokenizer count"));
+    // Every request from the profile_export.jsonl beside it (the error included), in ms.
+    let recs =
+        std::fs::read_to_string(out.join("cells").join(summaries(&out)[0]["cell"]["id"].as_str().unwrap()).join("requests.jsonl")).unwrap();
+    assert_eq!(recs.lines().count(), 16);
+    assert_eq!(recs.lines().filter(|l| l.contains("\"error\":null")).count(), 15);
     // AIPerf writes a value it could not compute as null: not given, never zero.
     let mut nulled = file.clone();
     nulled["time_to_first_token"]["p90"] = Value::Null;
+    // Alone in its folder: no per-request data, said so.
     let p = dir.path().join("nulled.json");
     std::fs::write(&p, serde_json::to_vec(&nulled).unwrap()).unwrap();
     ok(import(&[p], &dir.path().join("nulled"), &[]));
     let row = &common::read_csv(&dir.path().join("nulled/capacity.csv"))[0];
     assert_eq!(row["p90_ttft_ms"], "");
+    assert!(summaries(&dir.path().join("nulled"))[0]["import"]["notes"].to_string().contains("no profile_export.jsonl beside the file"));
 }
 
 #[test]
@@ -202,11 +209,15 @@ fn bad_input_is_a_clear_error() {
     std::fs::write(&p, br#"{"hello": 1}"#).unwrap();
     let e = err(import(&[p], &dir.path().join("d"), &[]));
     assert!(e.contains("not a result file runner can import"), "{e}");
-    ok(import(&[fixture("aiperf-0.13.0-conc2.json")], &dir.path().join("e"), &[]));
-    let e = err(import(&[fixture("aiperf-0.13.0-conc2.json")], &dir.path().join("e"), &[]));
+    ok(import(&[fixture("aiperf-0.13.0-conc2/profile_export_aiperf.json")], &dir.path().join("e"), &[]));
+    let e = err(import(&[fixture("aiperf-0.13.0-conc2/profile_export_aiperf.json")], &dir.path().join("e"), &[]));
     assert!(e.contains("already exists"), "{e}");
     // Two files of the same load: refused, not merged silently.
-    let e = err(import(&[fixture("aiperf-0.13.0-conc2.json"), fixture("aiperf-0.13.0-conc2.json")], &dir.path().join("f"), &[]));
+    let e = err(import(
+        &[fixture("aiperf-0.13.0-conc2/profile_export_aiperf.json"), fixture("aiperf-0.13.0-conc2/profile_export_aiperf.json")],
+        &dir.path().join("f"),
+        &[],
+    ));
     assert!(e.contains("same server, request shape and load"), "{e}");
     // Text from a file that reports would print as markup, and a load no benchmark runs: refused.
     let mut v = json(&fixture("vllm-bench-0.32-conc4.json"));

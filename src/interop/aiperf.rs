@@ -17,6 +17,78 @@ pub fn looks_like(d: &Doc) -> bool {
     d.at("schema_version").is_some() && (d.at("aiperf_version").is_some() || d.at("time_to_first_token").is_some())
 }
 
+/// The file AIPerf writes beside the aggregate one, a record per request.
+pub const RECORDS: &str = "profile_export.jsonl";
+
+/// The aggregate file, with every request from `profile_export.jsonl` when it lies in `dir`.
+pub fn parse_with_records(d: &Doc, dir: Option<&std::path::Path>) -> Result<PeerCell> {
+    let mut c = parse(d)?;
+    let Some(path) = dir.map(|x| x.join(RECORDS)).filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())) else {
+        c.notes
+            .push(format!("no {RECORDS} beside the file: no per-request data, so `runner compare` cannot test its latencies for noise."));
+        return Ok(c);
+    };
+    let text = crate::bounded::read_text(&path, super::json::MAX_FILE_BYTES * 2)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let file = path.display().to_string();
+    let mut samples = Vec::new();
+    let mut t0 = f64::INFINITY;
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let r: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{file}:{}: not JSON: {e}", i + 1))?;
+        let phase = r.pointer("/metadata/benchmark_phase").and_then(Value::as_str).unwrap_or("profiling");
+        if phase != "profiling" {
+            continue; // warm-up requests are not in the aggregate figures
+        }
+        let m = |k: &str| r.pointer(&format!("/metrics/{k}/value"));
+        let n = |k: &str| m(k).and_then(Value::as_f64);
+        let start = r.pointer("/metadata/request_start_ns").and_then(Value::as_f64).map(|ns| ns / 1e6);
+        if let Some(s) = start {
+            t0 = t0.min(s);
+        }
+        let ok = r.get("error").is_none_or(Value::is_null);
+        let gaps = m("inter_chunk_latency").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_f64).collect());
+        samples.push((
+            start,
+            super::peer::Sample {
+                start_ms: 0.0,
+                ok,
+                error: (!ok).then(|| r.pointer("/error/type").and_then(Value::as_str).unwrap_or("error").to_string()),
+                ttft_ms: if ok { n("time_to_first_token") } else { None },
+                e2e_ms: if ok { n("request_latency") } else { None },
+                gaps_ms: if ok { gaps } else { None },
+                input_tokens: n("usage_prompt_tokens").or(n("input_sequence_length")).map(|x| x as u64),
+                output_tokens: n("usage_completion_tokens").or(n("output_sequence_length")).map(|x| x as u64),
+            },
+        ));
+    }
+    let good = samples.iter().filter(|(_, s)| s.ok).count();
+    let ttft: Vec<f64> = samples.iter().filter_map(|(_, s)| s.ttft_ms).collect();
+    let median = crate::results::summary::Dist::of(ttft.iter().copied()).map(|x| x.p50);
+    let agrees = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+        _ => true,
+    };
+    if good != c.ok || samples.len() != c.requests || !agrees(median, c.ttft.p50) {
+        c.notes.push(format!(
+            "{RECORDS} beside the file does not hold this run's requests ({} records, {good} ok, median TTFT {}; the file says {} requests, {} ok): not read.",
+            samples.len(),
+            median.map_or("none".into(), |m| format!("{m:.3}")),
+            c.requests,
+            c.ok
+        ));
+        return Ok(c);
+    }
+    c.samples = samples
+        .into_iter()
+        .map(|(start, mut s)| {
+            s.start_ms = start.map_or(0.0, |x| x - t0);
+            s
+        })
+        .collect();
+    c.notes.push(format!("per-request data from the {RECORDS} beside the file ({} requests).", c.samples.len()));
+    Ok(c)
+}
+
 pub fn parse(d: &Doc) -> Result<PeerCell> {
     if !looks_like(d) {
         bail!("{} is not an AIPerf profile_export_aiperf.json (no `schema_version` with AIPerf's metrics){}", d.file, super::guess_hint(d));
@@ -74,10 +146,6 @@ pub fn parse(d: &Doc) -> Result<PeerCell> {
     c.define(Metric::Itl, "inter_chunk_latency", Comparable::Same, "");
     c.define(Metric::E2e, "request_latency", Comparable::Same, "");
     c.define(Metric::Throughput, "output tokens (server usage) / benchmark_duration", Comparable::Same, "");
-    c.notes.push(
-        "the aggregate file holds no per-request data (AIPerf keeps it in profile_export.jsonl, not imported): `runner compare` cannot test its latencies for noise."
-            .into(),
-    );
     Ok(c)
 }
 

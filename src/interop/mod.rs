@@ -76,7 +76,7 @@ pub fn read_file(path: &std::path::Path, format: Option<Format>) -> Result<Vec<P
     match f {
         Format::Vllm => Ok(vec![vllm_bench::parse(&d)?]),
         Format::Guidellm => guidellm::parse(&d),
-        Format::Aiperf => Ok(vec![aiperf::parse(&d)?]),
+        Format::Aiperf => Ok(vec![aiperf::parse_with_records(&d, path.parent())?]),
         Format::BenchmarkReport => Ok(vec![benchmark_report::parse(&d)?]),
     }
 }

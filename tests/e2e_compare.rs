@@ -2,7 +2,7 @@
 //! measurable change" for every cell; a third with one slot instead of four (requests at concurrency
 //! 4 queue behind each other) says "worse" for that cell with the size of the change, and exits 4.
 //! Checks direction and verdict, not figures; the minimum effect is set wide (40%) because two runs
-//! of one 2-core machine drift by up to ~20% at concurrency 4 (docs/metrics.md, "Comparing runs").
+//! of one 2-core machine drift by up to ~20% at concurrency 4 (docs/interop.md, "The noise it does not see").
 //! Skips locally without the engine; fails when CI=true.
 
 mod common;

@@ -110,6 +110,9 @@ pub struct Comparison {
     pub pairs: Vec<CellPair>,
     pub only_a: Vec<String>,
     pub only_b: Vec<String>,
+    /// Cells of either run without figures (infeasible, failed, interrupted): not compared.
+    #[serde(default)]
+    pub unmeasured: Vec<String>,
     /// How cells were matched (names ignored where each run has one server config or workload).
     pub matching: Vec<String>,
     pub verdict: Verdict,
@@ -208,6 +211,15 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
         |k: &Key, c: &CellResult| format!("{} ({} / {} / {}, max_tokens {})", c.cell.id, c.server, c.cell.workload, k.load, k.max_tokens);
     let only_a: Vec<String> = ka.iter().filter(|(k, _)| !kb.contains_key(k)).map(|(k, c)| label(k, c)).collect();
     let only_b: Vec<String> = kb.iter().filter(|(k, _)| !ka.contains_key(k)).map(|(k, c)| label(k, c)).collect();
+    let unmeasured: Vec<String> = [("A", a), ("B", b)]
+        .iter()
+        .flat_map(|(side, run)| {
+            run.cells
+                .iter()
+                .filter(|c| !(matches!(c.status, CellStatus::Ok | CellStatus::SloFail) && c.summary.is_some()))
+                .map(move |c| format!("{side}: {} ({}): {}", c.cell.id, c.status.as_str(), c.reason.clone().unwrap_or_default()))
+        })
+        .collect();
     let count = |v: Verdict| pairs.iter().filter(|p| p.verdict == v).count();
     let (worse, better, mixed, same, unjudged) = (
         count(Verdict::Worse),
@@ -265,7 +277,20 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
             }
         }
     }
-    Comparison { a: side(a), b: side(b), rules: rules.clone(), pairs, only_a, only_b, matching, verdict, summary, regression, points }
+    Comparison {
+        a: side(a),
+        b: side(b),
+        rules: rules.clone(),
+        pairs,
+        only_a,
+        only_b,
+        unmeasured,
+        matching,
+        verdict,
+        summary,
+        regression,
+        points,
+    }
 }
 
 /// Whether a metric may be judged between two cells: both runner's own definition, or the same

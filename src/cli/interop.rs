@@ -99,6 +99,9 @@ pub(super) fn compare(
     for x in &c.only_b {
         println!("  only in B: {x}");
     }
+    for x in &c.unmeasured {
+        println!("  without figures in {x}");
+    }
     for p in written {
         println!("  {}", p.display());
     }

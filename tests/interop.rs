@@ -346,6 +346,16 @@ fn exported_benchmark_reports_pass_the_schemas_validator_and_import_back() {
             assert_eq!(tpot, runner::results::import::Comparable::Same, "a runner document keeps runner's definitions");
         }
     }
+    // An imported run exports too (its tool named in the load), an open loop's rate included.
+    let imported = dir.path().join("imported");
+    ok(import(&[fixture("vllm-bench-0.32-rate8.json"), fixture("vllm-bench-0.32-conc4.json")], &imported, &[]));
+    let out = dir.path().join("br-imported");
+    ok(runner(&["export", imported.to_str().unwrap(), "--format", "benchmark-report", "--out", out.to_str().unwrap()]));
+    let docs: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(docs.len(), 4);
+    let rate = docs.iter().map(|p| std::fs::read_to_string(p).unwrap()).find(|t| t.contains("\"rate_qps\"")).expect("the rate cell");
+    assert!(rate.contains("\"tool\": \"vllm bench serve\""), "{rate}");
+    all.extend(docs);
     validate(&all).unwrap();
     // The validator refuses a broken document (a unit the schema does not know).
     let mut bad = json(all.iter().find(|p| p.extension().is_some_and(|e| e == "json")).unwrap());

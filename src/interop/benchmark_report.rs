@@ -138,7 +138,10 @@ fn document(
         Load::Closed { concurrency } => load_std["concurrency"] = json!(concurrency.max(1)),
         Load::Open { rate, max_in_flight } => {
             load_std["rate_qps"] = json!(rate);
-            load_std["concurrency"] = max_in_flight.map_or(json!(f64::INFINITY), |c| json!(c.max(1)));
+            // Uncapped: no concurrency (JSON cannot hold the schema's `.inf`).
+            if let Some(c) = max_in_flight {
+                load_std["concurrency"] = json!(c.max(1));
+            }
         }
         Load::Trace { .. } | Load::Probe => {}
     }

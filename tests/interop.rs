@@ -134,6 +134,17 @@ fn guidellm_benchmarks_become_one_cell_each_with_its_units_and_names() {
         assert_eq!(row["p50_itl_ms"], "", "GuideLLM records no chunk gaps");
         assert_eq!(row["concurrency"], file["benchmarks"][i]["config"]["strategy"]["streams"].to_string());
     }
+    // Metrics split into successful / errored / incomplete: the two latter count as errors.
+    let mut split = file.clone();
+    split["benchmarks"][0]["metrics"]["request_totals"]["errored"] = Value::from(2);
+    split["benchmarks"][0]["metrics"]["request_totals"]["incomplete"] = Value::from(1);
+    let p = dir.path().join("split.json");
+    std::fs::write(&p, serde_json::to_vec(&split).unwrap()).unwrap();
+    ok(import(&[p], &dir.path().join("split"), &[]));
+    let row = &common::read_csv(&dir.path().join("split/capacity.csv"))[0];
+    assert_eq!((row["requests"].as_str(), row["errors"].as_str()), ("19", "3"));
+    let notes = summaries(&dir.path().join("split"))[0]["import"]["notes"].to_string();
+    assert!(notes.contains("1 request(s) were still running") && notes.contains("keeps 16 of 19 requests"), "{notes}");
     let s = summaries(&out);
     assert_eq!(s[1]["import"]["benchmark"], 1);
     assert_eq!(s[0]["import"]["tool_version"], "0.8.1");

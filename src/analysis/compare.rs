@@ -2,9 +2,10 @@
 //! beyond the noise. Latencies (TTFT, TPOT, E2E medians) are judged by a seeded bootstrap of the
 //! per-request samples; throughput by the repeats' spread (non-overlapping min..max), or not judged
 //! with one repeat. A cell's verdict comes from TTFT, E2E and throughput; TPOT is judged as a
-//! component. The bootstrap sees the noise between requests of one run, not the drift between two
-//! runs of one machine (20% at concurrency 4 on a busy 2-core box): `min_effect_pct` is that margin. A change counts when its 95% interval excludes zero and it is at least
+//! component. A change counts when its 95% interval excludes zero and it is at least
 //! `min_effect_pct` large; a regression fails the CI gate when it is also beyond `threshold_pct`.
+//! The bootstrap sees the noise between requests of one run, not the drift between two runs of one
+//! machine (20% at concurrency 4 on a busy 2-core box): `min_effect_pct` is that margin.
 //! Pure: stored runs and their requests in, a serializable comparison out.
 
 use super::capacity::axes_label;
@@ -163,8 +164,13 @@ fn key(c: &CellResult, rules: &Rules, one_server: bool, one_workload: bool) -> K
     }
 }
 
+/// A cell with figures to compare (measured, within its SLO or not).
+fn has_figures(c: &CellResult) -> bool {
+    matches!(c.status, CellStatus::Ok | CellStatus::SloFail) && c.summary.is_some()
+}
+
 fn measured(run: &StoredRun) -> Vec<&CellResult> {
-    run.cells.iter().filter(|c| matches!(c.status, CellStatus::Ok | CellStatus::SloFail) && c.summary.is_some()).collect()
+    run.cells.iter().filter(|c| has_figures(c)).collect()
 }
 
 fn distinct<'a>(cells: &[&'a CellResult], f: fn(&CellResult) -> &str) -> usize {
@@ -218,7 +224,7 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
         .flat_map(|(side, run)| {
             run.cells
                 .iter()
-                .filter(|c| !(matches!(c.status, CellStatus::Ok | CellStatus::SloFail) && c.summary.is_some()))
+                .filter(|c| !has_figures(c))
                 .map(move |c| format!("{side}: {} ({}): {}", c.cell.id, c.status.as_str(), c.reason.clone().unwrap_or_default()))
         })
         .collect();
@@ -261,12 +267,11 @@ pub fn compare(a: &StoredRun, b: &StoredRun, rules: &Rules, requests: &dyn Fn(us
         )
     };
     let mut points = Vec::new();
-    for (name, cells) in [("A", &ca), ("B", &cb)] {
-        for c in cells.iter() {
+    for (name, cells) in [("A", &ka), ("B", &kb)] {
+        for (k, c) in cells {
             let s = c.summary.as_ref().expect("measured cells have summaries");
             let x = c.cell.load.closed().map(f64::from).or(c.cell.load.rate()).or(c.cell.load.speed());
             if let Some(x) = x {
-                let k = key(c, rules, one_server, one_workload);
                 let series =
                     format!("{name}: {} {} mt{}", k.server, k.workload, k.max_tokens).split_whitespace().collect::<Vec<_>>().join(" ");
                 points.push(Point {

@@ -8,12 +8,7 @@ use std::process::ExitCode;
 
 /// Reads every file (each in its detected or given format) and writes one run folder.
 pub(super) fn import(files: &[PathBuf], format: Option<io::Format>, labels: &folder::Labels, out: PathBuf) -> anyhow::Result<ExitCode> {
-    let mut read = Vec::new();
-    for f in files {
-        let doc = io::json::Doc::read_any(f)?;
-        let cells = io::read_file(f, format)?;
-        read.push(folder::FileCells { name: doc.name.clone(), sha256: doc.sha256.clone(), cells });
-    }
+    let read = files.iter().map(|f| io::read_file(f, format)).collect::<anyhow::Result<Vec<_>>>()?;
     let w = folder::write(&read, labels, out)?;
     println!("imported {} cell(s) from {} file(s) into {}", w.cells, files.len(), w.dir.display());
     for f in &read {

@@ -88,7 +88,7 @@ pub(super) async fn run(
     let until = Stop { deadline: w.duration_s.map(Duration::from_secs_f64), early };
     let mut m = measure(ctx, cell, w, on, Phased { jobs: measured, schedule, until, t0 }, reporter).await?;
     records.append(&mut m.records);
-    write_requests(&ctx.store.cell_dir(&cell.id), &records)?;
+    store::write_requests(&ctx.store.cell_dir(&cell.id), &records)?;
     let slo_cfg = s.slo.get(&cell.workload);
     let mut summary = quality::median_summary(&m.summaries).unwrap_or_else(|| summary::summarize(&[], 0.0, slo_cfg));
     summary.prompt_build = Some(note);
@@ -238,16 +238,6 @@ fn replay_figures(records: &[RequestRecord], tel: Option<&sampler::CellTelemetry
     let counted: Vec<RequestRecord> = records.iter().filter(|r| r.error != Some(ErrorClass::StoppedEarly)).cloned().collect();
     let gauges: Vec<_> = tel.map(|t| t.metrics_series.iter().map(crate::telemetry::prom::gauges).collect()).unwrap_or_default();
     crate::results::trace::replay(&counted, sessions, &gauges)
-}
-
-/// Writes every request of the cell, one JSON object a line (atomically).
-fn write_requests(cell_dir: &std::path::Path, records: &[RequestRecord]) -> Result<()> {
-    let mut jsonl = Vec::new();
-    for r in records {
-        serde_json::to_writer(&mut jsonl, r)?;
-        jsonl.push(b'\n');
-    }
-    store::atomic_write(&cell_dir.join(store::layout::REQUESTS), &jsonl)
 }
 
 /// Marks the last `n` measured requests by scheduled time as cool-down (excluded from statistics).

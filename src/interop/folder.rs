@@ -246,12 +246,7 @@ pub fn write(files: &[FileCells], labels: &Labels, out: PathBuf) -> Result<Writt
         store::write_json(&dir.join(layout::SUMMARY), c)?;
         if !recs.is_empty() {
             per_request += 1;
-            let mut jsonl = Vec::new();
-            for r in recs {
-                serde_json::to_writer(&mut jsonl, r)?;
-                jsonl.push(b'\n');
-            }
-            store::atomic_write(&dir.join(layout::REQUESTS), &jsonl)?;
+            store::write_requests(&dir, recs)?;
         }
     }
     let csv = crate::store::csv_export::capacity_csv(&manifest.gpu_label, &[], None, &cells)?;

@@ -18,20 +18,15 @@ pub struct Doc {
 }
 
 impl Doc {
-    pub fn read(path: &Path) -> Result<Doc> {
-        let bytes = crate::bounded::read(path, MAX_FILE_BYTES).map_err(|e| anyhow::anyhow!("reading {}: {e:#}", path.display()))?;
-        Doc::parse(&path.display().to_string(), path.file_name().and_then(|n| n.to_str()).unwrap_or("result.json"), &bytes)
-    }
-
     /// JSON, or YAML when the file name says `.yaml`/`.yml` (a Benchmark Report may be either).
     pub fn read_any(path: &Path) -> Result<Doc> {
         let yaml =
             path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-        if !yaml {
-            return Doc::read(path);
-        }
         let bytes = crate::bounded::read(path, MAX_FILE_BYTES).map_err(|e| anyhow::anyhow!("reading {}: {e:#}", path.display()))?;
         let file = path.display().to_string();
+        if !yaml {
+            return Doc::parse(&file, path.file_name().and_then(|n| n.to_str()).unwrap_or("result.json"), &bytes);
+        }
         let root: Value = serde_norway::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{file}: not YAML: {e}"))?;
         if !root.is_object() {
             bail!("{file}: a result file is one mapping; this one is {}", kind(&root));

@@ -13,7 +13,6 @@ pub mod vllm_bench;
 
 use anyhow::Result;
 use json::Doc;
-use peer::PeerCell;
 
 /// A peer file's format (`runner import --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,8 +62,9 @@ pub fn guess_hint(d: &Doc) -> String {
     }
 }
 
-/// The cells of one file: read as `format`, or as the format it looks like.
-pub fn read_file(path: &std::path::Path, format: Option<Format>) -> Result<Vec<PeerCell>> {
+/// The cells of one file, read once as `format` or as the format it looks like, with the file's name
+/// and hash.
+pub fn read_file(path: &std::path::Path, format: Option<Format>) -> Result<folder::FileCells> {
     let d = Doc::read_any(path)?;
     let Some(f) = format.or_else(|| detect(&d)) else {
         anyhow::bail!(
@@ -73,10 +73,11 @@ pub fn read_file(path: &std::path::Path, format: Option<Format>) -> Result<Vec<P
             d.file
         );
     };
-    match f {
-        Format::Vllm => Ok(vec![vllm_bench::parse(&d)?]),
-        Format::Guidellm => guidellm::parse(&d),
-        Format::Aiperf => Ok(vec![aiperf::parse_with_records(&d, path.parent())?]),
-        Format::BenchmarkReport => Ok(vec![benchmark_report::parse(&d)?]),
-    }
+    let cells = match f {
+        Format::Vllm => vec![vllm_bench::parse(&d)?],
+        Format::Guidellm => guidellm::parse(&d)?,
+        Format::Aiperf => vec![aiperf::parse_with_records(&d, path.parent())?],
+        Format::BenchmarkReport => vec![benchmark_report::parse(&d)?],
+    };
+    Ok(folder::FileCells { name: d.name, sha256: d.sha256, cells })
 }

@@ -37,6 +37,16 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     atomic_write(path, &bytes)
 }
 
+/// Writes every request of a cell into its `requests.jsonl`, one JSON object a line (atomically).
+pub fn write_requests(cell_dir: &Path, records: &[crate::results::record::RequestRecord]) -> Result<()> {
+    let mut jsonl = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut jsonl, r)?;
+        jsonl.push(b'\n');
+    }
+    atomic_write(&cell_dir.join(layout::REQUESTS), &jsonl)
+}
+
 /// The largest JSON record a run folder holds (a manifest with its scenario text, a cell summary
 /// with its histograms): far above what a run writes, far below what would exhaust memory.
 pub const MAX_JSON_BYTES: u64 = 64 << 20;
